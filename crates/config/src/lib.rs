@@ -1,0 +1,1 @@
+//! The configuration model, its VRP-style parser, and the config sync rules.

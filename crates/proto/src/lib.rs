@@ -1,0 +1,1 @@
+//! The sync protocol as a sans-IO state machine.

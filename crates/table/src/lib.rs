@@ -1,0 +1,3 @@
+//! The sharded session table (see `docs/ARCHITECTURE.md`).
+pub mod model;
+pub use model::*;

@@ -1,0 +1,1 @@
+//! Frames and rkyv-archived messages between two hotsync nodes; no I/O.

@@ -1,3 +1,29 @@
-//! The sharded session table (see `docs/ARCHITECTURE.md`).
+//! The sharded session table: where the data plane writes sessions and the
+//! sync engine finds what to send.
+//!
+//! - [`SessionTable::upsert`], [`SessionTable::update`],
+//!   [`SessionTable::remove`], [`SessionTable::get`]: the data-plane API. It
+//!   takes one shard lock for one operation, never waits on sync work and
+//!   never allocates once the table is created.
+//! - Change capture: every change of a backup-capable entry puts its key in
+//!   its shard's bounded journal (once, however often it changes before the
+//!   sync engine drains it). A full journal marks the shard overflowed; the
+//!   engine resyncs that shard whole ([`SessionTable::take_overflowed`]).
+//! - [`SessionTable::digest`]: an order-independent digest per shard, kept
+//!   current on every write, so two tables compare in O(shards).
+//! - [`SnapshotCursor`]: walks shards in bounded chunks for batch sync while
+//!   writers go on.
+//! - `apply_*`: the receiving side; never journaled, so nothing echoes back.
+
+pub mod generate;
 pub mod model;
+mod shard_set;
+mod table;
+
+pub use generate::SessionGenerator;
 pub use model::*;
+pub use shard_set::ShardSet;
+pub use table::{
+    Change, MAX_SHARDS, SessionTable, SnapshotCursor, TableConfig, TableDigest, TableFull, Upsert,
+    default_shard_count, entry_digest, key_hash,
+};

@@ -1,0 +1,809 @@
+//! The sharded table itself.
+//!
+//! Layout of one shard: a dense slab of slots (key, entry, bookkeeping) and a
+//! `hashbrown::HashTable<u32>` index of slot numbers. The index holds 4 bytes
+//! per bucket instead of the 136-byte record, so the table costs about 1.1x
+//! the key+entry bytes per session instead of the ~1.7x of a map holding the
+//! records in its buckets; lookups pay one extra cache line (the slot).
+//! Freed slots go to an intrusive free list and are reused; slots never move,
+//! which is what lets the snapshot cursor walk a shard in chunks while
+//! writers go on and still visit every surviving entry exactly once.
+
+use crate::model::{SessionEntry, SessionKey};
+use crate::shard_set::ShardSet;
+use crossbeam_utils::CachePadded;
+use hashbrown::HashTable;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Seed of the key hash that picks the shard and the index bucket. Fixed, so
+/// that both nodes put a key in the same shard (resync works per shard).
+const KEY_SEED: u64 = 0x686f_7473_796e_6331; // "hotsync1"
+/// Seed of the digest hash, distinct from the key hash.
+const DIGEST_SEED: u64 = 0x6469_6765_7374_7631; // "digestv1"
+
+/// Largest supported shard count.
+pub const MAX_SHARDS: usize = 4096;
+
+/// Slot bookkeeping bits (`Slot::meta`).
+const LIVE: u32 = 1 << 0;
+/// The key is in the shard's journal and not drained yet: further changes
+/// coalesce into that one journal record.
+const DIRTY: u32 = 1 << 1;
+
+/// Sizing of a [`SessionTable`].
+#[derive(Clone, Debug)]
+pub struct TableConfig {
+    /// Number of shards; a power of two, at most [`MAX_SHARDS`].
+    pub shards: usize,
+    /// Most sessions the table holds; storage for them is reserved up
+    /// front, so writes never allocate. An insert beyond it fails with
+    /// [`TableFull`].
+    pub max_sessions: usize,
+    /// Change-journal capacity per shard (keys). A full journal marks its
+    /// shard overflowed instead of blocking or growing.
+    pub journal_capacity: usize,
+}
+
+impl TableConfig {
+    /// Defaults for `max_sessions` sessions: shards from the core count,
+    /// a 16 Ki-key journal per shard.
+    pub fn with_capacity(max_sessions: usize) -> Self {
+        Self {
+            shards: default_shard_count(),
+            max_sessions,
+            journal_capacity: 16 * 1024,
+        }
+    }
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self::with_capacity(1 << 20)
+    }
+}
+
+/// Sixteen shards per core, rounded to a power of two, at least 16: enough
+/// that data-plane threads rarely meet on a lock, and that a resync of one
+/// uncertain shard moves a small fraction of the table.
+pub fn default_shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 16).next_power_of_two().clamp(16, 1024)
+}
+
+/// Error returned when an insert finds its shard at capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("session table full: shard {shard} holds its maximum of {capacity} sessions")]
+pub struct TableFull {
+    /// The full shard.
+    pub shard: usize,
+    /// Its capacity.
+    pub capacity: usize,
+}
+
+/// What an [`SessionTable::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// The key was new.
+    Inserted,
+    /// The key existed; its entry was replaced.
+    Updated,
+}
+
+/// One drained change: the key and its entry now, or `None` if the key is
+/// gone (or no longer backup-capable): the peer should delete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The changed session.
+    pub key: SessionKey,
+    /// Current entry, or `None` for a deletion.
+    pub entry: Option<SessionEntry>,
+}
+
+/// Per-shard digests of the backup-capable entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDigest {
+    /// One order-independent digest per shard.
+    pub shards: Vec<u64>,
+    /// Backup-capable entries counted in the digests.
+    pub entries: u64,
+}
+
+impl TableDigest {
+    /// A single value over all shards.
+    pub fn combined(&self) -> u64 {
+        self.shards.iter().enumerate().fold(0u64, |acc, (i, d)| {
+            acc.wrapping_add(d.rotate_left(i as u32 % 64))
+        })
+    }
+
+    /// Shards whose digests differ from `other`'s (all shards if the shard
+    /// counts differ).
+    pub fn mismatches(&self, other: &TableDigest) -> Vec<usize> {
+        if self.shards.len() != other.shards.len() {
+            return (0..self.shards.len().max(other.shards.len())).collect();
+        }
+        (0..self.shards.len())
+            .filter(|&i| self.shards[i] != other.shards[i])
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    entry: SessionEntry,
+    key: SessionKey,
+    meta: u32,
+    /// Live slot: the resync epoch that last wrote it. Free slot: the next
+    /// free slot, or `u32::MAX`.
+    aux: u32,
+}
+
+struct Shard {
+    slab: Vec<Slot>,
+    index: HashTable<u32>,
+    free_head: u32,
+    len: usize,
+    capacity: usize,
+    journal: VecDeque<SessionKey>,
+    journal_capacity: usize,
+    overflowed: bool,
+    /// Sum of the digest hashes of backup-capable entries.
+    digest: u64,
+    backup_len: usize,
+    /// While the peer resyncs this shard into us: the epoch applies stamp.
+    resync_epoch: Option<u32>,
+    /// Where the aging sweep resumes.
+    aging_pos: usize,
+}
+
+/// The sharded session table. Shared by reference between data-plane
+/// threads and the sync engine (`Arc<SessionTable>`).
+pub struct SessionTable {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shard_mask: u64,
+    /// Set when a journal goes from empty to non-empty or overflows; the
+    /// sync engine clears it before draining.
+    pending: CachePadded<AtomicBool>,
+    notifier: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    overflow_events: AtomicU64,
+}
+
+impl std::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("shards", &self.shards.len())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// Hash of a key: shard and index bucket come from it.
+#[inline]
+pub fn key_hash(key: &SessionKey) -> u64 {
+    xxh3_64_with_seed(key.as_bytes(), KEY_SEED)
+}
+
+/// Digest contribution of one entry: a keyed 64-bit hash of key and entry.
+#[inline]
+pub fn entry_digest(key: &SessionKey, entry: &SessionEntry) -> u64 {
+    let k = xxh3_64_with_seed(key.as_bytes(), DIGEST_SEED);
+    xxh3_64_with_seed(entry.as_bytes(), k)
+}
+
+impl Shard {
+    fn new(capacity: usize, journal_capacity: usize) -> Self {
+        Self {
+            slab: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity),
+            free_head: u32::MAX,
+            len: 0,
+            capacity,
+            journal: VecDeque::with_capacity(journal_capacity),
+            journal_capacity,
+            overflowed: false,
+            digest: 0,
+            backup_len: 0,
+            resync_epoch: None,
+            aging_pos: 0,
+        }
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, key: &SessionKey) -> Option<u32> {
+        let slab = &self.slab;
+        self.index
+            .find(hash, |&s| slab[s as usize].key == *key)
+            .copied()
+    }
+
+    fn digest_add(&mut self, key: &SessionKey, entry: &SessionEntry) {
+        if entry.is_backup() {
+            self.digest = self.digest.wrapping_add(entry_digest(key, entry));
+            self.backup_len += 1;
+        }
+    }
+
+    fn digest_sub(&mut self, key: &SessionKey, entry: &SessionEntry) {
+        if entry.is_backup() {
+            self.digest = self.digest.wrapping_sub(entry_digest(key, entry));
+            self.backup_len -= 1;
+        }
+    }
+
+    /// Records a change of `slot`'s key. Returns true when the journal went
+    /// from empty to non-empty or overflowed (the engine should be woken).
+    #[inline]
+    fn journal_slot(&mut self, slot: u32) -> bool {
+        let s = &mut self.slab[slot as usize];
+        if s.meta & DIRTY != 0 {
+            return false; // coalesced into the record already queued
+        }
+        if self.overflowed {
+            return false; // the whole shard will be resynced
+        }
+        if self.journal.len() >= self.journal_capacity {
+            self.overflowed = true;
+            return true;
+        }
+        s.meta |= DIRTY;
+        let key = s.key;
+        self.journal.push_back(key);
+        self.journal.len() == 1
+    }
+
+    /// Records the removal of a key whose slot is already freed.
+    fn journal_removed(&mut self, key: &SessionKey, was_dirty: bool) -> bool {
+        if was_dirty || self.overflowed {
+            return false;
+        }
+        if self.journal.len() >= self.journal_capacity {
+            self.overflowed = true;
+            return true;
+        }
+        self.journal.push_back(*key);
+        self.journal.len() == 1
+    }
+
+    fn insert_new(
+        &mut self,
+        hash: u64,
+        key: &SessionKey,
+        entry: &SessionEntry,
+        aux: u32,
+    ) -> Result<u32, ()> {
+        if self.len >= self.capacity {
+            return Err(());
+        }
+        let slot = Slot {
+            entry: *entry,
+            key: *key,
+            meta: LIVE,
+            aux,
+        };
+        let idx = if self.free_head != u32::MAX {
+            let idx = self.free_head;
+            self.free_head = self.slab[idx as usize].aux;
+            self.slab[idx as usize] = slot;
+            idx
+        } else {
+            self.slab.push(slot);
+            (self.slab.len() - 1) as u32
+        };
+        let slab = &self.slab;
+        self.index
+            .insert_unique(hash, idx, |&s| key_hash(&slab[s as usize].key));
+        self.len += 1;
+        self.digest_add(key, entry);
+        Ok(idx)
+    }
+
+    /// Frees `idx` (whose key hashes to `hash`); returns the old slot.
+    fn free(&mut self, hash: u64, idx: u32) -> Slot {
+        if let Ok(e) = self.index.find_entry(hash, |&s| s == idx) {
+            e.remove();
+        }
+        let old = self.slab[idx as usize];
+        let s = &mut self.slab[idx as usize];
+        s.meta = 0;
+        s.aux = self.free_head;
+        self.free_head = idx;
+        self.len -= 1;
+        self.digest_sub(&old.key, &old.entry);
+        old
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A data-plane thread that panicked mid-write leaves at worst one entry
+    // half-updated; the table stays usable rather than poisoning every
+    // later packet.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SessionTable {
+    /// Creates a table with storage reserved for `config.max_sessions`.
+    ///
+    /// # Panics
+    /// If `config.shards` is not a power of two in `1..=MAX_SHARDS`: that is
+    /// a programming error, not an input.
+    pub fn new(config: TableConfig) -> Self {
+        assert!(
+            config.shards.is_power_of_two() && config.shards <= MAX_SHARDS,
+            "shard count must be a power of two <= {MAX_SHARDS}, got {}",
+            config.shards
+        );
+        let per_shard = config.max_sessions.div_ceil(config.shards);
+        // Keys spread by hash: leave room for the imbalance (a few standard
+        // deviations, sqrt(n), plus a small floor).
+        let slack = (per_shard as f64).sqrt() as usize * 6 + 64;
+        let capacity = per_shard + slack;
+        let shards = (0..config.shards)
+            .map(|_| {
+                CachePadded::new(Mutex::new(Shard::new(
+                    capacity,
+                    config.journal_capacity.max(1),
+                )))
+            })
+            .collect();
+        Self {
+            shards,
+            shard_mask: (config.shards - 1) as u64,
+            pending: CachePadded::new(AtomicBool::new(false)),
+            notifier: std::sync::OnceLock::new(),
+            overflow_events: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard a key lives in (the same on every node with the same
+    /// shard count).
+    #[inline]
+    pub fn shard_of(&self, key: &SessionKey) -> usize {
+        Self::shard_of_hash(key_hash(key), self.shard_mask)
+    }
+
+    #[inline]
+    fn shard_of_hash(hash: u64, mask: u64) -> usize {
+        // Bits 40.. : disjoint from the bucket bits (low) and hashbrown's
+        // 7-bit tag (top), so keys of one shard still spread in its index.
+        ((hash >> 40) & mask) as usize
+    }
+
+    #[inline]
+    fn shard_for(&self, key: &SessionKey) -> (u64, usize) {
+        let h = key_hash(key);
+        (h, Self::shard_of_hash(h, self.shard_mask))
+    }
+
+    /// Installs the callback run when changes become pending (a journal
+    /// turned non-empty, or overflowed). Call once; later calls are ignored.
+    /// It runs on a data-plane thread: keep it cheap (a mio `Waker::wake`).
+    pub fn set_change_notifier(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.notifier.set(f);
+    }
+
+    #[inline]
+    fn signal(&self) {
+        if !self.pending.load(Ordering::Relaxed) && !self.pending.swap(true, Ordering::AcqRel) {
+            if let Some(f) = self.notifier.get() {
+                f();
+            }
+        }
+    }
+
+    /// Whether changes were signalled since the last [`Self::clear_pending`].
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Clears the pending signal; call before draining every shard, so a
+    /// change recorded during the drain signals again.
+    pub fn clear_pending(&self) {
+        self.pending.store(false, Ordering::Release);
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len).sum()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of backup-capable sessions (those replicated).
+    pub fn backup_len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).backup_len).sum()
+    }
+
+    /// Sessions in one shard.
+    pub fn shard_len(&self, shard: usize) -> usize {
+        lock(&self.shards[shard]).len
+    }
+
+    // ----- data-plane API -------------------------------------------------
+
+    /// Inserts or replaces a session. Records the change for the peer when
+    /// the entry is (or was) backup-capable.
+    pub fn upsert(&self, key: &SessionKey, entry: &SessionEntry) -> Result<Upsert, TableFull> {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = lock(&self.shards[si]);
+        let notify = match shard.find(hash, key) {
+            Some(idx) => {
+                let old = shard.slab[idx as usize].entry;
+                shard.digest_sub(key, &old);
+                shard.slab[idx as usize].entry = *entry;
+                shard.digest_add(key, entry);
+                let notify = (old.is_backup() || entry.is_backup()) && shard.journal_slot(idx);
+                drop(shard);
+                if notify {
+                    self.signal();
+                }
+                return Ok(Upsert::Updated);
+            }
+            None => {
+                let cap = shard.capacity;
+                let idx = shard
+                    .insert_new(hash, key, entry, 0)
+                    .map_err(|()| TableFull {
+                        shard: si,
+                        capacity: cap,
+                    })?;
+                entry.is_backup() && shard.journal_slot(idx)
+            }
+        };
+        drop(shard);
+        if notify {
+            self.signal();
+        }
+        Ok(Upsert::Inserted)
+    }
+
+    /// Changes a session in place (counters, state, last-seen) and returns
+    /// whether it existed.
+    pub fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> bool {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = lock(&self.shards[si]);
+        let Some(idx) = shard.find(hash, key) else {
+            return false;
+        };
+        let old = shard.slab[idx as usize].entry;
+        let mut new = old;
+        f(&mut new);
+        if new == old {
+            return true;
+        }
+        shard.digest_sub(key, &old);
+        shard.slab[idx as usize].entry = new;
+        shard.digest_add(key, &new);
+        let notify = (old.is_backup() || new.is_backup()) && shard.journal_slot(idx);
+        drop(shard);
+        if notify {
+            self.signal();
+        }
+        true
+    }
+
+    /// Removes a session; returns its last entry.
+    pub fn remove(&self, key: &SessionKey) -> Option<SessionEntry> {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = lock(&self.shards[si]);
+        let idx = shard.find(hash, key)?;
+        let old = shard.free(hash, idx);
+        let notify = old.entry.is_backup() && shard.journal_removed(key, old.meta & DIRTY != 0);
+        drop(shard);
+        if notify {
+            self.signal();
+        }
+        Some(old.entry)
+    }
+
+    /// A copy of a session's entry.
+    pub fn get(&self, key: &SessionKey) -> Option<SessionEntry> {
+        let (hash, si) = self.shard_for(key);
+        let shard = lock(&self.shards[si]);
+        shard.find(hash, key).map(|i| shard.slab[i as usize].entry)
+    }
+
+    // ----- change capture ---------------------------------------------------
+
+    /// Moves up to `max` changes of `shard` into `out` (appended), oldest
+    /// first, and returns how many. Each key appears once however often it
+    /// changed since it was journaled; the entry is read now, so it is the
+    /// latest. The shard lock is held for this call only.
+    pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
+        let mut s = lock(&self.shards[shard]);
+        let mut n = 0;
+        while n < max {
+            let Some(key) = s.journal.pop_front() else {
+                break;
+            };
+            let hash = key_hash(&key);
+            match s.find(hash, &key) {
+                Some(idx) => {
+                    let slot = &mut s.slab[idx as usize];
+                    if slot.meta & DIRTY == 0 {
+                        // Removed and re-inserted since journaled: its
+                        // current state was already drained.
+                        continue;
+                    }
+                    slot.meta &= !DIRTY;
+                    let entry = slot.entry.is_backup().then_some(slot.entry);
+                    out.push(Change { key, entry });
+                }
+                None => out.push(Change { key, entry: None }),
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Number of keys waiting in `shard`'s journal.
+    pub fn journal_len(&self, shard: usize) -> usize {
+        lock(&self.shards[shard]).journal.len()
+    }
+
+    /// Takes the overflow marks: returns the shards whose journal overflowed
+    /// since the last call and clears their marks, so journaling resumes.
+    /// The caller must then resync each returned shard whole (start its
+    /// snapshot walk after this call: changes from now on are journaled,
+    /// earlier ones are in the walk).
+    pub fn take_overflowed(&self, into: &mut ShardSet) -> usize {
+        let mut n = 0;
+        for (i, m) in self.shards.iter().enumerate() {
+            let mut s = lock(m);
+            if s.overflowed {
+                s.overflowed = false;
+                into.insert(i);
+                n += 1;
+                self.overflow_events.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        n
+    }
+
+    /// Journal overflows seen by [`Self::take_overflowed`] since creation.
+    pub fn overflow_count(&self) -> u64 {
+        self.overflow_events.load(Ordering::Relaxed)
+    }
+
+    // ----- apply (receiving side) ----------------------------------------
+
+    /// Inserts or overwrites a session received from the peer. Never
+    /// journaled, so it is not echoed back. While the shard is being
+    /// resynced, the entry is stamped with the resync epoch.
+    pub fn apply_upsert(
+        &self,
+        key: &SessionKey,
+        entry: &SessionEntry,
+    ) -> Result<Upsert, TableFull> {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = lock(&self.shards[si]);
+        let epoch = shard.resync_epoch.unwrap_or(0);
+        match shard.find(hash, key) {
+            Some(idx) => {
+                let old = shard.slab[idx as usize].entry;
+                shard.digest_sub(key, &old);
+                let slot = &mut shard.slab[idx as usize];
+                slot.entry = *entry;
+                slot.aux = epoch;
+                shard.digest_add(key, entry);
+                Ok(Upsert::Updated)
+            }
+            None => {
+                let cap = shard.capacity;
+                shard
+                    .insert_new(hash, key, entry, epoch)
+                    .map_err(|()| TableFull {
+                        shard: si,
+                        capacity: cap,
+                    })?;
+                Ok(Upsert::Inserted)
+            }
+        }
+    }
+
+    /// Removes a session because the peer removed it. Never journaled.
+    pub fn apply_remove(&self, key: &SessionKey) -> bool {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = lock(&self.shards[si]);
+        match shard.find(hash, key) {
+            Some(idx) => {
+                shard.free(hash, idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The peer starts resending `shard` whole: stamp what it sends with
+    /// `epoch` (non-zero, new for each resync).
+    pub fn begin_resync(&self, shard: usize, epoch: u32) {
+        if let Some(m) = self.shards.get(shard) {
+            lock(m).resync_epoch = Some(epoch);
+        }
+    }
+
+    /// The peer finished resending `shard`: remove the backup-capable
+    /// entries it did not send (their deletions were lost). Returns how
+    /// many were removed. Local-only entries stay.
+    pub fn end_resync(&self, shard: usize, epoch: u32) -> usize {
+        let Some(m) = self.shards.get(shard) else {
+            return 0;
+        };
+        let mut s = lock(m);
+        if s.resync_epoch != Some(epoch) {
+            return 0;
+        }
+        s.resync_epoch = None;
+        let mut removed = 0;
+        for idx in 0..s.slab.len() {
+            let slot = s.slab[idx];
+            if slot.meta & LIVE != 0 && slot.entry.is_backup() && slot.aux != epoch {
+                let hash = key_hash(&slot.key);
+                s.free(hash, idx as u32);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    // ----- digests ----------------------------------------------------------
+
+    /// Digest of one shard's backup-capable entries.
+    pub fn shard_digest(&self, shard: usize) -> u64 {
+        lock(&self.shards[shard]).digest
+    }
+
+    /// Per-shard digests, so two tables compare in O(shards).
+    pub fn digest(&self) -> TableDigest {
+        let mut entries = 0;
+        let shards = self
+            .shards
+            .iter()
+            .map(|m| {
+                let s = lock(m);
+                entries += s.backup_len as u64;
+                s.digest
+            })
+            .collect();
+        TableDigest { shards, entries }
+    }
+
+    // ----- snapshot ---------------------------------------------------------
+
+    /// A cursor over every shard, for a batch sync.
+    pub fn snapshot(&self) -> SnapshotCursor {
+        SnapshotCursor::over(ShardSet::full(self.shard_count()))
+    }
+
+    /// Copies up to `max` backup-capable entries at the cursor into `out`
+    /// (appended) and advances it. Holds one shard lock for one chunk at
+    /// most. Returns how many entries it copied; the walk is over when
+    /// [`SnapshotCursor::is_done`].
+    pub fn snapshot_chunk(
+        &self,
+        cursor: &mut SnapshotCursor,
+        max: usize,
+        out: &mut Vec<(SessionKey, SessionEntry)>,
+    ) -> usize {
+        cursor.finished_shard = None;
+        let Some(shard) = cursor.current else {
+            return 0;
+        };
+        let s = lock(&self.shards[shard]);
+        let mut taken = 0;
+        let end = s.slab.len();
+        while cursor.pos < end && taken < max {
+            let slot = &s.slab[cursor.pos];
+            cursor.pos += 1;
+            if slot.meta & LIVE != 0 && slot.entry.is_backup() {
+                out.push((slot.key, slot.entry));
+                taken += 1;
+            }
+        }
+        if cursor.pos >= end {
+            drop(s);
+            cursor.finished_shard = Some(shard);
+            cursor.current = cursor.remaining.pop_first();
+            cursor.pos = 0;
+        }
+        taken
+    }
+
+    // ----- aging ------------------------------------------------------------
+
+    /// Removes up to `budget` entries idle past their timeout at `now` (Unix
+    /// seconds), examining at most `budget * 4` slots per shard, resuming
+    /// where the last sweep stopped. Removals are journaled like data-plane
+    /// removals. Returns how many expired.
+    pub fn expire(&self, now: u32, budget: usize) -> usize {
+        let mut expired = 0;
+        let mut notify = false;
+        for m in self.shards.iter() {
+            let mut s = lock(m);
+            let len = s.slab.len();
+            if len == 0 {
+                continue;
+            }
+            let mut removed = 0;
+            for _ in 0..(budget * 4).min(len) {
+                if removed >= budget {
+                    break;
+                }
+                let idx = s.aging_pos % len;
+                s.aging_pos = (idx + 1) % len;
+                let slot = s.slab[idx];
+                if slot.meta & LIVE != 0 && slot.entry.is_expired(now) {
+                    let hash = key_hash(&slot.key);
+                    s.free(hash, idx as u32);
+                    if slot.entry.is_backup() {
+                        notify |= s.journal_removed(&slot.key, slot.meta & DIRTY != 0);
+                    }
+                    removed += 1;
+                }
+            }
+            expired += removed;
+        }
+        if notify {
+            self.signal();
+        }
+        expired
+    }
+
+    /// Visits every entry (any flag) of one shard under its lock; for
+    /// displays and tests, not the data path.
+    pub fn for_each_in_shard(&self, shard: usize, mut f: impl FnMut(&SessionKey, &SessionEntry)) {
+        let s = lock(&self.shards[shard]);
+        for slot in s.slab.iter().filter(|s| s.meta & LIVE != 0) {
+            f(&slot.key, &slot.entry);
+        }
+    }
+}
+
+/// Position of a walk over a set of shards: the shard being walked and the
+/// slot inside it. Slots never move, so entries present when the walk
+/// starts and not removed during it are visited exactly once.
+#[derive(Debug, Clone)]
+pub struct SnapshotCursor {
+    current: Option<usize>,
+    pos: usize,
+    remaining: ShardSet,
+    finished_shard: Option<usize>,
+}
+
+impl SnapshotCursor {
+    /// A cursor over the given shards, in ascending order.
+    pub fn over(mut shards: ShardSet) -> Self {
+        let current = shards.pop_first();
+        Self {
+            current,
+            pos: 0,
+            remaining: shards,
+            finished_shard: None,
+        }
+    }
+
+    /// The shard the next chunk comes from, `None` when done.
+    pub fn current_shard(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// The shard the last chunk completed, if it completed one.
+    pub fn finished_shard(&self) -> Option<usize> {
+        self.finished_shard
+    }
+
+    /// Whether every shard has been walked.
+    pub fn is_done(&self) -> bool {
+        self.current.is_none()
+    }
+}

@@ -1,1 +1,33 @@
-//! The configuration model, its VRP-style parser, and the config sync rules.
+//! The configuration model of a hotsync node, its VRP-style parser, and the
+//! configuration sync rules (see `docs/CONFIG.md`).
+//!
+//! - [`ConfigStore::parse`] reads a `display current-configuration` text
+//!   into ordered items per system (the root and each virtual system);
+//!   [`ConfigStore::render`] prints it back.
+//! - [`ConfigStore::execute`] applies one command typed in `system-view`
+//!   and returns the [`ConfigChange`] to mirror on the peer.
+//! - [`ConfigStore::syncable`] is what `hrp sync config` sends;
+//!   [`ConfigStore::apply_batch_item`] and [`ConfigStore::apply_change`]
+//!   are the receiving side (B3, B5, B7, B8, B10); [`is_syncable`] is the
+//!   single rule for what may cross.
+//! - [`HrpSettings::from_store`] reads the node's own `hrp` lines.
+//!
+//! An item crosses the wire as `{vsys, text}`: [`ConfigItem::render`] and
+//! [`ConfigItem::parse`]. The root system is named `""` ([`ROOT`]).
+
+mod command;
+mod error;
+pub mod fuzzing;
+mod hrp;
+mod item;
+mod parse;
+mod store;
+mod sync;
+mod syntax;
+
+pub use command::{ChangeOp, ConfigChange};
+pub use error::{ApplyError, CommandError, ParseError, SettingsError};
+pub use hrp::{HrpEndpoint, HrpSettings};
+pub use item::{BodyLine, Category, ConfigItem, Container, Identity};
+pub use store::{ConfigStore, Items, ROOT};
+pub use sync::{BatchOutcome, BatchReport, Conflict, RejectReason, is_syncable};

@@ -1,0 +1,256 @@
+//! The line-level parser: indentation, `#` separators, control lines, blocks.
+//!
+//! Produces a stream of [`Event`]s; [`crate::ConfigStore::parse`] and
+//! [`crate::ConfigItem::parse`] consume it.
+
+use crate::error::ParseError;
+use crate::item::{BodyLine, ConfigItem, Container};
+use crate::syntax::{Bad, Control, classify, classify_child, control};
+
+/// What the parser found.
+pub(crate) enum Event<'a> {
+    /// An item (its source line is set).
+    Item(ConfigItem),
+    /// A `security-policy` / `nat-policy` block opens (its items follow).
+    Block { container: Container, line: u32 },
+    /// `return` / `quit`: back to the root system.
+    Return { line: u32 },
+    /// `switch vsys NAME`.
+    Switch {
+        line: u32,
+        column: u32,
+        name: &'a str,
+    },
+}
+
+/// One source line: `full` as read, `text` without indentation or
+/// trailing blanks. Tokens are sub-slices of `full`, split on demand.
+struct SrcLine<'a> {
+    no: u32,
+    full: &'a str,
+    text: &'a str,
+}
+
+impl<'a> SrcLine<'a> {
+    fn tokens(&self) -> Vec<&'a str> {
+        self.text.split_whitespace().collect()
+    }
+
+    fn error(&self, tokens: &[&str], b: Bad) -> ParseError {
+        let (column, found) = locate(self.full, tokens, b.at);
+        ParseError::Expected {
+            line: self.no,
+            column,
+            expected: b.expected,
+            found,
+        }
+    }
+
+    /// The text with blanks normalized to single spaces.
+    fn normalized(&self) -> String {
+        let simple = self.text.is_ascii()
+            && !self.text.contains("  ")
+            && !self
+                .text
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() && b != b' ');
+        if simple {
+            self.text.to_owned()
+        } else {
+            self.text.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    }
+}
+
+/// Column (1-based, in characters) and a quoted excerpt of token `at` of
+/// `line` (`None` or out of range: one past the end of the line).
+pub(crate) fn locate(line: &str, tokens: &[&str], at: Option<usize>) -> (u32, String) {
+    match at.and_then(|i| tokens.get(i)) {
+        Some(tok) => {
+            let offset = (tok.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            let column = line
+                .get(..offset)
+                .map_or(1, |prefix| prefix.chars().count() + 1);
+            (to_u32(column), format!("`{}`", excerpt(tok)))
+        }
+        None => (
+            to_u32(line.trim_end().chars().count() + 1),
+            "end of line".to_owned(),
+        ),
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.chars().count() <= MAX {
+        s.escape_debug().to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{}...", cut.escape_debug())
+    }
+}
+
+pub(crate) fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A top-level command and its indented lines (depth = indentation).
+struct Node<'a> {
+    head: SrcLine<'a>,
+    body: Vec<(u32, SrcLine<'a>)>,
+    last_indent: u32,
+}
+
+type Sink<'s> = dyn FnMut(Event<'_>) -> Result<(), ParseError> + 's;
+
+/// Parse `text`, feeding events to `sink` in order.
+pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseError> {
+    let mut current: Option<Node<'_>> = None;
+    // VRP prints global one-line commands indented by one space after a
+    // `#` (` sysname FW`, ` ftp server enable`), and blocks at column 0.
+    // The first line after a `#` (or a control line) sets the segment's
+    // base indentation (0 or 1); a line left of the base is top level and
+    // resets it.
+    let mut base: Option<u32> = None;
+    for (i, full) in text.split('\n').enumerate() {
+        let no = to_u32(i + 1);
+        let spaces = full.bytes().take_while(|&b| b == b' ').count();
+        let rest = &full[spaces..];
+        let text = rest.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        if let Some(c) = rest.chars().next().filter(|c| c.is_whitespace()) {
+            return Err(ParseError::BadIndentation {
+                line: no,
+                column: to_u32(spaces + 1),
+                found: format!("`{}`", c.escape_debug()),
+            });
+        }
+        if rest.starts_with('!') {
+            // A comment (`!Software Version ...`): not configuration.
+            continue;
+        }
+        let line = SrcLine { no, full, text };
+        if text == "#" {
+            if let Some(node) = current.take() {
+                emit(node, sink)?;
+            }
+            base = None;
+            continue;
+        }
+        let spaces = to_u32(spaces);
+        let b = match base {
+            Some(b) if spaces >= b => b,
+            Some(_) => spaces,
+            None if spaces <= 1 => spaces,
+            None => {
+                return Err(ParseError::Orphan {
+                    line: no,
+                    column: spaces.saturating_add(1),
+                });
+            }
+        };
+        base = Some(b);
+        let indent = spaces - b;
+        if indent == 0 {
+            if let Some(node) = current.take() {
+                emit(node, sink)?;
+            }
+            let tokens = line.tokens();
+            match control(&tokens) {
+                Some(Ok(Control::Return)) => {
+                    base = None;
+                    sink(Event::Return { line: no })?;
+                }
+                Some(Ok(Control::Switch(name))) => {
+                    base = None;
+                    sink(Event::Switch {
+                        line: no,
+                        column: locate(full, &tokens, Some(2)).0,
+                        name,
+                    })?;
+                }
+                Some(Err(b)) => return Err(line.error(&tokens, b)),
+                None => {
+                    current = Some(Node {
+                        head: line,
+                        body: Vec::new(),
+                        last_indent: 0,
+                    })
+                }
+            }
+        } else {
+            let Some(node) = current.as_mut() else {
+                return Err(ParseError::Orphan {
+                    line: no,
+                    column: spaces.saturating_add(1),
+                });
+            };
+            if indent > node.last_indent + 1 {
+                return Err(ParseError::TooDeep {
+                    line: no,
+                    column: spaces.saturating_add(1),
+                    found: spaces,
+                    max: node.last_indent + 1 + b,
+                });
+            }
+            node.last_indent = indent;
+            node.body.push((indent, line));
+        }
+    }
+    if let Some(node) = current.take() {
+        emit(node, sink)?;
+    }
+    Ok(())
+}
+
+fn body_lines(lines: &[(u32, SrcLine<'_>)], shift: u32) -> Vec<BodyLine> {
+    lines
+        .iter()
+        .map(|(depth, l)| BodyLine {
+            depth: depth - shift,
+            text: l.normalized(),
+        })
+        .collect()
+}
+
+fn emit(node: Node<'_>, sink: &mut Sink<'_>) -> Result<(), ParseError> {
+    let t = &node.head.tokens();
+    if let (1, Some(container)) = (t.len(), Container::from_keyword(t[0])) {
+        sink(Event::Block {
+            container,
+            line: node.head.no,
+        })?;
+        // Children: a depth-1 line and the deeper lines after it.
+        let mut i = 0;
+        while i < node.body.len() {
+            let start = i;
+            i += 1;
+            while i < node.body.len() && node.body[i].0 >= 2 {
+                i += 1;
+            }
+            let head = &node.body[start].1;
+            let tokens = head.tokens();
+            let h = classify_child(container, &tokens).map_err(|b| head.error(&tokens, b))?;
+            sink(Event::Item(ConfigItem {
+                category: h.category,
+                container: Some(container),
+                key: h.key,
+                header: h.header,
+                body: body_lines(&node.body[start + 1..i], 1),
+                line: Some(head.no),
+            }))?;
+        }
+        return Ok(());
+    }
+    let h = classify(t, false).map_err(|b| node.head.error(t, b))?;
+    sink(Event::Item(ConfigItem {
+        category: h.category,
+        container: None,
+        key: h.key,
+        header: h.header,
+        body: body_lines(&node.body, 0),
+        line: Some(node.head.no),
+    }))
+}

@@ -403,6 +403,12 @@ impl SessionTable {
         self.pending.load(Ordering::Acquire)
     }
 
+    /// Marks changes as pending without running the notifier: the sync
+    /// engine stopped draining early and will come back.
+    pub fn mark_pending(&self) {
+        self.pending.store(true, Ordering::Release);
+    }
+
     /// Clears the pending signal; call before draining every shard, so a
     /// change recorded during the drain signals again.
     pub fn clear_pending(&self) {
@@ -530,9 +536,11 @@ impl SessionTable {
             match s.find(hash, &key) {
                 Some(idx) => {
                     let slot = &mut s.slab[idx as usize];
-                    if slot.meta & DIRTY == 0 {
-                        // Removed and re-inserted since journaled: its
-                        // current state was already drained.
+                    if slot.meta & DIRTY == 0 && slot.entry.is_backup() {
+                        // Removed and re-inserted since journaled, and its
+                        // current state was drained already. (Re-inserted
+                        // local-only, it falls through: the peer must
+                        // delete the version it has.)
                         continue;
                     }
                     slot.meta &= !DIRTY;

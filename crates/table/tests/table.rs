@@ -138,6 +138,25 @@ fn local_only_entries_are_never_journaled_or_digested() {
 }
 
 #[test]
+fn reinserting_a_removed_key_as_local_only_still_deletes_it_on_the_peer() {
+    let t = table(1000, 16, 1024);
+    let (k, e) = sessions(1, 13)[0];
+    t.upsert(&k, &e).unwrap();
+    drain_all(&t);
+    t.remove(&k);
+    let mut local = e;
+    local.flags &= !flags::BACKUP;
+    t.upsert(&k, &local).unwrap();
+    assert_eq!(
+        drain_all(&t),
+        vec![Change {
+            key: k,
+            entry: None
+        }]
+    );
+}
+
+#[test]
 fn full_journal_marks_the_shard_overflowed_and_resumes_after_take() {
     let t = table(10_000, 1, 8);
     let all = sessions(20, 6);

@@ -1,9 +1,7 @@
 //! Fuzz target logic, kept in the library so the committed corpus is replayed
 //! by ordinary tests (`tests/corpus_replay.rs`) without a fuzzer.
 
-use crate::{
-    Channel, DEFAULT_MAX_FRAME_LEN, DecodeError, FrameDecoder, FrameEncoder, Integrity, MessageRef,
-};
+use crate::{Channel, DecodeError, FrameDecoder, FrameEncoder, Integrity, MessageRef};
 
 /// Key used when a fuzz input asks for HMAC integrity.
 pub const FUZZ_KEY: [u8; 32] = [0x5a; 32];
@@ -169,7 +167,7 @@ pub fn message_roundtrip(data: &[u8]) {
         .into_iter()
         .find(|c| msg.kind().allowed_on(*c))
         .expect("every kind has a channel");
-    let mut enc = FrameEncoder::new(DEFAULT_MAX_FRAME_LEN);
+    let mut enc = FrameEncoder::new(crate::DEFAULT_MAX_FRAME_LEN);
     enc.set_integrity(integrity.clone());
     roundtrip(&mut enc, &integrity, channel, &msg);
 }

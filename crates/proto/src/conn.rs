@@ -1,0 +1,197 @@
+//! One TCP connection's protocol state: handshake phase, sequence numbers,
+//! acknowledgements, and the outgoing byte queue.
+
+use crate::error::ProtoError;
+use crate::stats::Stats;
+use hotsync_wire::{Channel, FrameEncoder, Integrity, WireMessage};
+use std::time::Instant;
+
+/// Which of the two connections between the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnKind {
+    /// Heartbeats, acknowledgements and session records: the urgent one.
+    Session,
+    /// Configuration batches and changes: low priority, its own TCP
+    /// connection so it never delays the session channel.
+    Config,
+}
+
+impl ConnKind {
+    /// Both kinds, session first (the order the driver services them in).
+    pub const ALL: [ConnKind; 2] = [ConnKind::Session, ConnKind::Config];
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            ConnKind::Session => 0,
+            ConnKind::Config => 1,
+        }
+    }
+
+    /// The wire channel of this connection's data frames.
+    pub fn channel(self) -> Channel {
+        match self {
+            ConnKind::Session => Channel::Session,
+            ConnKind::Config => Channel::Config,
+        }
+    }
+
+    /// Name for logs and displays.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnKind::Session => "session",
+            ConnKind::Config => "config",
+        }
+    }
+
+    pub(crate) fn from_wire(v: u8) -> Option<ConnKind> {
+        match Channel::from_u8(v)? {
+            Channel::Session => Some(ConnKind::Session),
+            Channel::Config => Some(ConnKind::Config),
+            _ => None,
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No transport.
+    Down,
+    /// Transport up, waiting for the peer's hello.
+    AwaitHello,
+    /// Hello exchanged, waiting for the peer's key proof.
+    AwaitAuth,
+    /// Handshake complete.
+    Up,
+    /// A fatal error: waiting for the driver to close the transport.
+    Closing,
+}
+
+impl Phase {
+    /// Name for displays.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Down => "down",
+            Phase::AwaitHello => "hello",
+            Phase::AwaitAuth => "authenticating",
+            Phase::Up => "up",
+            Phase::Closing => "closing",
+        }
+    }
+}
+
+pub(crate) struct Conn {
+    pub kind: ConnKind,
+    pub phase: Phase,
+    pub is_connector: bool,
+    pub nonce: [u8; 32],
+    pub peer_nonce: [u8; 32],
+    pub encoder: FrameEncoder,
+    /// Frames waiting for the socket, from `out_pos`.
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    /// Last sequence number sent.
+    pub tx_seq: u64,
+    /// Last sequence number received.
+    pub rx_seq: u64,
+    /// Highest of our sequence numbers the peer acknowledged.
+    pub peer_acked: u64,
+    /// Data arrived that we have not acknowledged yet.
+    pub ack_due: bool,
+    pub last_rx: Instant,
+    pub last_tx: Instant,
+    pub opened: Instant,
+}
+
+impl Conn {
+    pub fn new(kind: ConnKind, max_frame_len: usize, now: Instant) -> Self {
+        Self {
+            kind,
+            phase: Phase::Down,
+            is_connector: false,
+            nonce: [0; 32],
+            peer_nonce: [0; 32],
+            encoder: FrameEncoder::new(max_frame_len),
+            out: Vec::new(),
+            out_pos: 0,
+            tx_seq: 0,
+            rx_seq: 0,
+            peer_acked: 0,
+            ack_due: false,
+            last_rx: now,
+            last_tx: now,
+            opened: now,
+        }
+    }
+
+    /// Resets for a new transport.
+    pub fn open(&mut self, is_connector: bool, nonce: [u8; 32], now: Instant) {
+        self.phase = Phase::AwaitHello;
+        self.is_connector = is_connector;
+        self.nonce = nonce;
+        self.peer_nonce = [0; 32];
+        self.encoder.set_integrity(Integrity::Crc32c);
+        self.out.clear();
+        self.out_pos = 0;
+        self.tx_seq = 0;
+        self.rx_seq = 0;
+        self.peer_acked = 0;
+        self.ack_due = false;
+        self.last_rx = now;
+        self.last_tx = now;
+        self.opened = now;
+    }
+
+    pub fn close(&mut self) {
+        self.phase = Phase::Down;
+        self.out.clear();
+        self.out_pos = 0;
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.phase == Phase::Up
+    }
+
+    /// Bytes queued and not yet taken by the socket.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Encodes `msg` as the next frame; returns its sequence number.
+    pub fn send<M: WireMessage>(
+        &mut self,
+        channel: Channel,
+        msg: &M,
+        stats: &mut Stats,
+        now: Instant,
+    ) -> Result<u64, ProtoError> {
+        // Reclaim what the socket took, keeping the queue's length a
+        // multiple of 16 (frames stay aligned relative to the buffer).
+        if self.out_pos >= 64 * 1024 && self.out_pos * 2 >= self.out.len() {
+            let cut = self.out_pos & !15;
+            self.out.drain(..cut);
+            self.out_pos -= cut;
+        }
+        let seq = self.tx_seq + 1;
+        let n = self.encoder.encode(channel, seq, msg, &mut self.out)?;
+        self.tx_seq = seq;
+        self.last_tx = now;
+        stats.frames_tx += 1;
+        stats.bytes_tx += n as u64;
+        Ok(seq)
+    }
+
+    /// The queued bytes.
+    pub fn transmit(&self) -> Option<&[u8]> {
+        (self.pending() > 0).then(|| &self.out[self.out_pos..])
+    }
+
+    /// The socket took `n` bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+    }
+}

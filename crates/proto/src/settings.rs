@@ -1,0 +1,65 @@
+//! Protocol settings.
+
+use std::time::Duration;
+
+/// What one node's protocol instance needs to know about itself.
+#[derive(Clone, Debug)]
+pub struct ProtoConfig {
+    /// This node's id; must differ from the peer's. Breaks priority ties
+    /// (the lower id wins).
+    pub node_id: u64,
+    /// HRP priority: the higher becomes active.
+    pub priority: u16,
+    /// Preemption: when set, a higher-priority node that finds the peer
+    /// active takes over after this delay. When unset, the active node
+    /// stays active until it fails.
+    pub preempt_delay: Option<Duration>,
+    /// Heartbeat interval (`hrp timer hello`).
+    pub hello_interval: Duration,
+    /// Missed heartbeats before the peer is declared dead.
+    pub dead_count: u32,
+    /// Pre-shared key. With a key, no state is exchanged with a peer that
+    /// cannot prove it; without one the link is unauthenticated.
+    pub psk: Option<Vec<u8>>,
+    /// Run both batch syncs when the relationship forms (opt-in; B4).
+    pub auto_sync_on_establish: bool,
+    /// Largest frame sent or accepted.
+    pub max_frame_len: usize,
+    /// Session records per batch frame.
+    pub batch_records: usize,
+    /// How long a drained change may wait for more to join its batch.
+    /// Zero sends as soon as the driver polls.
+    pub flush_interval: Duration,
+    /// Bytes queued for a connection beyond which no more bulk data is
+    /// generated (back-pressure from the socket reaches the journals).
+    pub tx_high_water: usize,
+    /// Configuration changes queued for the peer before they are dropped
+    /// (and counted, with a warning to run `hrp sync config`).
+    pub config_queue_limit: usize,
+}
+
+impl Default for ProtoConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            priority: 100,
+            preempt_delay: None,
+            hello_interval: Duration::from_secs(1),
+            dead_count: 3,
+            psk: None,
+            auto_sync_on_establish: false,
+            max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
+            batch_records: 4096,
+            flush_interval: Duration::ZERO,
+            tx_high_water: 4 << 20,
+            config_queue_limit: 100_000,
+        }
+    }
+}
+
+impl ProtoConfig {
+    /// Silence after which the peer is dead.
+    pub fn dead_interval(&self) -> Duration {
+        self.hello_interval * self.dead_count.max(1)
+    }
+}

@@ -1,0 +1,79 @@
+//! Counters: everything the engine did, and everything that went wrong.
+
+use std::collections::BTreeMap;
+
+/// Cumulative counters of one node's protocol instance.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Frames sent.
+    pub frames_tx: u64,
+    /// Frames received.
+    pub frames_rx: u64,
+    /// Bytes sent (queued for the socket).
+    pub bytes_tx: u64,
+    /// Bytes received.
+    pub bytes_rx: u64,
+    /// Session batches sent (upsert and delete).
+    pub batches_tx: u64,
+    /// Session batches received and applied.
+    pub batches_rx: u64,
+    /// Session records sent (upserts).
+    pub records_tx: u64,
+    /// Session records applied (upserts).
+    pub records_rx: u64,
+    /// Deletions sent.
+    pub deletes_tx: u64,
+    /// Deletions applied.
+    pub deletes_rx: u64,
+    /// Acknowledgements sent.
+    pub acks_tx: u64,
+    /// Acknowledgements received.
+    pub acks_rx: u64,
+    /// Heartbeats sent.
+    pub heartbeats_tx: u64,
+    /// Heartbeats received.
+    pub heartbeats_rx: u64,
+    /// Shards resent whole because the peer's copy was uncertain.
+    pub shards_resynced: u64,
+    /// ... of which because a journal overflowed.
+    pub resync_overflow: u64,
+    /// ... of which because a connection dropped with unacknowledged data.
+    pub resync_disconnect: u64,
+    /// ... of which because the peer asked.
+    pub resync_request: u64,
+    /// Stale entries removed at the end of a resync received.
+    pub resync_removed: u64,
+    /// Journal overflows seen.
+    pub journal_overflows: u64,
+    /// Changes drained before the relationship was first established and
+    /// not sent (B4: existing entries wait for a manual batch sync).
+    pub changes_before_establish: u64,
+    /// Records the table refused because it was full.
+    pub apply_table_full: u64,
+    /// Configuration changes sent incrementally.
+    pub config_ops_tx: u64,
+    /// Configuration changes applied.
+    pub config_ops_rx: u64,
+    /// Configuration changes dropped because the queue was full.
+    pub config_ops_dropped: u64,
+    /// Configuration items received in batch syncs.
+    pub config_items_rx: u64,
+    /// Connections established (handshake complete).
+    pub connections: u64,
+    /// Connections lost.
+    pub disconnects: u64,
+    /// Errors by [`crate::ProtoError::kind_name`].
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    /// Counts one error.
+    pub fn count_error(&mut self, kind: &'static str) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+
+    /// All errors.
+    pub fn error_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}

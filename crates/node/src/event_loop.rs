@@ -1,0 +1,559 @@
+//! The event loop: one thread, mio readiness, the protocol in the middle.
+//!
+//! Sockets are edge-triggered, so every read and write loops until
+//! `WouldBlock`. The session connection is always serviced before the
+//! config connection.
+
+use crate::sink::StoreSink;
+use crate::{NodeConfig, Request, Shared};
+use crossbeam_channel::Receiver;
+use hotsync_proto::{ConnKind, Event, Peer, Phase};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub(crate) const WAKER: Token = Token(0);
+const LISTEN: [Token; 2] = [Token(1), Token(2)];
+const CONN: [Token; 2] = [Token(3), Token(4)];
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+const STATE_HISTORY: usize = 32;
+const AGING_PERIOD: Duration = Duration::from_secs(1);
+const AGING_BUDGET: usize = 4096;
+
+#[derive(Default)]
+struct Slot {
+    stream: Option<TcpStream>,
+    /// A non-blocking connect is in progress.
+    connecting: bool,
+    connect_started: Option<Instant>,
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
+
+pub(crate) struct EventLoop {
+    cfg: NodeConfig,
+    shared: Arc<Shared>,
+    poll: Poll,
+    listeners: [TcpListener; 2],
+    rx: Receiver<Request>,
+    peer: Peer,
+    slots: [Slot; 2],
+    /// We dial (the node with the lower listen address does).
+    is_connector: bool,
+    connect_error: Option<String>,
+    attempts: u64,
+    state_changes: VecDeque<(SystemTime, String)>,
+    next_aging: Instant,
+}
+
+fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !filled {
+        // No urandom: fall back to std's per-process random hasher keys
+        // mixed with the time. Nonces need uniqueness more than secrecy.
+        use std::hash::{BuildHasher, Hasher};
+        for (i, c) in b.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            h.write_u128(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            c.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    b
+}
+
+fn config_port(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip(), addr.port().wrapping_add(1))
+}
+
+impl EventLoop {
+    pub fn new(
+        cfg: NodeConfig,
+        shared: Arc<Shared>,
+        poll: Poll,
+        listeners: [std::net::TcpListener; 2],
+        rx: Receiver<Request>,
+    ) -> io::Result<Self> {
+        let [l0, l1] = listeners;
+        let mut listeners = [TcpListener::from_std(l0), TcpListener::from_std(l1)];
+        for (l, t) in listeners.iter_mut().zip(LISTEN) {
+            poll.registry().register(l, t, Interest::READABLE)?;
+        }
+        let now = Instant::now();
+        let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([0; 8]));
+        let sink = StoreSink {
+            shared: shared.clone(),
+        };
+        let peer = Peer::new(
+            cfg.proto.clone(),
+            shared.table.clone(),
+            Box::new(sink),
+            seed,
+            now,
+        );
+        let is_connector = (cfg.listen.ip(), cfg.listen.port()) < (cfg.peer.ip(), cfg.peer.port());
+        Ok(Self {
+            cfg,
+            shared,
+            poll,
+            listeners,
+            rx,
+            peer,
+            slots: Default::default(),
+            is_connector,
+            connect_error: None,
+            attempts: 0,
+            state_changes: VecDeque::new(),
+            next_aging: now + AGING_PERIOD,
+        })
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        tracing::info!(
+            node = self.cfg.proto.node_id,
+            listen = %self.cfg.listen,
+            peer = %self.cfg.peer,
+            dials = self.is_connector,
+            "HRP node started"
+        );
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .next_deadline(now)
+                .map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "poll failed; node stopping");
+                break;
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {}
+                    t if t == LISTEN[0] => self.accept(ConnKind::Session, now),
+                    t if t == LISTEN[1] => self.accept(ConnKind::Config, now),
+                    t if t == CONN[0] || t == CONN[1] => {
+                        let kind = if t == CONN[0] {
+                            ConnKind::Session
+                        } else {
+                            ConnKind::Config
+                        };
+                        let i = idx(kind);
+                        if self.slots[i].connecting {
+                            self.finish_connect(kind, now);
+                        }
+                        if !self.slots[i].connecting && self.slots[i].stream.is_some() {
+                            self.read(kind, now);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while let Ok(req) = self.rx.try_recv() {
+                if !self.request(req, now) {
+                    self.stop();
+                    return;
+                }
+            }
+            self.peer.handle_timeout(now);
+            self.process_events(now);
+            self.maybe_connect(now);
+            for kind in ConnKind::ALL {
+                self.write(kind, now);
+            }
+            self.process_events(now);
+            if now >= self.next_aging {
+                self.next_aging = now + AGING_PERIOD;
+                if self.peer.role() == hotsync_proto::Role::Active {
+                    let unix = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as u32);
+                    self.shared.table.expire(unix, AGING_BUDGET);
+                }
+            }
+        }
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        for kind in ConnKind::ALL {
+            self.write(kind, Instant::now());
+            if let Some(mut s) = self.slots[idx(kind)].stream.take() {
+                let _ = self.poll.registry().deregister(&mut s);
+            }
+        }
+        tracing::info!(node = self.cfg.proto.node_id, "HRP node stopped");
+    }
+
+    fn next_deadline(&self, _now: Instant) -> Option<Instant> {
+        let mut t = self.peer.poll_timeout();
+        let mut at = |x: Instant| t = Some(t.map_or(x, |t: Instant| t.min(x)));
+        at(self.next_aging);
+        for s in &self.slots {
+            if let Some(n) = s.next_attempt {
+                if s.stream.is_none() && self.is_connector {
+                    at(n);
+                }
+            }
+            if let Some(c) = s.connect_started {
+                at(c + self.cfg.proto.dead_interval());
+            }
+        }
+        t
+    }
+
+    fn request(&mut self, req: Request, now: Instant) -> bool {
+        match req {
+            Request::SyncSessions(tx) => {
+                let _ = tx.send(self.peer.start_session_sync(now));
+            }
+            Request::SyncConfig(tx) => {
+                let _ = tx.send(self.start_config_sync(now));
+            }
+            Request::ConfigOp { op, vsys, text } => {
+                self.peer.queue_config_op(op, &vsys, &text);
+            }
+            Request::Jobs(tx) => {
+                let _ = tx.send(self.peer.jobs());
+            }
+            Request::State(tx) => {
+                let _ = tx.send((
+                    self.peer.state(),
+                    self.connect_error.clone(),
+                    self.attempts,
+                    self.state_changes.iter().cloned().collect(),
+                ));
+            }
+            Request::DropConnections => {
+                for kind in ConnKind::ALL {
+                    self.close(kind, "dropped on request", now);
+                }
+            }
+            Request::Shutdown => return false,
+        }
+        true
+    }
+
+    fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
+        let items: Vec<(String, String)> = {
+            let store = self.shared.store();
+            let routes = store.static_route_sync();
+            store
+                .syncable(routes)
+                .map(|(vsys, item)| (vsys.to_owned(), item.render()))
+                .collect()
+        };
+        self.peer.start_config_sync(items, now)
+    }
+
+    fn note(&mut self, what: String) {
+        tracing::info!(node = self.cfg.proto.node_id, "{what}");
+        self.state_changes.push_back((SystemTime::now(), what));
+        while self.state_changes.len() > STATE_HISTORY {
+            self.state_changes.pop_front();
+        }
+    }
+
+    fn process_events(&mut self, now: Instant) {
+        while let Some(ev) = self.peer.poll_event() {
+            match ev {
+                Event::Close { conn, reason } => {
+                    self.write(conn, now);
+                    self.close(conn, &reason, now);
+                }
+                Event::RoleChanged { from, to, reason } => {
+                    self.note(format!("role {from} -> {to}: {reason}"));
+                }
+                Event::Established {
+                    peer_node_id,
+                    role,
+                    authenticated,
+                } => {
+                    let auth = if authenticated {
+                        "authenticated"
+                    } else {
+                        "UNAUTHENTICATED"
+                    };
+                    self.note(format!(
+                        "relationship established with node {peer_node_id} ({auth}); this node is {role}"
+                    ));
+                }
+                Event::RelationshipLost { reason } => {
+                    self.note(format!("relationship lost: {reason}"));
+                }
+                Event::PeerDead => {
+                    self.note("peer dead (no heartbeat for the dead interval)".into())
+                }
+                Event::ConfigSyncWanted => {
+                    if let Err(e) = self.start_config_sync(now) {
+                        tracing::warn!(error = %e, "automatic config batch sync not started");
+                    }
+                }
+                Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
+                Event::JobFinished(st) => {
+                    tracing::info!(
+                        job = st.id,
+                        kind = st.kind.name(),
+                        sent = st.sent,
+                        "batch sync done"
+                    );
+                }
+                Event::Connected(_)
+                | Event::PeerBatchStarted { .. }
+                | Event::PeerBatchFinished { .. } => {}
+            }
+        }
+        self.shared
+            .role
+            .store(self.peer.role().to_u8(), Ordering::Release);
+        self.shared
+            .established
+            .store(self.peer.is_established(), Ordering::Release);
+    }
+
+    // ----- sockets ----------------------------------------------------------
+
+    fn accept(&mut self, kind: ConnKind, now: Instant) {
+        let i = idx(kind);
+        loop {
+            let (mut stream, from) = match self.listeners[i].accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.peer.count_error("accept");
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            };
+            // A working connection is never displaced by a newcomer: a
+            // stranger must not be able to cut the real peer off. A stale
+            // one is closed by its dead timer, then the peer gets in.
+            let busy =
+                self.slots[i].stream.is_some() && self.peer.state().conn_phase[i] == Phase::Up;
+            if busy {
+                self.peer.count_error("connection_refused_busy");
+                tracing::debug!(%from, conn = kind.name(), "refusing a second connection");
+                continue;
+            }
+            if self.slots[i].stream.is_some() {
+                self.close(kind, "replaced by a new connection", now);
+            }
+            let _ = stream.set_nodelay(true);
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                CONN[i],
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!(error = %e, "register failed");
+                continue;
+            }
+            tracing::debug!(%from, conn = kind.name(), "accepted");
+            self.slots[i].stream = Some(stream);
+            self.slots[i].connecting = false;
+            self.peer.handle_connected(kind, false, random_bytes(), now);
+            self.read(kind, now);
+        }
+    }
+
+    fn maybe_connect(&mut self, now: Instant) {
+        if !self.is_connector {
+            return;
+        }
+        for kind in ConnKind::ALL {
+            let i = idx(kind);
+            let slot = &mut self.slots[i];
+            if slot.connecting {
+                if slot
+                    .connect_started
+                    .is_some_and(|t| now >= t + self.cfg.proto.dead_interval())
+                {
+                    self.connect_failed(kind, "connect timed out".into(), now);
+                }
+                continue;
+            }
+            if slot.stream.is_some() || slot.next_attempt.is_some_and(|t| now < t) {
+                continue;
+            }
+            let addr = match kind {
+                ConnKind::Session => self.cfg.peer,
+                ConnKind::Config => config_port(self.cfg.peer),
+            };
+            self.attempts += 1;
+            match TcpStream::connect(addr) {
+                Ok(mut s) => {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut s,
+                        CONN[i],
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        self.connect_failed(kind, e.to_string(), now);
+                        continue;
+                    }
+                    let slot = &mut self.slots[i];
+                    slot.stream = Some(s);
+                    slot.connecting = true;
+                    slot.connect_started = Some(now);
+                }
+                Err(e) => self.connect_failed(kind, format!("{addr}: {e}"), now),
+            }
+        }
+    }
+
+    fn finish_connect(&mut self, kind: ConnKind, now: Instant) {
+        let i = idx(kind);
+        let Some(s) = self.slots[i].stream.as_mut() else {
+            return;
+        };
+        let err = match s.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => None,
+        };
+        if let Some(e) = err {
+            let addr = s
+                .peer_addr()
+                .map_or_else(|_| "peer".to_string(), |a| a.to_string());
+            self.connect_failed(kind, format!("{addr}: {e}"), now);
+            return;
+        }
+        match s.peer_addr() {
+            Ok(_) => {
+                let _ = s.set_nodelay(true);
+                let slot = &mut self.slots[i];
+                slot.connecting = false;
+                slot.connect_started = None;
+                slot.backoff = BACKOFF_MIN;
+                self.connect_error = None;
+                tracing::debug!(conn = kind.name(), "connected");
+                self.peer.handle_connected(kind, true, random_bytes(), now);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
+            Err(e) => self.connect_failed(kind, e.to_string(), now),
+        }
+    }
+
+    fn connect_failed(&mut self, kind: ConnKind, why: String, now: Instant) {
+        let i = idx(kind);
+        if let Some(mut s) = self.slots[i].stream.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        let slot = &mut self.slots[i];
+        slot.connecting = false;
+        slot.connect_started = None;
+        slot.backoff = (slot.backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+        slot.next_attempt = Some(now + slot.backoff);
+        if self.connect_error.as_deref() != Some(&why) {
+            tracing::info!(conn = kind.name(), "peer does not answer: {why}; retrying");
+        }
+        self.connect_error = Some(why);
+    }
+
+    fn read(&mut self, kind: ConnKind, now: Instant) {
+        let i = idx(kind);
+        loop {
+            let Some(stream) = self.slots[i].stream.as_mut() else {
+                return;
+            };
+            let buf = self.peer.recv_buf(kind);
+            if buf.is_empty() {
+                self.close(kind, "receive buffer full", now);
+                return;
+            }
+            match stream.read(buf) {
+                Ok(0) => {
+                    self.close(kind, "peer closed the connection", now);
+                    return;
+                }
+                Ok(n) => {
+                    if let Err(e) = self.peer.handle_received(kind, n, now) {
+                        // The error is counted; the protocol queued a close
+                        // frame: flush it, then drop the connection.
+                        self.process_events(now);
+                        self.write(kind, now);
+                        self.close(kind, &e.to_string(), now);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.peer.count_error("io");
+                    self.close(kind, &e.to_string(), now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, kind: ConnKind, now: Instant) {
+        let i = idx(kind);
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.connecting {
+                return;
+            }
+            let Some(stream) = slot.stream.as_mut() else {
+                return;
+            };
+            let Some(bytes) = self.peer.poll_transmit(kind, now) else {
+                return;
+            };
+            match stream.write(bytes) {
+                Ok(0) => {
+                    self.close(kind, "socket closed", now);
+                    return;
+                }
+                Ok(n) => self.peer.consume(kind, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.peer.count_error("io");
+                    self.close(kind, &e.to_string(), now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, kind: ConnKind, reason: &str, now: Instant) {
+        let i = idx(kind);
+        let Some(mut s) = self.slots[i].stream.take() else {
+            self.peer.handle_disconnected(kind, now);
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut s);
+        drop(s);
+        tracing::info!(conn = kind.name(), reason, "HRP connection closed");
+        let slot = &mut self.slots[i];
+        slot.connecting = false;
+        slot.connect_started = None;
+        slot.backoff = BACKOFF_MIN;
+        slot.next_attempt = Some(now + BACKOFF_MIN);
+        self.peer.handle_disconnected(kind, now);
+    }
+}
+
+fn idx(kind: ConnKind) -> usize {
+    match kind {
+        ConnKind::Session => 0,
+        ConnKind::Config => 1,
+    }
+}

@@ -14,7 +14,7 @@ use crate::jobs::{ConfigOutcome, JobKind, JobState, JobStatus};
 use crate::role::{Claim, Role, outranks, resolve};
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
-use hotsync_table::{Change, SessionEntry, SessionKey, SessionTable, ShardSet, SnapshotCursor};
+use hotsync_table::{Change, SessionTable, ShardSet, SnapshotCursor};
 use hotsync_wire::{
     Ack, AuthProof, BatchEnd, BatchStart, Channel, Close, ConfigBatchResult, ConfigItem,
     ConfigItemBatch, ConfigOp, FORMAT_FINGERPRINT, Frame, FrameDecoder, Heartbeat, Hello,
@@ -257,7 +257,6 @@ struct Core {
     next_epoch: u32,
 
     // Bulk scratch.
-    snapshot: Vec<(SessionKey, SessionEntry)>,
     bulk: SessionUpsertBatch,
 
     // Jobs.
@@ -329,7 +328,6 @@ impl Peer {
             uncertain: ShardSet::new(shards),
             resync: None,
             next_epoch: (nonce_seed as u32) | 1,
-            snapshot: Vec::with_capacity(cfg.batch_records),
             bulk: SessionUpsertBatch::default(),
             next_job_id: 1,
             session_job: None,
@@ -1437,15 +1435,15 @@ impl Core {
         let Some(w) = &mut self.resync else {
             return Ok(false);
         };
-        self.snapshot.clear();
+        // Encode straight from the slab: no intermediate copy.
+        self.bulk.clear();
+        let bulk = &mut self.bulk;
         self.table
-            .snapshot_chunk(&mut w.cursor, self.cfg.batch_records, &mut self.snapshot);
+            .snapshot_chunk_with(&mut w.cursor, self.cfg.batch_records, |k, e| {
+                bulk.push(k, e)
+            });
         let done = w.cursor.is_done();
-        if !self.snapshot.is_empty() {
-            self.bulk.clear();
-            for (k, e) in &self.snapshot {
-                self.bulk.push(k, e);
-            }
+        if !self.bulk.is_empty() {
             let n = self.bulk.len() as u64;
             let seq = self.conns[0].send(Channel::Session, &self.bulk, &mut self.stats, now)?;
             self.stats.batches_tx += 1;
@@ -1478,17 +1476,16 @@ impl Core {
             self.conns[0].send(Channel::Session, &msg, &mut self.stats, now)?;
             return Ok(true);
         }
-        self.snapshot.clear();
-        let n =
-            self.table
-                .snapshot_chunk(&mut job.cursor, self.cfg.batch_records, &mut self.snapshot);
+        self.bulk.clear();
+        let bulk = &mut self.bulk;
+        let n = self
+            .table
+            .snapshot_chunk_with(&mut job.cursor, self.cfg.batch_records, |k, e| {
+                bulk.push(k, e)
+            });
         let finished = job.cursor.finished_shard().map(|s| s as u32);
         let mut seq = self.conns[0].tx_seq;
         if n > 0 {
-            self.bulk.clear();
-            for (k, e) in &self.snapshot {
-                self.bulk.push(k, e);
-            }
             seq = self.conns[0].send(Channel::Session, &self.bulk, &mut self.stats, now)?;
             self.stats.batches_tx += 1;
             self.stats.records_tx += n as u64;

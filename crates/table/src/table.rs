@@ -139,6 +139,9 @@ struct Slot {
     /// Live slot: the resync epoch that last wrote it. Free slot: the next
     /// free slot, or `u32::MAX`.
     aux: u32,
+    /// This entry's digest contribution (0 unless backup-capable), kept so
+    /// a replace or removal subtracts it without hashing again.
+    digest: u64,
 }
 
 struct Shard {
@@ -186,6 +189,17 @@ pub fn key_hash(key: &SessionKey) -> u64 {
     xxh3_64_with_seed(key.as_bytes(), KEY_SEED)
 }
 
+/// What an entry adds to its shard digest: [`entry_digest`] when it is
+/// backup-capable, else nothing (local-only entries are not compared).
+#[inline]
+fn digest_of(key: &SessionKey, entry: &SessionEntry) -> u64 {
+    if entry.is_backup() {
+        entry_digest(key, entry)
+    } else {
+        0
+    }
+}
+
 /// Digest contribution of one entry: a keyed 64-bit hash of key and entry.
 #[inline]
 pub fn entry_digest(key: &SessionKey, entry: &SessionEntry) -> u64 {
@@ -218,21 +232,21 @@ impl Shard {
             .find(hash, |&s| slab[s as usize].key == *key)
             .copied()
     }
-
-    fn digest_add(&mut self, key: &SessionKey, entry: &SessionEntry) {
-        if entry.is_backup() {
-            self.digest = self.digest.wrapping_add(entry_digest(key, entry));
-            self.backup_len += 1;
-        }
+    /// Replaces slot `idx`'s entry, keeping the shard digest current.
+    /// `digest` is [`digest_of`] the new entry (computed by the caller,
+    /// outside the lock where it can be).
+    #[inline]
+    fn replace(&mut self, idx: u32, entry: &SessionEntry, digest: u64) -> SessionEntry {
+        let slot = &mut self.slab[idx as usize];
+        let old = slot.entry;
+        let old_digest = slot.digest;
+        slot.entry = *entry;
+        slot.digest = digest;
+        self.backup_len =
+            self.backup_len + usize::from(entry.is_backup()) - usize::from(old.is_backup());
+        self.digest = self.digest.wrapping_sub(old_digest).wrapping_add(digest);
+        old
     }
-
-    fn digest_sub(&mut self, key: &SessionKey, entry: &SessionEntry) {
-        if entry.is_backup() {
-            self.digest = self.digest.wrapping_sub(entry_digest(key, entry));
-            self.backup_len -= 1;
-        }
-    }
-
     /// Records a change of `slot`'s key. Returns true when the journal went
     /// from empty to non-empty or overflowed (the engine should be woken).
     #[inline]
@@ -273,6 +287,7 @@ impl Shard {
         key: &SessionKey,
         entry: &SessionEntry,
         aux: u32,
+        digest: u64,
     ) -> Result<u32, ()> {
         if self.len >= self.capacity {
             return Err(());
@@ -282,6 +297,7 @@ impl Shard {
             key: *key,
             meta: LIVE,
             aux,
+            digest,
         };
         let idx = if self.free_head != u32::MAX {
             let idx = self.free_head;
@@ -296,7 +312,8 @@ impl Shard {
         self.index
             .insert_unique(hash, idx, |&s| key_hash(&slab[s as usize].key));
         self.len += 1;
-        self.digest_add(key, entry);
+        self.backup_len += usize::from(entry.is_backup());
+        self.digest = self.digest.wrapping_add(digest);
         Ok(idx)
     }
 
@@ -311,7 +328,8 @@ impl Shard {
         s.aux = self.free_head;
         self.free_head = idx;
         self.len -= 1;
-        self.digest_sub(&old.key, &old.entry);
+        self.backup_len -= usize::from(old.entry.is_backup());
+        self.digest = self.digest.wrapping_sub(old.digest);
         old
     }
 }
@@ -441,13 +459,11 @@ impl SessionTable {
     /// the entry is (or was) backup-capable.
     pub fn upsert(&self, key: &SessionKey, entry: &SessionEntry) -> Result<Upsert, TableFull> {
         let (hash, si) = self.shard_for(key);
+        let digest = digest_of(key, entry);
         let mut shard = lock(&self.shards[si]);
         let notify = match shard.find(hash, key) {
             Some(idx) => {
-                let old = shard.slab[idx as usize].entry;
-                shard.digest_sub(key, &old);
-                shard.slab[idx as usize].entry = *entry;
-                shard.digest_add(key, entry);
+                let old = shard.replace(idx, entry, digest);
                 let notify = (old.is_backup() || entry.is_backup()) && shard.journal_slot(idx);
                 drop(shard);
                 if notify {
@@ -458,7 +474,7 @@ impl SessionTable {
             None => {
                 let cap = shard.capacity;
                 let idx = shard
-                    .insert_new(hash, key, entry, 0)
+                    .insert_new(hash, key, entry, 0, digest)
                     .map_err(|()| TableFull {
                         shard: si,
                         capacity: cap,
@@ -487,9 +503,7 @@ impl SessionTable {
         if new == old {
             return true;
         }
-        shard.digest_sub(key, &old);
-        shard.slab[idx as usize].entry = new;
-        shard.digest_add(key, &new);
+        shard.replace(idx, &new, digest_of(key, &new));
         let notify = (old.is_backup() || new.is_backup()) && shard.journal_slot(idx);
         drop(shard);
         if notify {
@@ -594,22 +608,19 @@ impl SessionTable {
         entry: &SessionEntry,
     ) -> Result<Upsert, TableFull> {
         let (hash, si) = self.shard_for(key);
+        let digest = digest_of(key, entry);
         let mut shard = lock(&self.shards[si]);
         let epoch = shard.resync_epoch.unwrap_or(0);
         match shard.find(hash, key) {
             Some(idx) => {
-                let old = shard.slab[idx as usize].entry;
-                shard.digest_sub(key, &old);
-                let slot = &mut shard.slab[idx as usize];
-                slot.entry = *entry;
-                slot.aux = epoch;
-                shard.digest_add(key, entry);
+                shard.replace(idx, entry, digest);
+                shard.slab[idx as usize].aux = epoch;
                 Ok(Upsert::Updated)
             }
             None => {
                 let cap = shard.capacity;
                 shard
-                    .insert_new(hash, key, entry, epoch)
+                    .insert_new(hash, key, entry, epoch, digest)
                     .map_err(|()| TableFull {
                         shard: si,
                         capacity: cap,
@@ -703,6 +714,18 @@ impl SessionTable {
         max: usize,
         out: &mut Vec<(SessionKey, SessionEntry)>,
     ) -> usize {
+        self.snapshot_chunk_with(cursor, max, |k, e| out.push((*k, *e)))
+    }
+
+    /// [`Self::snapshot_chunk`] handing each entry to `visit` in place (no
+    /// copy into a buffer: the encoder reads straight from the slab).
+    /// `visit` runs under the shard lock: keep it short.
+    pub fn snapshot_chunk_with(
+        &self,
+        cursor: &mut SnapshotCursor,
+        max: usize,
+        mut visit: impl FnMut(&SessionKey, &SessionEntry),
+    ) -> usize {
         cursor.finished_shard = None;
         let Some(shard) = cursor.current else {
             return 0;
@@ -714,7 +737,7 @@ impl SessionTable {
             let slot = &s.slab[cursor.pos];
             cursor.pos += 1;
             if slot.meta & LIVE != 0 && slot.entry.is_backup() {
-                out.push((slot.key, slot.entry));
+                visit(&slot.key, &slot.entry);
                 taken += 1;
             }
         }

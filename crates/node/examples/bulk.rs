@@ -24,9 +24,11 @@ fn cfg(id: u64, prio: u16, me: u16, peer: u16, n: usize) -> NodeConfig {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(1_000_000, |s| s.parse().expect("count"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().expect("count"));
     let a = Node::start(cfg(1, 200, 27110, 27120, n)).expect("start a");
-    let mut g = SessionGenerator::new(1, 0, false, 1_700_000_000);
+    let mut g = SessionGenerator::new(1, 0, false, hotsync_table::unix_now());
     for _ in 0..n {
         let (k, e) = g.next_session();
         a.table().upsert(&k, &e).expect("capacity");
@@ -51,6 +53,13 @@ fn main() {
         st.sent as f64 / t_job.as_secs_f64() / 1e6,
         t_eq.as_secs_f64(),
         s.bytes_tx as f64 / s.records_tx.max(1) as f64
+    );
+    println!(
+        "active: {} sessions ({} backup-capable); standby: {} sessions; job total {}",
+        a.table().len(),
+        a.table().backup_len(),
+        b.table().len(),
+        st.total
     );
     a.shutdown();
     b.shutdown();

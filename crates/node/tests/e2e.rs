@@ -82,7 +82,7 @@ fn digests_equal(a: &NodeHandle, b: &NodeHandle, timeout: Duration) {
 }
 
 fn fill(node: &NodeHandle, n: usize, seed: u64) {
-    let mut g = SessionGenerator::new(seed, 0, false, 1_700_000_000);
+    let mut g = SessionGenerator::new(seed, 0, false, hotsync_table::unix_now());
     g.local_only_every = 100;
     for _ in 0..n {
         let (k, e) = g.next_session();
@@ -152,7 +152,8 @@ fn incremental_sync_under_concurrent_writers() {
             let t = a.table().clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut g = SessionGenerator::new(100 + w, w as u16, w == 1, 1_700_000_000);
+                let mut g =
+                    SessionGenerator::new(100 + w, w as u16, w == 1, hotsync_table::unix_now());
                 let mut keys = Vec::new();
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {

@@ -310,3 +310,10 @@ mod arb {
         }
     }
 }
+
+/// The current time in the table's unit (Unix seconds).
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}

@@ -281,40 +281,62 @@ impl Shard {
         self.journal.len() == 1
     }
 
-    fn insert_new(
+    /// Finds `key` or inserts it, with a single index probe. Returns the
+    /// slot and, if the key existed, its previous entry (replaced). A new
+    /// slot gets `aux` (the resync epoch). `Err` when the shard is full.
+    fn upsert_slot(
         &mut self,
         hash: u64,
         key: &SessionKey,
         entry: &SessionEntry,
-        aux: u32,
         digest: u64,
-    ) -> Result<u32, ()> {
-        if self.len >= self.capacity {
-            return Err(());
+        aux: u32,
+    ) -> Result<(u32, Option<SessionEntry>), ()> {
+        use hashbrown::hash_table::Entry;
+        let Shard {
+            slab,
+            index,
+            free_head,
+            len,
+            capacity,
+            ..
+        } = self;
+        match index.entry(
+            hash,
+            |&s| slab[s as usize].key == *key,
+            |&s| key_hash(&slab[s as usize].key),
+        ) {
+            Entry::Occupied(o) => {
+                let idx = *o.get();
+                Ok((idx, Some(self.replace(idx, entry, digest))))
+            }
+            Entry::Vacant(v) => {
+                if *len >= *capacity {
+                    return Err(());
+                }
+                let slot = Slot {
+                    entry: *entry,
+                    key: *key,
+                    meta: LIVE,
+                    aux,
+                    digest,
+                };
+                let idx = if *free_head != u32::MAX {
+                    let idx = *free_head;
+                    *free_head = slab[idx as usize].aux;
+                    slab[idx as usize] = slot;
+                    idx
+                } else {
+                    slab.push(slot);
+                    (slab.len() - 1) as u32
+                };
+                v.insert(idx);
+                self.len += 1;
+                self.backup_len += usize::from(entry.is_backup());
+                self.digest = self.digest.wrapping_add(digest);
+                Ok((idx, None))
+            }
         }
-        let slot = Slot {
-            entry: *entry,
-            key: *key,
-            meta: LIVE,
-            aux,
-            digest,
-        };
-        let idx = if self.free_head != u32::MAX {
-            let idx = self.free_head;
-            self.free_head = self.slab[idx as usize].aux;
-            self.slab[idx as usize] = slot;
-            idx
-        } else {
-            self.slab.push(slot);
-            (self.slab.len() - 1) as u32
-        };
-        let slab = &self.slab;
-        self.index
-            .insert_unique(hash, idx, |&s| key_hash(&slab[s as usize].key));
-        self.len += 1;
-        self.backup_len += usize::from(entry.is_backup());
-        self.digest = self.digest.wrapping_add(digest);
-        Ok(idx)
     }
 
     /// Frees `idx` (whose key hashes to `hash`); returns the old slot.
@@ -461,32 +483,23 @@ impl SessionTable {
         let (hash, si) = self.shard_for(key);
         let digest = digest_of(key, entry);
         let mut shard = lock(&self.shards[si]);
-        let notify = match shard.find(hash, key) {
-            Some(idx) => {
-                let old = shard.replace(idx, entry, digest);
-                let notify = (old.is_backup() || entry.is_backup()) && shard.journal_slot(idx);
-                drop(shard);
-                if notify {
-                    self.signal();
-                }
-                return Ok(Upsert::Updated);
-            }
-            None => {
-                let cap = shard.capacity;
-                let idx = shard
-                    .insert_new(hash, key, entry, 0, digest)
-                    .map_err(|()| TableFull {
-                        shard: si,
-                        capacity: cap,
-                    })?;
-                entry.is_backup() && shard.journal_slot(idx)
-            }
-        };
+        let (idx, old) = shard
+            .upsert_slot(hash, key, entry, digest, 0)
+            .map_err(|()| TableFull {
+                shard: si,
+                capacity: shard.capacity,
+            })?;
+        let was_backup = old.is_some_and(|o| o.is_backup());
+        let notify = (was_backup || entry.is_backup()) && shard.journal_slot(idx);
         drop(shard);
         if notify {
             self.signal();
         }
-        Ok(Upsert::Inserted)
+        Ok(if old.is_some() {
+            Upsert::Updated
+        } else {
+            Upsert::Inserted
+        })
     }
 
     /// Changes a session in place (counters, state, last-seen) and returns
@@ -611,23 +624,18 @@ impl SessionTable {
         let digest = digest_of(key, entry);
         let mut shard = lock(&self.shards[si]);
         let epoch = shard.resync_epoch.unwrap_or(0);
-        match shard.find(hash, key) {
-            Some(idx) => {
-                shard.replace(idx, entry, digest);
-                shard.slab[idx as usize].aux = epoch;
-                Ok(Upsert::Updated)
-            }
-            None => {
-                let cap = shard.capacity;
-                shard
-                    .insert_new(hash, key, entry, epoch, digest)
-                    .map_err(|()| TableFull {
-                        shard: si,
-                        capacity: cap,
-                    })?;
-                Ok(Upsert::Inserted)
-            }
-        }
+        let (idx, old) = shard
+            .upsert_slot(hash, key, entry, digest, epoch)
+            .map_err(|()| TableFull {
+                shard: si,
+                capacity: shard.capacity,
+            })?;
+        shard.slab[idx as usize].aux = epoch;
+        Ok(if old.is_some() {
+            Upsert::Updated
+        } else {
+            Upsert::Inserted
+        })
     }
 
     /// Removes a session because the peer removed it. Never journaled.

@@ -296,6 +296,9 @@ impl Peer {
     ) -> Self {
         let shards = table.shard_count();
         let max = cfg.max_frame_len;
+        // B4: nothing is recorded for the peer until the relationship is
+        // first established (writes before that cost no journaling).
+        table.set_capture(false);
         if cfg.psk.is_none() {
             tracing::warn!(
                 "no pre-shared key configured: the HRP link is UNAUTHENTICATED; anyone who can reach the port can replace sessions and configuration"
@@ -472,6 +475,15 @@ impl Peer {
     pub fn wants_transmit(&self, kind: ConnKind) -> bool {
         let c = &self.core.conns[kind.index()];
         c.pending() > 0 || (c.is_up() && self.core.has_work(kind))
+    }
+
+    /// Memory held for `kind` now: the receive buffer's allocation and the
+    /// bytes queued for the socket. Bounded by `max_frame_len + READ_CHUNK`
+    /// and by `tx_high_water` plus a few frames (invariant 3); exposed so
+    /// tests and fuzzers can check it.
+    pub fn buffered(&self, kind: ConnKind) -> (usize, usize) {
+        let i = kind.index();
+        (self.decoders[i].capacity(), self.core.conns[i].pending())
     }
 
     /// The next event, if any.
@@ -928,6 +940,7 @@ impl Core {
             // B4: what existed before the relationship formed waits for a
             // manual batch sync; only changes from now on are incremental.
             self.discard_journals();
+            self.table.set_capture(true);
             self.ever_established = true;
         }
         if !authenticated {

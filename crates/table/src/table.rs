@@ -172,6 +172,11 @@ pub struct SessionTable {
     pending: CachePadded<AtomicBool>,
     notifier: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     overflow_events: AtomicU64,
+    /// Whether changes are recorded at all (see [`SessionTable::set_capture`]).
+    capture: AtomicBool,
+    /// Some shard may have its overflow mark set: lets the sync engine skip
+    /// visiting every shard when none overflowed.
+    any_overflowed: AtomicBool,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -250,7 +255,7 @@ impl Shard {
     /// Records a change of `slot`'s key. Returns true when the journal went
     /// from empty to non-empty or overflowed (the engine should be woken).
     #[inline]
-    fn journal_slot(&mut self, slot: u32) -> bool {
+    fn journal_slot(&mut self, slot: u32, overflow_flag: &AtomicBool) -> bool {
         let s = &mut self.slab[slot as usize];
         if s.meta & DIRTY != 0 {
             return false; // coalesced into the record already queued
@@ -260,6 +265,7 @@ impl Shard {
         }
         if self.journal.len() >= self.journal_capacity {
             self.overflowed = true;
+            overflow_flag.store(true, Ordering::Release);
             return true;
         }
         s.meta |= DIRTY;
@@ -269,12 +275,18 @@ impl Shard {
     }
 
     /// Records the removal of a key whose slot is already freed.
-    fn journal_removed(&mut self, key: &SessionKey, was_dirty: bool) -> bool {
+    fn journal_removed(
+        &mut self,
+        key: &SessionKey,
+        was_dirty: bool,
+        overflow_flag: &AtomicBool,
+    ) -> bool {
         if was_dirty || self.overflowed {
             return false;
         }
         if self.journal.len() >= self.journal_capacity {
             self.overflowed = true;
+            overflow_flag.store(true, Ordering::Release);
             return true;
         }
         self.journal.push_back(*key);
@@ -394,6 +406,8 @@ impl SessionTable {
             pending: CachePadded::new(AtomicBool::new(false)),
             notifier: std::sync::OnceLock::new(),
             overflow_events: AtomicU64::new(0),
+            capture: AtomicBool::new(true),
+            any_overflowed: AtomicBool::new(false),
         }
     }
 
@@ -427,6 +441,20 @@ impl SessionTable {
     /// It runs on a data-plane thread: keep it cheap (a mio `Waker::wake`).
     pub fn set_change_notifier(&self, f: Box<dyn Fn() + Send + Sync>) {
         let _ = self.notifier.set(f);
+    }
+
+    /// Turns change capture on or off. Off, writes record nothing: the sync
+    /// engine keeps it off until the relationship is first established,
+    /// since what exists before then is left to a manual batch sync (B4).
+    /// On by default.
+    pub fn set_capture(&self, on: bool) {
+        self.capture.store(on, Ordering::Release);
+    }
+
+    /// Whether changes are being recorded.
+    #[inline]
+    pub fn capturing(&self) -> bool {
+        self.capture.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -490,7 +518,9 @@ impl SessionTable {
                 capacity: shard.capacity,
             })?;
         let was_backup = old.is_some_and(|o| o.is_backup());
-        let notify = (was_backup || entry.is_backup()) && shard.journal_slot(idx);
+        let notify = (was_backup || entry.is_backup())
+            && self.capturing()
+            && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
             self.signal();
@@ -517,7 +547,9 @@ impl SessionTable {
             return true;
         }
         shard.replace(idx, &new, digest_of(key, &new));
-        let notify = (old.is_backup() || new.is_backup()) && shard.journal_slot(idx);
+        let notify = (old.is_backup() || new.is_backup())
+            && self.capturing()
+            && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
             self.signal();
@@ -531,7 +563,9 @@ impl SessionTable {
         let mut shard = lock(&self.shards[si]);
         let idx = shard.find(hash, key)?;
         let old = shard.free(hash, idx);
-        let notify = old.entry.is_backup() && shard.journal_removed(key, old.meta & DIRTY != 0);
+        let notify = old.entry.is_backup()
+            && self.capturing()
+            && shard.journal_removed(key, old.meta & DIRTY != 0, &self.any_overflowed);
         drop(shard);
         if notify {
             self.signal();
@@ -592,6 +626,9 @@ impl SessionTable {
     /// snapshot walk after this call: changes from now on are journaled,
     /// earlier ones are in the walk).
     pub fn take_overflowed(&self, into: &mut ShardSet) -> usize {
+        if !self.any_overflowed.swap(false, Ordering::AcqRel) {
+            return 0;
+        }
         let mut n = 0;
         for (i, m) in self.shards.iter().enumerate() {
             let mut s = lock(m);
@@ -784,8 +821,12 @@ impl SessionTable {
                 if slot.meta & LIVE != 0 && slot.entry.is_expired(now) {
                     let hash = key_hash(&slot.key);
                     s.free(hash, idx as u32);
-                    if slot.entry.is_backup() {
-                        notify |= s.journal_removed(&slot.key, slot.meta & DIRTY != 0);
+                    if slot.entry.is_backup() && self.capturing() {
+                        notify |= s.journal_removed(
+                            &slot.key,
+                            slot.meta & DIRTY != 0,
+                            &self.any_overflowed,
+                        );
                     }
                     removed += 1;
                 }

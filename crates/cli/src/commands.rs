@@ -1,0 +1,524 @@
+//! The commands a node answers on its admin socket (server side).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT};
+use hotsync_node::{NodeError, NodeHandle};
+use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
+
+use crate::admin::Response;
+use crate::display::{self, JobView, count};
+use crate::{conntrack, vsys};
+
+/// Most sessions `display session table` lists (use `count` for totals).
+const LIST_LIMIT: usize = 50;
+
+/// Unix seconds now.
+pub fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// The `sysname` of a configuration (`hotsync` if none).
+pub fn sysname(store: &ConfigStore) -> String {
+    store
+        .items(ROOT)
+        .and_then(|mut it| it.find(|i| i.category() == Category::Sysname))
+        .and_then(|i| i.header().split_whitespace().nth(1).map(str::to_owned))
+        .unwrap_or_else(|| "hotsync".into())
+}
+
+/// Answers admin requests for one node.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    node: NodeHandle,
+    /// Set by `shutdown node`; the daemon watches it.
+    pub shutdown: Arc<AtomicBool>,
+}
+
+fn err(e: impl std::fmt::Display) -> Response {
+    let s = e.to_string();
+    if s.starts_with("Error:") {
+        Response::fail(s)
+    } else {
+        Response::fail(format!("Error: {s}"))
+    }
+}
+
+impl Commands {
+    pub fn new(node: NodeHandle) -> Self {
+        Commands {
+            node,
+            shutdown: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs one command line in system `vsys` (`""` = root).
+    pub fn execute(&self, vsys: &str, line: &str) -> Response {
+        let line = line.trim();
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if !vsys.is_empty() && !self.node.with_store(|s| s.has_vsys(vsys)) {
+            return err(format!("virtual system `{vsys}` does not exist"));
+        }
+        match w.as_slice() {
+            [] => Response::ok(""),
+            ["hrp", "sync", rest @ ..] => self.hrp_sync(vsys, rest),
+            ["display", rest @ ..] => self.display(vsys, rest),
+            ["session", "generate", rest @ ..] => self.generate(vsys, rest),
+            ["session", "import", rest @ ..] => self.import(vsys, rest),
+            ["wait", id] => match id.parse::<u64>() {
+                Ok(id) => match self.node.wait_job(id, Duration::from_secs(600)) {
+                    Some(j) => {
+                        let v = JobView::from_status(&j, Instant::now());
+                        let mut r = Response::ok(v.summary());
+                        if v.state == "failed" {
+                            r.status = crate::admin::FAILED;
+                        }
+                        r
+                    }
+                    None => err(format!("no job {id}")),
+                },
+                Err(_) => Response::unknown(format!("Error: expected a job number, found `{id}`")),
+            },
+            ["shutdown", "node"] => {
+                self.shutdown.store(true, Ordering::Release);
+                Response::ok("Info: the node is shutting down.")
+            }
+            ["_job", id] => {
+                let Ok(id) = id.parse::<u64>() else {
+                    return Response::unknown("Error: expected a job number");
+                };
+                match self.node.job(id) {
+                    Some(j) => Response::ok(JobView::from_status(&j, Instant::now()).to_wire()),
+                    None => err(format!("no job {id}")),
+                }
+            }
+            ["_info"] => self.node.with_store(|s| {
+                let mut o = format!("sysname {}\n", sysname(s));
+                for v in s.vsys_names() {
+                    let _ = writeln!(o, "vsys {v}");
+                }
+                Response::ok(o)
+            }),
+            ["switch", "vsys", ..] | ["quit"] | ["return"] | ["system-view"] => {
+                Response::unknown(format!(
+                    "Error: `{line}` changes the shell's view: it is handled by `hotsync cli`, which sends the virtual system with each command."
+                ))
+            }
+            _ => self.configure(vsys, line),
+        }
+    }
+
+    fn hrp_sync(&self, vsys: &str, rest: &[&str]) -> Response {
+        let rest: Vec<&str> = rest.iter().copied().filter(|w| *w != "--wait").collect();
+        if !vsys.is_empty() {
+            return Response::fail(format!(
+                "Error: `hrp sync` runs only in the root system; it covers the root system and every virtual system (now in virtual system `{vsys}`: `quit` first)."
+            ));
+        }
+        let (what, r) = match rest.as_slice() {
+            ["config"] => ("configuration", self.node.sync_config()),
+            ["connection-status"] => ("connection-status", self.node.sync_connection_status()),
+            _ => {
+                return Response::unknown(
+                    "Error: expected `hrp sync config` or `hrp sync connection-status`",
+                );
+            }
+        };
+        match r {
+            Ok(id) => {
+                let total = self
+                    .node
+                    .job(id)
+                    .map(|j| {
+                        let unit = if what == "configuration" {
+                            "items"
+                        } else {
+                            "entries"
+                        };
+                        format!(" ({} {unit})", count(j.total))
+                    })
+                    .unwrap_or_default();
+                Response::ok(format!(
+                    "Info: batch sync of {what}{total} started as job {id}; see `display hrp sync-status` or `wait {id}`."
+                ))
+            }
+            Err(e) => err(e),
+        }
+    }
+
+    fn display(&self, vsys: &str, rest: &[&str]) -> Response {
+        match rest {
+            ["hrp", "state"] => self.hrp_state(false),
+            ["hrp", "state", "verbose"] => self.hrp_state(true),
+            ["hrp", "sync-status"] => {
+                let now = Instant::now();
+                let jobs: Vec<JobView> = self
+                    .node
+                    .jobs()
+                    .iter()
+                    .map(|j| JobView::from_status(j, now))
+                    .collect();
+                Response::ok(display::sync_status(&jobs))
+            }
+            ["hrp", "sync-status", "job", id] => {
+                let Ok(id) = id.parse::<u64>() else {
+                    return Response::unknown("Error: expected a job number");
+                };
+                match self.node.job(id) {
+                    Some(j) => Response::ok(display::sync_status(&[JobView::from_status(
+                        &j,
+                        Instant::now(),
+                    )])),
+                    None => err(format!("no job {id}")),
+                }
+            }
+            ["hrp", "configuration", "conflicts"] => self.conflicts(),
+            ["hrp", "statistics"] => {
+                Response::ok(display::statistics(&self.node.state().peer.stats))
+            }
+            ["current-configuration"] => {
+                if vsys.is_empty() {
+                    Response::ok(self.node.with_store(ConfigStore::render))
+                } else {
+                    self.render_vsys(vsys)
+                }
+            }
+            ["current-configuration", "vsys", name] => self.render_vsys(name),
+            ["session", "table", "digest"] => {
+                let t = self.node.table();
+                Response::ok(display::digest(&t.digest(), t.len()))
+            }
+            ["session", "table", args @ ..] => self.session_table(vsys, args),
+            _ => Response::unknown(format!(
+                "Error: unrecognized command `display {}`",
+                rest.join(" ")
+            )),
+        }
+    }
+
+    fn render_vsys(&self, name: &str) -> Response {
+        let name = if name == "root" { ROOT } else { name };
+        match self.node.with_store(|s| s.render_vsys(name)) {
+            Some(text) => Response::ok(text),
+            None => err(format!("virtual system `{name}` does not exist")),
+        }
+    }
+
+    fn hrp_state(&self, verbose: bool) -> Response {
+        let st = self.node.state();
+        let name = self.node.with_store(sysname);
+        Response::ok(display::hrp_state(&st, &name, verbose))
+    }
+
+    fn conflicts(&self) -> Response {
+        let list = self.node.with_store(|s| s.conflicts().to_vec());
+        let mut o = String::new();
+        if list.is_empty() {
+            o.push_str("Info: no configuration conflicts recorded.\n");
+        } else {
+            let _ = writeln!(
+                o,
+                " {} configuration conflict(s): the peer's batch sync found the same command with other parameters; nothing was applied, fix by hand.",
+                list.len()
+            );
+            for c in &list {
+                let _ = writeln!(o, "#\n{c}");
+            }
+        }
+        // Conflicts our own batches found on the peer.
+        let now = Instant::now();
+        for j in self.node.jobs() {
+            let v = JobView::from_status(&j, now);
+            if let Some([_, _, c, _]) = v.config {
+                if c > 0 {
+                    let _ = writeln!(
+                        o,
+                        "Info: job {} (hrp sync config from this node) found {c} conflict(s) on the peer; see this command on the peer.",
+                        v.id
+                    );
+                }
+            }
+        }
+        Response::ok(o)
+    }
+
+    /// `display session table [vsys NAME] [count | verbose]`.
+    fn session_table(&self, vsys: &str, args: &[&str]) -> Response {
+        let mut filter: Option<String> = (!vsys.is_empty()).then(|| vsys.to_owned());
+        let mut mode = "brief";
+        let mut i = 0;
+        while i < args.len() {
+            match args[i] {
+                "vsys" => {
+                    let Some(n) = args.get(i + 1) else {
+                        return Response::unknown("Error: expected a virtual system after `vsys`");
+                    };
+                    filter = Some((*n).to_owned());
+                    i += 2;
+                }
+                "count" | "verbose" | "brief" => {
+                    mode = args[i];
+                    i += 1;
+                }
+                other => {
+                    return Response::unknown(format!(
+                        "Error: expected `vsys NAME`, `count`, `verbose` or `digest`, found `{other}`"
+                    ));
+                }
+            }
+        }
+        let (ids, want) = self.node.with_store(|s| {
+            let ids = vsys::vsys_ids(s);
+            let want = filter.as_deref().map(|f| vsys::resolve(s, f));
+            (ids, want)
+        });
+        let want = match want {
+            Some(None) => {
+                return err(format!(
+                    "virtual system `{}` does not exist",
+                    filter.unwrap_or_default()
+                ));
+            }
+            Some(Some(id)) => Some(id),
+            None => None,
+        };
+        let table = self.node.table();
+        if mode == "count" && want.is_none() {
+            let total = table.len();
+            let backup = table.backup_len();
+            return Response::ok(format!(
+                " Current total sessions: {}\n  backup-capable (replicated): {}\n  local-only: {}\n",
+                count(total as u64),
+                count(backup as u64),
+                count((total - backup.min(total)) as u64)
+            ));
+        }
+        let mut total = 0u64;
+        let mut backup = 0u64;
+        let mut shown: Vec<(SessionKey, SessionEntry)> = Vec::new();
+        for shard in 0..table.shard_count() {
+            table.for_each_in_shard(shard, |k, e| {
+                if want.is_some_and(|w| w != k.vsys) {
+                    return;
+                }
+                total += 1;
+                if e.is_backup() {
+                    backup += 1;
+                }
+                if mode != "count" && shown.len() < LIST_LIMIT {
+                    shown.push((*k, *e));
+                }
+            });
+        }
+        let scope = want.map_or_else(|| "all systems".to_owned(), |id| vsys::name_of(&ids, id));
+        if mode == "count" {
+            return Response::ok(format!(
+                " Current total sessions ({scope}): {}\n  backup-capable (replicated): {}\n  local-only: {}\n",
+                count(total),
+                count(backup),
+                count(total - backup)
+            ));
+        }
+        shown.sort_by_key(|(k, _)| (k.vsys, k.src_addr, k.src_port, k.dst_addr, k.dst_port));
+        let mut o = format!(" Current total sessions ({scope}): {}\n", count(total));
+        for (k, e) in &shown {
+            let name = vsys::name_of(&ids, k.vsys);
+            let line = if mode == "verbose" {
+                display::session_verbose(&name, k, e)
+            } else {
+                display::session_brief(&name, k, e)
+            };
+            o.push_str(&line);
+            o.push('\n');
+        }
+        if total > shown.len() as u64 {
+            let _ = writeln!(
+                o,
+                "  ... {} more (showing the first {LIST_LIMIT}; `display session table count` counts them)",
+                count(total - shown.len() as u64)
+            );
+        }
+        Response::ok(o)
+    }
+
+    /// `session generate COUNT [vsys NAME|ID] [ipv6] [seed N] [local-only-every N]`.
+    fn generate(&self, vsys: &str, args: &[&str]) -> Response {
+        let Some(n) = args.first().and_then(|a| a.parse::<u64>().ok()) else {
+            return Response::unknown(
+                "Error: expected `session generate COUNT [vsys NAME|ID] [ipv6] [seed N] [local-only-every N]`",
+            );
+        };
+        let mut target = vsys.to_owned();
+        let mut ipv6 = false;
+        let mut seed = 1u64;
+        let mut local_every = 0u64;
+        let mut i = 1;
+        while i < args.len() {
+            let val = args.get(i + 1).copied();
+            match (args[i], val) {
+                ("ipv6", _) => {
+                    ipv6 = true;
+                    i += 1;
+                    continue;
+                }
+                ("vsys", Some(v)) => target = v.to_owned(),
+                ("seed", Some(v)) => match v.parse() {
+                    Ok(s) => seed = s,
+                    Err(_) => {
+                        return Response::unknown(format!("Error: expected a seed, found `{v}`"));
+                    }
+                },
+                ("local-only-every", Some(v)) => match v.parse() {
+                    Ok(s) => local_every = s,
+                    Err(_) => {
+                        return Response::unknown(format!("Error: expected a number, found `{v}`"));
+                    }
+                },
+                (w, _) => {
+                    return Response::unknown(format!(
+                        "Error: expected `vsys NAME`, `ipv6`, `seed N` or `local-only-every N`, found `{w}`"
+                    ));
+                }
+            }
+            i += 2;
+        }
+        let Some(id) = self.node.with_store(|s| vsys::resolve(s, &target)) else {
+            return err(format!("virtual system `{target}` does not exist"));
+        };
+        let start = Instant::now();
+        let mut generator = SessionGenerator::new(seed, id, ipv6, unix_now());
+        generator.local_only_every = local_every;
+        let table = self.node.table();
+        let (mut inserted, mut updated, mut local) = (0u64, 0u64, 0u64);
+        for _ in 0..n {
+            let (k, e) = generator.next_session();
+            match table.upsert(&k, &e) {
+                Ok(Upsert::Inserted) => inserted += 1,
+                Ok(Upsert::Updated) => updated += 1,
+                Err(full) => {
+                    return Response::fail(format!(
+                        "Error: {full}; stopped after {inserted} new sessions (start the node with a larger --sessions-capacity)"
+                    ));
+                }
+            }
+            if !e.is_backup() {
+                local += 1;
+            }
+        }
+        let name = self
+            .node
+            .with_store(|s| vsys::name_of(&vsys::vsys_ids(s), id));
+        Response::ok(format!(
+            "Info: generated {} sessions in {name} (vsys id {id}{}): {} new, {} updated, {} local-only, in {}.",
+            count(n),
+            if ipv6 { ", IPv6" } else { "" },
+            count(inserted),
+            count(updated),
+            count(local),
+            display::secs(start.elapsed())
+        ))
+    }
+
+    /// `session import FILE [vsys NAME|ID]`.
+    fn import(&self, vsys: &str, args: &[&str]) -> Response {
+        let (path, target) = match args {
+            [p] => (*p, vsys.to_owned()),
+            [p, "vsys", v] => (*p, (*v).to_owned()),
+            _ => return Response::unknown("Error: expected `session import FILE [vsys NAME|ID]`"),
+        };
+        let Some(id) = self.node.with_store(|s| vsys::resolve(s, &target)) else {
+            return err(format!("virtual system `{target}` does not exist"));
+        };
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => return err(format!("cannot read {path}: {e}")),
+        };
+        let parsed = conntrack::parse(&text, id, unix_now());
+        let table = self.node.table();
+        let (mut inserted, mut updated) = (0u64, 0u64);
+        let mut o = String::new();
+        for (k, e) in &parsed.sessions {
+            match table.upsert(k, e) {
+                Ok(Upsert::Inserted) => inserted += 1,
+                Ok(Upsert::Updated) => updated += 1,
+                Err(full) => {
+                    let _ = writeln!(o, "Error: {full}; import stopped.");
+                    break;
+                }
+            }
+        }
+        let nat = parsed.sessions.iter().filter(|(_, e)| e.has_nat()).count();
+        let _ = writeln!(
+            o,
+            "Info: imported {} sessions from {path} ({} new, {} updated, {} with NAT); {} lines skipped.",
+            count(parsed.sessions.len() as u64),
+            count(inserted),
+            count(updated),
+            count(nat as u64),
+            parsed.skipped.len()
+        );
+        for (line, why) in parsed.skipped.iter().take(20) {
+            let _ = writeln!(o, "  line {line}: {why}");
+        }
+        if parsed.skipped.len() > 20 {
+            let _ = writeln!(o, "  ... {} more", parsed.skipped.len() - 20);
+        }
+        Response::ok(o)
+    }
+
+    /// Anything else: a configuration command typed in `system-view`.
+    fn configure(&self, vsys: &str, line: &str) -> Response {
+        let v = (!vsys.is_empty()).then_some(vsys);
+        let routes_before = self.node.with_store(ConfigStore::static_route_sync);
+        match self.node.execute_config(v, line) {
+            Ok(change) => {
+                let op = match change.op {
+                    ChangeOp::Add => "added",
+                    ChangeOp::Modify => "modified",
+                    ChangeOp::Delete => "deleted",
+                };
+                let cat = change.item.category();
+                let routes = self.node.with_store(ConfigStore::static_route_sync);
+                let place = if change.vsys.is_empty() {
+                    "root system".to_owned()
+                } else {
+                    format!("virtual system {}", change.vsys)
+                };
+                let sync = if change.is_syncable(routes) {
+                    if self.node.is_established() {
+                        "synchronized to the peer"
+                    } else {
+                        "not synchronized: the relationship is not established (run `hrp sync config` later)"
+                    }
+                } else if cat == Category::StaticRoute {
+                    "not synchronized: static-route sync is disabled"
+                } else if cat == Category::UserDatabase || cat == Category::SslVpn {
+                    "never synchronized: user and SSL VPN data stay on this node"
+                } else {
+                    "node-local, never synchronized"
+                };
+                let mut s = format!(
+                    "Info: {op} {} in the {place} ({sync}).",
+                    change.item.identity()
+                );
+                if routes != routes_before {
+                    s.push_str(if routes {
+                        "\nInfo: static routes are now part of `hrp sync config` and incremental sync."
+                    } else {
+                        "\nInfo: static routes are no longer synchronized."
+                    });
+                }
+                Response::ok(s)
+            }
+            Err(NodeError::Command(hotsync_config::CommandError::NotAConfigCommand {
+                command,
+            })) => Response::unknown(format!("Error: unrecognized command `{command}`")),
+            Err(e) => err(e),
+        }
+    }
+}

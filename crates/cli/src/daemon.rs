@@ -1,0 +1,119 @@
+//! `hotsync node`: one node of a pair, with its admin socket.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hotsync_config::{ConfigStore, HrpSettings};
+use hotsync_node::{Node, NodeConfig};
+use hotsync_table::TableConfig;
+
+use crate::admin::{Handler, Server};
+use crate::commands::Commands;
+
+/// `line L, column C: rest` -> `FILE:L:C: rest` (compiler style).
+pub fn located(file: &Path, msg: &str) -> String {
+    let parsed = msg.strip_prefix("line ").and_then(|rest| {
+        let (line, rest) = rest.split_once(", column ")?;
+        let (col, rest) = rest.split_once(": ")?;
+        line.parse::<u32>().ok()?;
+        col.parse::<u32>().ok()?;
+        Some(format!("{}:{line}:{col}: {rest}", file.display()))
+    });
+    parsed.unwrap_or_else(|| format!("{}: {msg}", file.display()))
+}
+
+/// Reads and parses a node file; errors are printed compiler-style.
+pub fn load(file: &Path) -> Result<ConfigStore, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let store = ConfigStore::parse(&text).map_err(|e| located(file, &e.to_string()))?;
+    HrpSettings::from_store(&store).map_err(|e| located(file, &e.to_string()))?;
+    Ok(store)
+}
+
+pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>) -> ExitCode {
+    if let Err(e) = crate::init_logging(log_level) {
+        eprintln!("Error: {e}");
+        return ExitCode::from(2);
+    }
+    let store = match load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = HrpSettings::from_store(&store).unwrap_or_default();
+    let Some(admin) = admin.or(settings.admin_socket.clone()) else {
+        eprintln!(
+            "{}: no admin socket: add `hrp admin-socket PATH` or pass --admin PATH",
+            file.display()
+        );
+        return ExitCode::from(2);
+    };
+    let cfg = match NodeConfig::from_store(store, TableConfig::with_capacity(capacity.max(1))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (listen, peer) = (cfg.listen, cfg.peer);
+    let node = match Node::start(cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let commands = Commands::new(node.clone());
+    let stop = Arc::clone(&commands.shutdown);
+    let handler: Handler = Arc::new(move |vsys: &str, line: &str| commands.execute(vsys, line));
+    let mut server = match Server::start(&admin, handler) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: admin socket {}: {e}", admin.display());
+            node.shutdown();
+            return ExitCode::from(1);
+        }
+    };
+    {
+        let stop = Arc::clone(&stop);
+        if let Err(e) = ctrlc::set_handler(move || stop.store(true, Ordering::Release)) {
+            tracing::warn!("cannot install the SIGINT/SIGTERM handler: {e}");
+        }
+    }
+    tracing::info!(
+        "node {} listening on {listen} (config {}), peer {peer}, admin socket {}",
+        node.state().node_id,
+        listen.port().wrapping_add(1),
+        admin.display()
+    );
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("shutting down");
+    server.stop();
+    node.shutdown();
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_compiler_style() {
+        assert_eq!(
+            located(
+                Path::new("a.cfg"),
+                "line 3, column 7: expected X, found `y`"
+            ),
+            "a.cfg:3:7: expected X, found `y`"
+        );
+        assert_eq!(located(Path::new("a.cfg"), "oops"), "a.cfg: oops");
+    }
+}

@@ -1,0 +1,383 @@
+//! `hotsync cli`: runs commands against a node's admin socket, or an
+//! interactive shell (history, completion, VRP-style prompt).
+//!
+//! The view (`switch vsys NAME`, `quit`) is kept here and sent with each
+//! command; `wait JOB` and `--wait` poll the node to show progress.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+
+use crate::admin::{self, Client, Response};
+use crate::display::JobView;
+use crate::progress::{self, Mode};
+
+/// The longest a `wait` blocks.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What a command did to the session.
+enum Flow {
+    Continue(u8),
+    Exit,
+}
+
+struct Session {
+    client: Client,
+    vsys: String,
+    sysname: String,
+    vsys_names: Vec<String>,
+    mode: Mode,
+}
+
+impl Session {
+    fn refresh_info(&mut self) {
+        if let Ok(r) = self.client.request("", "_info") {
+            self.vsys_names.clear();
+            for l in r.text.lines() {
+                if let Some(n) = l.strip_prefix("sysname ") {
+                    self.sysname = n.to_owned();
+                } else if let Some(v) = l.strip_prefix("vsys ") {
+                    self.vsys_names.push(v.to_owned());
+                }
+            }
+        }
+    }
+
+    fn prompt(&self) -> String {
+        if self.vsys.is_empty() {
+            format!("<{}>", self.sysname)
+        } else {
+            format!("[{}-{}]", self.sysname, self.vsys)
+        }
+    }
+
+    fn print(r: &Response) {
+        if r.status == admin::OK {
+            print!("{}", r.text);
+        } else {
+            // Errors go to stderr so scripts can tell them apart.
+            eprint!("{}", r.text);
+        }
+    }
+
+    fn run_line(&mut self, line: &str) -> Flow {
+        let line = line.trim();
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            [] => Flow::Continue(0),
+            ["switch", "vsys", name] => {
+                self.refresh_info();
+                if self.vsys_names.iter().any(|v| v == name) {
+                    self.vsys = (*name).to_owned();
+                    Flow::Continue(0)
+                } else {
+                    eprintln!("Error: virtual system `{name}` does not exist.");
+                    Flow::Continue(admin::FAILED)
+                }
+            }
+            ["switch", "vsys"] | ["switch", ..] => {
+                eprintln!("Error: expected `switch vsys NAME`.");
+                Flow::Continue(admin::UNKNOWN)
+            }
+            ["quit"] | ["return"] => {
+                if self.vsys.is_empty() {
+                    Flow::Exit
+                } else {
+                    self.vsys.clear();
+                    Flow::Continue(0)
+                }
+            }
+            ["system-view"] => Flow::Continue(0),
+            ["wait", id] => match id.parse::<u64>() {
+                Ok(id) => Flow::Continue(self.wait(id)),
+                Err(_) => {
+                    eprintln!("Error: expected a job number, found `{id}`.");
+                    Flow::Continue(admin::UNKNOWN)
+                }
+            },
+            _ => {
+                let wait = w.last() == Some(&"--wait");
+                let cmd = if wait {
+                    w[..w.len() - 1].join(" ")
+                } else {
+                    line.to_owned()
+                };
+                let r = match self.client.request(&self.vsys, &cmd) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("Error: lost the connection to the node: {e}");
+                        return Flow::Exit;
+                    }
+                };
+                Self::print(&r);
+                if r.status != admin::OK || !wait {
+                    return Flow::Continue(r.status);
+                }
+                match job_id(&r.text) {
+                    Some(id) => Flow::Continue(self.wait(id)),
+                    None => {
+                        eprintln!(
+                            "Error: `--wait` applies to `hrp sync config|connection-status`."
+                        );
+                        Flow::Continue(admin::UNKNOWN)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `wait JOB`: progress until the job ends.
+    fn wait(&mut self, id: u64) -> u8 {
+        let client = &mut self.client;
+        let label = format!("job {id}");
+        let r = progress::wait_job(&label, self.mode, WAIT_TIMEOUT, || {
+            let r = client
+                .request("", &format!("_job {id}"))
+                .map_err(|e| e.to_string())?;
+            if r.status != admin::OK {
+                return Err(r.text.trim().to_owned());
+            }
+            JobView::from_wire(r.text.trim()).ok_or_else(|| "bad job status from the node".into())
+        });
+        match r {
+            Ok(v) => {
+                println!("{}", v.summary());
+                if v.state == "done" { 0 } else { admin::FAILED }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                admin::FAILED
+            }
+        }
+    }
+}
+
+/// The job id in `... started as job N; ...`.
+pub fn job_id(text: &str) -> Option<u64> {
+    let rest = &text[text.find("as job ")? + 7..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// `hotsync cli`.
+pub fn run(admin: &Path, commands: Vec<String>) -> ExitCode {
+    let client = match Client::connect(admin) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "Error: cannot connect to the admin socket {}: {e}",
+                admin.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let interactive = commands.is_empty();
+    let mut s = Session {
+        client,
+        vsys: String::new(),
+        sysname: "hotsync".into(),
+        vsys_names: Vec::new(),
+        mode: Mode::detect(true),
+    };
+    s.refresh_info();
+    if !interactive {
+        for c in &commands {
+            match s.run_line(c) {
+                Flow::Continue(0) => {}
+                Flow::Continue(status) => return ExitCode::from(status),
+                Flow::Exit => break,
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    interactive_loop(s)
+}
+
+fn interactive_loop(mut s: Session) -> ExitCode {
+    let mut rl = match Editor::<ShellHelper, rustyline::history::DefaultHistory>::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot open the terminal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rl.set_helper(Some(ShellHelper {
+        vsys: s.vsys_names.clone(),
+    }));
+    let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".hotsync_history"));
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    println!(
+        "Connected to {}. `quit` leaves a virtual system, then the shell; Tab completes.",
+        s.sysname
+    );
+    let mut status = 0;
+    loop {
+        match rl.readline(&s.prompt()) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = rl.add_history_entry(line.as_str());
+                }
+                match s.run_line(&line) {
+                    Flow::Continue(st) => status = st,
+                    Flow::Exit => break,
+                }
+                if let Some(h) = rl.helper_mut() {
+                    h.vsys.clone_from(&s.vsys_names);
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 2;
+                break;
+            }
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    ExitCode::from(status)
+}
+
+/// Command words, for completion: each pattern is a command's fixed words.
+const PATTERNS: &[&str] = &[
+    "hrp sync config --wait",
+    "hrp sync connection-status --wait",
+    "hrp auto-sync config static-route",
+    "undo hrp auto-sync config static-route",
+    "display hrp state verbose",
+    "display hrp sync-status job",
+    "display hrp configuration conflicts",
+    "display hrp statistics",
+    "display current-configuration vsys",
+    "display session table vsys",
+    "display session table count",
+    "display session table verbose",
+    "display session table digest",
+    "switch vsys",
+    "quit",
+    "return",
+    "wait",
+    "session generate",
+    "session import",
+    "security-policy rule name",
+    "security-policy default action",
+    "nat-policy rule name",
+    "ip address-set",
+    "ip service-set",
+    "ip route-static",
+    "ipv6 route-static",
+    "vsys name",
+    "user-manage user",
+    "sysname",
+    "interface",
+    "firewall zone",
+    "undo security-policy rule name",
+    "undo nat-policy rule name",
+    "undo ip address-set",
+    "undo ip service-set",
+    "undo ip route-static",
+    "shutdown node",
+];
+
+/// The words that may follow `words` (complete words typed so far).
+pub fn next_words(words: &[&str], vsys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if matches!(words.last(), Some(&"vsys")) && words.len() >= 2 {
+        out.extend(vsys.iter().cloned());
+        return out;
+    }
+    for p in PATTERNS {
+        let pw: Vec<&str> = p.split_whitespace().collect();
+        if pw.len() > words.len() && pw[..words.len()] == *words {
+            let w = pw[words.len()].to_owned();
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+struct ShellHelper {
+    vsys: Vec<String>,
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before.rfind(' ').map_or(0, |i| i + 1);
+        let partial = &before[start..];
+        let words: Vec<&str> = before[..start].split_whitespace().collect();
+        let cands = next_words(&words, &self.vsys)
+            .into_iter()
+            .filter(|w| w.starts_with(partial))
+            .map(|w| Pair {
+                display: w.clone(),
+                replacement: format!("{w} "),
+            })
+            .collect();
+        Ok((start, cands))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ShellHelper {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        _default: bool,
+    ) -> Cow<'b, str> {
+        Cow::Borrowed(prompt)
+    }
+}
+
+impl Validator for ShellHelper {}
+
+impl Helper for ShellHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_and_job_ids() {
+        assert_eq!(
+            next_words(&["hrp", "sync"], &[]),
+            vec!["config", "connection-status"]
+        );
+        assert_eq!(
+            next_words(&["switch", "vsys"], &["a".into(), "b".into()]),
+            vec!["a", "b"]
+        );
+        assert!(next_words(&[], &[]).contains(&"display".to_owned()));
+        assert_eq!(
+            job_id("Info: batch sync of configuration (5 items) started as job 12; see"),
+            Some(12)
+        );
+        assert_eq!(job_id("nothing"), None);
+    }
+}

@@ -26,6 +26,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const STATE_HISTORY: usize = 32;
 const AGING_PERIOD: Duration = Duration::from_secs(1);
 const AGING_BUDGET: usize = 4096;
+/// Bytes one connection may read, or write, before the loop moves on to
+/// the other work (timers, heartbeats, acknowledgements, the other
+/// connection). Without a bound, a peer that sends faster than this node
+/// applies keeps the read loop busy forever: no heartbeat or ack goes out
+/// and the peer declares this node dead.
+const IO_BUDGET: usize = 1 << 20;
 
 #[derive(Default)]
 struct Slot {
@@ -35,6 +41,10 @@ struct Slot {
     connect_started: Option<Instant>,
     next_attempt: Option<Instant>,
     backoff: Duration,
+    /// The last read or write stopped at [`IO_BUDGET`], not at
+    /// `WouldBlock`: no readiness edge will come, so poll again at once.
+    read_more: bool,
+    write_more: bool,
 }
 
 pub(crate) struct EventLoop {
@@ -166,6 +176,13 @@ impl EventLoop {
                     _ => {}
                 }
             }
+            // Connections whose last read stopped at the budget.
+            for kind in ConnKind::ALL {
+                let slot = &self.slots[idx(kind)];
+                if slot.read_more && !slot.connecting && slot.stream.is_some() {
+                    self.read(kind, now);
+                }
+            }
             while let Ok(req) = self.rx.try_recv() {
                 if !self.request(req, now) {
                     self.stop();
@@ -203,15 +220,25 @@ impl EventLoop {
         tracing::info!(node = self.cfg.proto.node_id, "HRP node stopped");
     }
 
-    fn next_deadline(&self, _now: Instant) -> Option<Instant> {
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        if self
+            .slots
+            .iter()
+            .any(|s| s.stream.is_some() && (s.read_more || s.write_more))
+        {
+            return Some(now);
+        }
         let mut t = self.peer.poll_timeout();
         let mut at = |x: Instant| t = Some(t.map_or(x, |t: Instant| t.min(x)));
         at(self.next_aging);
         for s in &self.slots {
-            if let Some(n) = s.next_attempt {
-                if s.stream.is_none() && self.is_connector {
-                    at(n);
-                }
+            // Never tried yet: dial at once. (Waiting for the first timer
+            // instead held the first attempt back by a whole dead interval,
+            // so a restarted node always declared "no peer", became active,
+            // and then won the split-brain rule on priority against the
+            // node that had been serving.)
+            if s.stream.is_none() && self.is_connector {
+                at(s.next_attempt.unwrap_or(now));
             }
             if let Some(c) = s.connect_started {
                 at(c + self.cfg.proto.dead_interval());
@@ -225,8 +252,8 @@ impl EventLoop {
             Request::SyncSessions(tx) => {
                 let _ = tx.send(self.peer.start_session_sync(now));
             }
-            Request::SyncConfig(tx) => {
-                let _ = tx.send(self.start_config_sync(now));
+            Request::SyncConfig(items, tx) => {
+                let _ = tx.send(self.peer.start_config_sync(items, now));
             }
             Request::ConfigOp { op, vsys, text } => {
                 self.peer.queue_config_op(op, &vsys, &text);
@@ -253,14 +280,7 @@ impl EventLoop {
     }
 
     fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
-        let items: Vec<(String, String)> = {
-            let store = self.shared.store();
-            let routes = store.static_route_sync();
-            store
-                .syncable(routes)
-                .map(|(vsys, item)| (vsys.to_owned(), item.render()))
-                .collect()
-        };
+        let items = crate::syncable_config(&self.shared);
         self.peer.start_config_sync(items, now)
     }
 
@@ -468,7 +488,13 @@ impl EventLoop {
 
     fn read(&mut self, kind: ConnKind, now: Instant) {
         let i = idx(kind);
+        let mut budget = IO_BUDGET;
+        self.slots[i].read_more = false;
         loop {
+            if budget == 0 {
+                self.slots[i].read_more = true;
+                return;
+            }
             let Some(stream) = self.slots[i].stream.as_mut() else {
                 return;
             };
@@ -483,6 +509,7 @@ impl EventLoop {
                     return;
                 }
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     if let Err(e) = self.peer.handle_received(kind, n, now) {
                         // The error is counted; the protocol queued a close
                         // frame: flush it, then drop the connection.
@@ -505,9 +532,15 @@ impl EventLoop {
 
     fn write(&mut self, kind: ConnKind, now: Instant) {
         let i = idx(kind);
+        let mut budget = IO_BUDGET;
+        self.slots[i].write_more = false;
         loop {
             let slot = &mut self.slots[i];
             if slot.connecting {
+                return;
+            }
+            if budget == 0 {
+                slot.write_more = true;
                 return;
             }
             let Some(stream) = slot.stream.as_mut() else {
@@ -521,7 +554,10 @@ impl EventLoop {
                     self.close(kind, "socket closed", now);
                     return;
                 }
-                Ok(n) => self.peer.consume(kind, n),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.peer.consume(kind, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -547,6 +583,8 @@ impl EventLoop {
         slot.connect_started = None;
         slot.backoff = BACKOFF_MIN;
         slot.next_attempt = Some(now + BACKOFF_MIN);
+        slot.read_more = false;
+        slot.write_more = false;
         self.peer.handle_disconnected(kind, now);
     }
 }

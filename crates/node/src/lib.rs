@@ -168,8 +168,14 @@ pub(crate) type LoopState = (PeerState, Option<String>, u64, Vec<(SystemTime, St
 
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
-    SyncConfig(Sender<Result<u64, RequestError>>),
-    ConfigOp { op: u8, vsys: String, text: String },
+    /// The rendered (vsys, item) pairs: rendered by the caller, off the
+    /// event-loop thread (100k items take tens of milliseconds).
+    SyncConfig(Vec<(String, String)>, Sender<Result<u64, RequestError>>),
+    ConfigOp {
+        op: u8,
+        vsys: String,
+        text: String,
+    },
     Jobs(Sender<Vec<JobStatus>>),
     State(Sender<LoopState>),
     DropConnections,
@@ -294,7 +300,11 @@ impl NodeHandle {
     /// syncable configuration of the root system and every virtual system
     /// (static routes only with `hrp auto-sync config static-route`).
     pub fn sync_config(&self) -> Result<u64, NodeError> {
-        Ok(self.ask(Request::SyncConfig)??)
+        if !self.is_established() {
+            return Err(RequestError::NotEstablished.into());
+        }
+        let items = syncable_config(&self.inner.shared);
+        Ok(self.ask(|tx| Request::SyncConfig(items, tx))??)
     }
 
     /// Running jobs, then recently finished ones.
@@ -409,6 +419,17 @@ impl NodeHandle {
             let _ = t.join();
         }
     }
+}
+
+/// Every item `hrp sync config` sends, rendered: the root system and every
+/// virtual system, static routes only when enabled (B8, B9, B10).
+pub(crate) fn syncable_config(shared: &Shared) -> Vec<(String, String)> {
+    let store = shared.store();
+    let routes = store.static_route_sync();
+    store
+        .syncable(routes)
+        .map(|(vsys, item)| (vsys.to_owned(), item.render()))
+        .collect()
 }
 
 fn stopped_state() -> PeerState {

@@ -12,6 +12,8 @@
 mod auth;
 mod conn;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod jobs;
 mod peer;
 mod role;

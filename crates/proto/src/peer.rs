@@ -18,7 +18,7 @@ use hotsync_table::{Change, SessionTable, ShardSet, SnapshotCursor};
 use hotsync_wire::{
     Ack, AuthProof, BatchEnd, BatchStart, Channel, Close, ConfigBatchResult, ConfigItem,
     ConfigItemBatch, ConfigOp, FORMAT_FINGERPRINT, Frame, FrameDecoder, Heartbeat, Hello,
-    Integrity, MessageKind, MessageRef, PROTOCOL_VERSION, ResyncEnd, ResyncStart,
+    Integrity, MessageKind, MessageRef, PROTOCOL_VERSION, ResyncEnd, ResyncRequest, ResyncStart,
     SessionDeleteBatch, SessionUpsertBatch,
 };
 use std::collections::VecDeque;
@@ -698,6 +698,7 @@ impl Core {
                 self.batch_open_since = None;
                 if let Some(w) = self.resync.take() {
                     lost += u64::from(self.uncertain.insert(w.shard as usize));
+                    self.stats.resync_aborted += 1;
                 }
                 self.stats.resync_disconnect += lost;
                 if let Some(job) = &mut self.session_job {
@@ -954,6 +955,23 @@ impl Core {
             authenticated,
         });
         tracing::info!(peer = peer.node_id, %role, authenticated, "HRP relationship established");
+        if peer.role == Role::Initial {
+            if let Some(job) = &mut self.session_job {
+                // The peer says it has held no role yet: it is a fresh
+                // process. What the running batch delivered to its previous
+                // incarnation is gone, so resuming from the acknowledged
+                // shards would end "done" with holes: start over.
+                job.cursor = self.table.snapshot();
+                job.acked_shards = ShardSet::new(self.table.shard_count());
+                job.acked_in_done_shards = 0;
+                job.status.acked = 0;
+                job.status.sent = 0;
+                tracing::info!(
+                    job = job.status.id,
+                    "peer restarted: batch sync starts over"
+                );
+            }
+        }
         self.check_preempt(now);
         if self.cfg.auto_sync_on_establish {
             if self.session_job.is_none() {
@@ -1009,11 +1027,8 @@ impl Core {
             MessageRef::SessionUpsertBatch(b) => {
                 self.conns[i].ack_due = true;
                 self.stats.batches_rx += 1;
-                for (k, e) in b.iter() {
-                    if self.table.apply_upsert(&k, &e).is_err() {
-                        self.stats.apply_table_full += 1;
-                    }
-                }
+                let full = self.table.apply_upserts(b.iter());
+                self.stats.apply_table_full += full as u64;
                 let n = b.len() as u64;
                 self.stats.records_rx += n;
                 if let Some(inc) = &mut self.incoming[0] {
@@ -1317,11 +1332,18 @@ impl Core {
         self.conns[i].pending() < self.cfg.tx_high_water
     }
 
+    /// Bulk (resync, batch sync) stops at a quarter of the high-water
+    /// mark: enough queued to keep the socket busy with large writes, little
+    /// enough that incremental records queued behind it are not delayed long.
+    fn room_for_bulk(&self) -> bool {
+        self.conns[0].pending() < self.cfg.tx_high_water / 4
+    }
+
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
         // Incremental first: it is what the latency target is about.
         self.drain_incremental(now)?;
         // Then the repair of uncertain shards, then the bulk batch sync.
-        while self.room(0) {
+        while self.room_for_bulk() {
             if !self.resync_step(now)? && !self.session_job_step(now)? {
                 break;
             }
@@ -1334,10 +1356,13 @@ impl Core {
     fn drain_incremental(&mut self, now: Instant) -> Result<(), ProtoError> {
         if self.table.has_pending() {
             self.table.clear_pending();
+            let before = self.uncertain.len();
             let n = self.table.take_overflowed(&mut self.uncertain);
             if n > 0 {
                 self.stats.journal_overflows += n as u64;
-                self.stats.resync_overflow += n as u64;
+                // Only shards newly marked: one already waiting is resynced
+                // once, so counting it again would break the balance.
+                self.stats.resync_overflow += (self.uncertain.len() - before) as u64;
                 tracing::warn!(
                     shards = n,
                     "change journal overflow: resyncing those shards"
@@ -1421,6 +1446,9 @@ impl Core {
     }
 
     fn resync_step(&mut self, now: Instant) -> Result<bool, ProtoError> {
+        if self.role != Role::Active {
+            return self.request_resync(now);
+        }
         if self.resync.is_none() {
             let Some(shard) = self.uncertain.pop_first() else {
                 return Ok(false);
@@ -1469,6 +1497,46 @@ impl Core {
             self.resync = None;
             self.stats.shards_resynced += 1;
         }
+        Ok(true)
+    }
+
+    /// A node that is not active does not walk its uncertain shards: a
+    /// walk's end marker makes the receiver drop what the walk did not
+    /// carry, so a standby (or a node that lost a split brain) would
+    /// replace the active's authoritative shards with its own stale copy.
+    /// It asks the active to resync them instead. A walk under way when
+    /// the role changed is abandoned without its end marker (what it sent
+    /// is merged, nothing is deleted).
+    fn request_resync(&mut self, now: Instant) -> Result<bool, ProtoError> {
+        if let Some(w) = self.resync.take() {
+            if !self.uncertain.insert(w.shard as usize) {
+                // Marked again meanwhile: that mark covers it.
+                self.stats.resync_aborted += 1;
+            }
+        }
+        if self.uncertain.is_empty() {
+            return Ok(false);
+        }
+        let shards: Vec<u32> = self.uncertain.iter().map(|s| s as u32).collect();
+        self.uncertain.clear();
+        let n = shards.len() as u64;
+        let seq = self.send(
+            0,
+            Channel::Session,
+            &ResyncRequest {
+                shards: shards.clone(),
+            },
+            now,
+        )?;
+        // Lost with the connection, the request is made again.
+        for s in shards {
+            self.last_sent_seq[s as usize] = seq;
+        }
+        self.stats.resync_requested += n;
+        tracing::info!(
+            shards = n,
+            "asking the active peer to resync uncertain shards"
+        );
         Ok(true)
     }
 

@@ -35,12 +35,26 @@ pub struct Stats {
     pub heartbeats_rx: u64,
     /// Shards resent whole because the peer's copy was uncertain.
     pub shards_resynced: u64,
-    /// ... of which because a journal overflowed.
+    /// Shards that became uncertain because a journal overflowed (counted
+    /// once per shard newly marked; see [`Self::journal_overflows`] for the
+    /// raw overflow count).
     pub resync_overflow: u64,
-    /// ... of which because a connection dropped with unacknowledged data.
+    /// Shards that became uncertain because the session connection dropped
+    /// with their data unacknowledged (or their resync under way).
     pub resync_disconnect: u64,
-    /// ... of which because the peer asked.
+    /// Shards that became uncertain because the peer asked.
     pub resync_request: u64,
+    /// Shard resyncs cut short by a disconnect (the shard is uncertain
+    /// again, counted in `resync_disconnect`). Every shard marked uncertain
+    /// is resynced or aborted, so once nothing is pending:
+    /// `resync_overflow + resync_disconnect + resync_request ==
+    /// shards_resynced + resync_aborted + resync_requested` (see
+    /// [`Self::resync_balance`]).
+    pub resync_aborted: u64,
+    /// Uncertain shards this node asked the peer to resync instead of
+    /// resyncing them itself: a node that is not active never replaces the
+    /// active's copy of a shard with its own.
+    pub resync_requested: u64,
     /// Stale entries removed at the end of a resync received.
     pub resync_removed: u64,
     /// Journal overflows seen.
@@ -75,5 +89,14 @@ impl Stats {
     /// All errors.
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Shards marked uncertain minus shards resynced, aborted or handed to
+    /// the peer: the number of shards still waiting
+    /// (`PeerState::uncertain_shards`). Any other value means a resync
+    /// went uncounted.
+    pub fn resync_balance(&self) -> i64 {
+        (self.resync_overflow + self.resync_disconnect + self.resync_request) as i64
+            - (self.shards_resynced + self.resync_aborted + self.resync_requested) as i64
     }
 }

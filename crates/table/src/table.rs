@@ -24,6 +24,9 @@ const KEY_SEED: u64 = 0x686f_7473_796e_6331; // "hotsync1"
 /// Seed of the digest hash, distinct from the key hash.
 const DIGEST_SEED: u64 = 0x6469_6765_7374_7631; // "digestv1"
 
+/// Most records [`SessionTable::apply_upserts`] applies under one lock hold.
+pub const APPLY_RUN: usize = 256;
+
 /// Largest supported shard count.
 pub const MAX_SHARDS: usize = 4096;
 
@@ -675,6 +678,39 @@ impl SessionTable {
         })
     }
 
+    /// [`Self::apply_upsert`] for a whole received batch. Consecutive
+    /// records of one shard (a batch-sync or resync chunk comes from one
+    /// shard) are applied under one lock acquisition, held for at most
+    /// [`APPLY_RUN`] records, so the cache misses of neighbouring records
+    /// overlap instead of each waiting behind a lock's memory barrier.
+    /// Returns how many records were refused because their shard was full.
+    pub fn apply_upserts(
+        &self,
+        records: impl Iterator<Item = (SessionKey, SessionEntry)>,
+    ) -> usize {
+        let mut full = 0;
+        let mut held: Option<(usize, MutexGuard<'_, Shard>, usize)> = None;
+        for (key, entry) in records {
+            let (hash, si) = self.shard_for(&key);
+            let digest = digest_of(&key, &entry);
+            let reuse = matches!(&held, Some((s, _, n)) if *s == si && *n < APPLY_RUN);
+            if !reuse {
+                drop(held.take()); // release before taking the next lock
+                held = Some((si, lock(&self.shards[si]), 0));
+            }
+            let Some((_, shard, n)) = held.as_mut() else {
+                continue;
+            };
+            *n += 1;
+            let epoch = shard.resync_epoch.unwrap_or(0);
+            match shard.upsert_slot(hash, &key, &entry, digest, epoch) {
+                Ok((idx, _)) => shard.slab[idx as usize].aux = epoch,
+                Err(()) => full += 1,
+            }
+        }
+        full
+    }
+
     /// Removes a session because the peer removed it. Never journaled.
     pub fn apply_remove(&self, key: &SessionKey) -> bool {
         let (hash, si) = self.shard_for(key);
@@ -797,8 +833,8 @@ impl SessionTable {
 
     // ----- aging ------------------------------------------------------------
 
-    /// Removes up to `budget` entries idle past their timeout at `now` (Unix
-    /// seconds), examining at most `budget * 4` slots per shard, resuming
+    /// Removes entries idle past their timeout at `now` (Unix seconds),
+    /// examining at most `budget` slots per shard, resuming
     /// where the last sweep stopped. Removals are journaled like data-plane
     /// removals. Returns how many expired.
     pub fn expire(&self, now: u32, budget: usize) -> usize {
@@ -811,7 +847,7 @@ impl SessionTable {
                 continue;
             }
             let mut removed = 0;
-            for _ in 0..(budget * 4).min(len) {
+            for _ in 0..budget.min(len) {
                 if removed >= budget {
                     break;
                 }

@@ -235,35 +235,17 @@ fn pct(h: &Histogram<u64>) -> String {
     )
 }
 
-fn json_hist(h: &Histogram<u64>) -> String {
+fn json_hist(h: &Histogram<u64>) -> serde_json::Value {
     if h.is_empty() {
-        return "null".into();
+        return serde_json::Value::Null;
     }
-    format!(
-        "{{\"samples\": {}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"max_us\": {}}}",
-        h.len(),
-        h.value_at_quantile(0.5),
-        h.value_at_quantile(0.9),
-        h.value_at_quantile(0.99),
-        h.max()
-    )
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    serde_json::json!({
+        "samples": h.len(),
+        "p50_us": h.value_at_quantile(0.5),
+        "p90_us": h.value_at_quantile(0.9),
+        "p99_us": h.value_at_quantile(0.99),
+        "max_us": h.max(),
+    })
 }
 
 fn wait_established(a: &NodeHandle, b: &NodeHandle, timeout: Duration) -> bool {
@@ -648,42 +630,56 @@ fn run_inner(o: &DemoOptions) -> Result<bool, String> {
     let _ = std::io::stdout().flush();
 
     if let Some(path) = &o.json {
-        let conf_json: Vec<String> = conflicts
+        let conf_json: Vec<serde_json::Value> = conflicts
             .iter()
             .map(|c| {
-                format!(
-                    "{{\"vsys\": {}, \"identity\": {}, \"local\": {}, \"remote\": {}}}",
-                    json_str(&c.vsys),
-                    json_str(&c.identity.to_string()),
-                    json_str(&c.local),
-                    json_str(&c.remote)
-                )
+                serde_json::json!({
+                    "vsys": c.vsys,
+                    "identity": c.identity.to_string(),
+                    "local": c.local,
+                    "remote": c.remote,
+                })
             })
             .collect();
-        let behind_json: Vec<String> = behind
+        let behind_json: serde_json::Map<String, serde_json::Value> = behind
             .iter()
-            .map(|(k, v)| format!("{}: {v}", json_str(k)))
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
             .collect();
-        let json = format!(
-            "{{\n  \"sessions_generated\": {},\n  \"config\": {{\"job\": {}, \"state\": {}, \"sent\": {}, \"added\": {added}, \"equal\": {eq}, \"conflicts\": {confl}, \"rejected\": {rej}}},\n  \"conflicts\": [{}],\n  \"stayed_behind\": {{{}}},\n  \"connection_status\": {{\"job\": {}, \"state\": {}, \"entries\": {}, \"seconds\": {:.3}, \"entries_per_second\": {:.0}}},\n  \"incremental_ops\": {ops},\n  \"latency\": {{\"all\": {}, \"during_batch\": {}, \"steady\": {}, \"lost\": {}}},\n  \"tables\": {{\"a_sessions\": {a_len}, \"a_backup\": {a_backup}, \"b_sessions\": {b_len}}},\n  \"digests_equal\": {equal},\n  \"mismatched_shards\": {mismatched},\n  \"entries\": {},\n  \"seconds\": {:.3}\n}}\n",
-            o.sessions,
-            cfg_job.id,
-            json_str(&cfg_job.state),
-            cfg_job.total,
-            conf_json.join(", "),
-            behind_json.join(", "),
-            ses_job.id,
-            json_str(&ses_job.state),
-            ses_job.acked,
-            ses_job.elapsed.as_secs_f64(),
-            ses_job.rate(),
-            json_hist(&all),
-            json_hist(&lat.during_batch),
-            json_hist(&lat.steady),
-            lat.lost,
-            da.entries,
-            t_start.elapsed().as_secs_f64()
-        );
+        let report = serde_json::json!({
+            "sessions_generated": o.sessions,
+            "config": {
+                "job": cfg_job.id,
+                "state": cfg_job.state,
+                "sent": cfg_job.total,
+                "added": added,
+                "equal": eq,
+                "conflicts": confl,
+                "rejected": rej,
+            },
+            "conflicts": conf_json,
+            "stayed_behind": behind_json,
+            "connection_status": {
+                "job": ses_job.id,
+                "state": ses_job.state,
+                "entries": ses_job.acked,
+                "seconds": ses_job.elapsed.as_secs_f64(),
+                "entries_per_second": ses_job.rate(),
+            },
+            "incremental_ops": ops,
+            "latency": {
+                "all": json_hist(&all),
+                "during_batch": json_hist(&lat.during_batch),
+                "steady": json_hist(&lat.steady),
+                "lost": lat.lost,
+            },
+            "tables": { "a_sessions": a_len, "a_backup": a_backup, "b_sessions": b_len },
+            "digests_equal": equal,
+            "mismatched_shards": mismatched,
+            "entries": da.entries,
+            "seconds": t_start.elapsed().as_secs_f64(),
+        });
+        let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        json.push('\n');
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
         if std::io::stdout().is_terminal() {
             println!("(summary written to {})", path.display());

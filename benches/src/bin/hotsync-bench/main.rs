@@ -19,8 +19,9 @@ mod load;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
 use std::time::Duration;
-use util::{J, Report, print_table, si};
+use util::{Report, print_table, si};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -365,21 +366,23 @@ fn load_opts(
     }
 }
 
-fn latency_obj(p: &load::Phase) -> Vec<(String, J)> {
-    vec![
-        ("p50".into(), J::Num(p.q_us(0.5))),
-        ("p90".into(), J::Num(p.q_us(0.9))),
-        ("p99".into(), J::Num(p.q_us(0.99))),
-        ("p999".into(), J::Num(p.q_us(0.999))),
-        ("max".into(), J::Num(p.max_us())),
-    ]
+fn latency_obj(p: &load::Phase) -> Value {
+    json!({
+        "p50": p.q_us(0.5),
+        "p90": p.q_us(0.9),
+        "p99": p.q_us(0.99),
+        "p999": p.q_us(0.999),
+        "max": p.max_us(),
+    })
 }
 
-fn cpu_obj(p: &load::Phase) -> Vec<(String, J)> {
-    p.cpu
-        .iter()
-        .map(|(n, c, _)| (n.clone(), J::Num(*c)))
-        .collect()
+fn cpu_obj(p: &load::Phase) -> Value {
+    Value::Object(
+        p.cpu
+            .iter()
+            .map(|(n, c, _)| (n.clone(), json!(c)))
+            .collect(),
+    )
 }
 
 fn load_header(a: &LoadArgs, what: &str) {
@@ -501,7 +504,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get() as u64),
     );
     if let Some(path) = &cli.json {
-        std::fs::write(path, rep.to_json().render()).expect("write JSON");
+        std::fs::write(path, rep.render()).expect("write JSON");
         println!("\nJSON: {}", path.display());
     }
 }

@@ -5,7 +5,6 @@ use hotsync_config::ConfigStore;
 use hotsync_node::NodeConfig;
 use hotsync_proto::ProtoConfig;
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, TableConfig, flags};
-use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -225,87 +224,30 @@ pub fn tight_timer_slack() {
 
 // ----- JSON ----------------------------------------------------------------
 
-/// A JSON value (just what the report needs).
-#[derive(Debug, Clone)]
-pub enum J {
-    Num(f64),
-    Int(u64),
-    Str(String),
-    Obj(Vec<(String, J)>),
-}
-
-impl J {
-    fn write(&self, out: &mut String, indent: usize) {
-        match self {
-            J::Num(x) if x.is_finite() => {
-                let _ = write!(out, "{x}");
-            }
-            J::Num(_) => out.push_str("null"),
-            J::Int(x) => {
-                let _ = write!(out, "{x}");
-            }
-            J::Str(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        c if (c as u32) < 0x20 => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            J::Obj(fields) => {
-                out.push_str("{\n");
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    out.push_str(&" ".repeat(indent + 2));
-                    J::Str(k.clone()).write(out, 0);
-                    out.push_str(": ");
-                    v.write(out, indent + 2);
-                    if i + 1 < fields.len() {
-                        out.push(',');
-                    }
-                    out.push('\n');
-                }
-                out.push_str(&" ".repeat(indent));
-                out.push('}');
-            }
-        }
-    }
-
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        self.write(&mut s, 0);
-        s.push('\n');
-        s
-    }
-}
-
 /// Collects report figures in order, for the JSON file.
 #[derive(Debug, Default)]
 pub struct Report {
-    pub fields: Vec<(String, J)>,
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
     pub fn num(&mut self, k: &str, v: f64) {
-        self.fields.push((k.into(), J::Num(v)));
+        self.fields.insert(k.into(), serde_json::json!(v));
     }
     pub fn int(&mut self, k: &str, v: u64) {
-        self.fields.push((k.into(), J::Int(v)));
+        self.fields.insert(k.into(), serde_json::json!(v));
     }
     pub fn str(&mut self, k: &str, v: &str) {
-        self.fields.push((k.into(), J::Str(v.into())));
+        self.fields.insert(k.into(), serde_json::json!(v));
     }
-    pub fn obj(&mut self, k: &str, v: Vec<(String, J)>) {
-        self.fields.push((k.into(), J::Obj(v)));
+    pub fn obj(&mut self, k: &str, v: serde_json::Value) {
+        self.fields.insert(k.into(), v);
     }
-    pub fn to_json(&self) -> J {
-        J::Obj(self.fields.clone())
+    /// The whole report, pretty-printed, with a final newline.
+    pub fn render(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.fields).unwrap_or_default();
+        s.push('\n');
+        s
     }
 }
 

@@ -32,6 +32,10 @@ const AGING_BUDGET: usize = 4096;
 /// applies keeps the read loop busy forever: no heartbeat or ack goes out
 /// and the peer declares this node dead.
 const IO_BUDGET: usize = 1 << 20;
+/// The config connection reads less per turn: every configuration item is
+/// parsed and applied as it arrives, and the session connection must not
+/// wait behind a long run of them (invariant 5).
+const CONFIG_READ_BUDGET: usize = 64 << 10;
 
 #[derive(Default)]
 struct Slot {
@@ -143,15 +147,27 @@ impl EventLoop {
         );
         loop {
             let now = Instant::now();
-            let timeout = self
+            let mut timeout = self
                 .next_deadline(now)
                 .map(|d| d.saturating_duration_since(now));
+            // epoll counts in whole milliseconds (mio rounds up), too coarse
+            // for the incremental flush interval: wait out a sub-millisecond
+            // deadline with a short sleep, after checking for readiness.
+            let short = timeout.filter(|t| !t.is_zero() && *t < Duration::from_millis(1));
+            if short.is_some() {
+                timeout = Some(Duration::ZERO);
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 tracing::error!(error = %e, "poll failed; node stopping");
                 break;
+            }
+            if let Some(t) = short {
+                if events.is_empty() {
+                    std::thread::sleep(t);
+                }
             }
             let now = Instant::now();
             for ev in events.iter() {
@@ -221,6 +237,9 @@ impl EventLoop {
     }
 
     fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        if self.peer.wants_poll(now) {
+            return Some(now);
+        }
         if self
             .slots
             .iter()
@@ -375,6 +394,7 @@ impl EventLoop {
                 continue;
             }
             if self.slots[i].stream.is_some() {
+                self.count_if_in_handshake(kind);
                 self.close(kind, "replaced by a new connection", now);
             }
             let _ = stream.set_nodelay(true);
@@ -488,7 +508,10 @@ impl EventLoop {
 
     fn read(&mut self, kind: ConnKind, now: Instant) {
         let i = idx(kind);
-        let mut budget = IO_BUDGET;
+        let mut budget = match kind {
+            ConnKind::Session => IO_BUDGET,
+            ConnKind::Config => CONFIG_READ_BUDGET,
+        };
         self.slots[i].read_more = false;
         loop {
             if budget == 0 {
@@ -505,6 +528,7 @@ impl EventLoop {
             }
             match stream.read(buf) {
                 Ok(0) => {
+                    self.count_if_in_handshake(kind);
                     self.close(kind, "peer closed the connection", now);
                     return;
                 }
@@ -566,6 +590,17 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// A connection that ends inside its handshake without a protocol
+    /// error (the other end hung up, or a newer connection replaced it) is
+    /// counted as `handshake_incomplete`, so probes and connection floods
+    /// are visible like every other failure.
+    fn count_if_in_handshake(&mut self, kind: ConnKind) {
+        let phase = self.peer.state().conn_phase[idx(kind)];
+        if matches!(phase, Phase::AwaitHello | Phase::AwaitAuth) {
+            self.peer.count_error("handshake_incomplete");
         }
     }
 

@@ -36,8 +36,8 @@ const WHAT_CONFIG: u8 = 1;
 const JOB_HISTORY: usize = 16;
 
 /// Config items per batch frame, and the bytes at which a frame is cut.
-const CONFIG_ITEMS_PER_FRAME: usize = 1024;
-const CONFIG_BYTES_PER_FRAME: usize = 512 << 10;
+const CONFIG_ITEMS_PER_FRAME: usize = 128;
+const CONFIG_BYTES_PER_FRAME: usize = 64 << 10;
 
 /// Result of applying one configuration item from a batch sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -484,6 +484,19 @@ impl Peer {
     pub fn buffered(&self, kind: ConnKind) -> (usize, usize) {
         let i = kind.index();
         (self.decoders[i].capacity(), self.core.conns[i].pending())
+    }
+
+    /// Whether the driver should call [`Self::poll_transmit`] again at once
+    /// rather than wait for readiness or a timer: table changes are pending
+    /// and the session queue has room. While this holds, writers do not
+    /// wake the driver (see `drain_incremental`), so it must not sleep.
+    pub fn wants_poll(&self, now: Instant) -> bool {
+        let c = &self.core;
+        // Waiting out the coalescing window: `poll_timeout` says when.
+        let window_open = c
+            .batch_open_since
+            .is_some_and(|t| now.saturating_duration_since(t) < c.cfg.flush_interval);
+        c.established && c.conns[0].is_up() && c.room(0) && c.table.has_pending() && !window_open
     }
 
     /// The next event, if any.
@@ -1355,7 +1368,13 @@ impl Core {
 
     fn drain_incremental(&mut self, now: Instant) -> Result<(), ProtoError> {
         if self.table.has_pending() {
-            self.table.clear_pending();
+            // Coalescing window: the first change seen opens it; the
+            // journals gather (and coalesce) changes until it closes, then
+            // everything goes out in as few batches as possible.
+            let opened = *self.batch_open_since.get_or_insert(now);
+            if now.saturating_duration_since(opened) < self.cfg.flush_interval {
+                return Ok(());
+            }
             let before = self.uncertain.len();
             let n = self.table.take_overflowed(&mut self.uncertain);
             if n > 0 {
@@ -1368,65 +1387,77 @@ impl Core {
                     "change journal overflow: resyncing those shards"
                 );
             }
-            let shards = self.table.shard_count();
-            let mut idle = 0;
-            // One pass over the shards, resuming where the last one stopped.
-            while idle < shards && self.room(0) {
-                let s = self.next_drain_shard;
-                let space = self.cfg.batch_records - (self.upserts.len() + self.deletes.len());
-                self.changes.clear();
-                let n = self.table.drain_changes(s, space, &mut self.changes);
-                for c in &self.changes {
-                    match &c.entry {
-                        Some(e) => self.upserts.push(&c.key, e),
-                        None => self.deletes.push(&c.key),
-                    }
-                }
-                if n > 0 {
-                    self.open_shards.insert(s);
-                    self.batch_open_since.get_or_insert(now);
-                }
-                if n < space {
-                    idle += 1;
-                    self.next_drain_shard = (s + 1) % shards;
-                } else {
-                    // Batch full: send it and keep draining this shard.
-                    idle = 0;
-                    self.flush_incremental(now)?;
+            // While changes keep coming the pending signal stays set, so
+            // writers do not wake this loop (a syscall on the data plane)
+            // for every batch; it is cleared only after a pass found the
+            // journals empty, and a second pass closes the race with a
+            // write that landed in between.
+            if self.drain_pass(now)? == 0 {
+                self.table.clear_pending();
+                if self.drain_pass(now)? > 0 {
+                    self.table.mark_pending();
                 }
             }
-            if idle < shards {
-                // Stopped for lack of room: come back for the rest.
-                self.table.mark_pending();
-            }
-            if !self.deletes.is_empty() {
-                // A key deleted in this pass may be re-inserted and drained
-                // in the next: never let a deletion wait behind it.
-                self.flush_incremental(now)?;
-            }
-        }
-        let due = self
-            .batch_open_since
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.flush_interval);
-        if due {
             self.flush_incremental(now)?;
         }
         Ok(())
     }
 
+    /// One pass over the journals, resuming at the shard where the last
+    /// pass stopped; returns how many changes it drained.
+    fn drain_pass(&mut self, now: Instant) -> Result<usize, ProtoError> {
+        let mut drained = 0;
+        let shards = self.table.shard_count();
+        let mut idle = 0;
+        // One pass over the shards, resuming where the last one stopped.
+        while idle < shards && self.room(0) {
+            let s = self.next_drain_shard;
+            if self.open_shards.contains(s) {
+                // This shard's changes from an earlier pass (only with a
+                // flush interval) are still open: send them before
+                // draining it again, so a key is in the open batch once
+                // and the order between its two lists does not matter.
+                self.flush_incremental(now)?;
+            }
+            let space = self.cfg.batch_records - (self.upserts.len() + self.deletes.len());
+            self.changes.clear();
+            let n = self.table.drain_changes(s, space, &mut self.changes);
+            drained += n;
+            for c in &self.changes {
+                match &c.entry {
+                    Some(e) => self.upserts.push(&c.key, e),
+                    None => self.deletes.push(&c.key),
+                }
+            }
+            if n > 0 {
+                self.open_shards.insert(s);
+            }
+            if n < space {
+                idle += 1;
+                self.next_drain_shard = (s + 1) % shards;
+            } else {
+                // Batch full: send it and keep draining this shard.
+                idle = 0;
+                self.flush_incremental(now)?;
+            }
+        }
+        if idle < shards {
+            // Stopped for lack of room: come back for the rest.
+            self.table.mark_pending();
+        }
+        Ok(drained)
+    }
+
     fn flush_incremental(&mut self, now: Instant) -> Result<(), ProtoError> {
         let mut seq = None;
-        if !self.upserts.is_empty() {
-            let n = self.upserts.len() as u64;
-            seq =
-                Some(self.conns[0].send(Channel::Session, &self.upserts, &mut self.stats, now)?);
-            self.stats.batches_tx += 1;
-            self.stats.records_tx += n;
-            self.upserts.clear();
-        }
-        // Deletions go after upserts: within one drain pass a key appears
-        // once, and a pass never leaves deletions behind in the open batch
-        // (see `drain_incremental`), so this order is never wrong.
+        // Deletions go before upserts. The open batch holds each shard's
+        // changes from one drain only (see `drain_pass`: a shard's open
+        // changes are sent before it is drained again), where a key
+        // appears once, so the order between
+        // the two lists is free; and this one is the one a full table
+        // needs: the standby applies the removal that freed a slot before
+        // the insert that took it (upserts first, its full shard refused
+        // the insert and the session was lost).
         if !self.deletes.is_empty() {
             let n = self.deletes.len() as u64;
             seq =
@@ -1434,6 +1465,14 @@ impl Core {
             self.stats.batches_tx += 1;
             self.stats.deletes_tx += n;
             self.deletes.clear();
+        }
+        if !self.upserts.is_empty() {
+            let n = self.upserts.len() as u64;
+            seq =
+                Some(self.conns[0].send(Channel::Session, &self.upserts, &mut self.stats, now)?);
+            self.stats.batches_tx += 1;
+            self.stats.records_tx += n;
+            self.upserts.clear();
         }
         if let Some(seq) = seq {
             for s in self.open_shards.iter() {

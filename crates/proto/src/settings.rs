@@ -27,8 +27,10 @@ pub struct ProtoConfig {
     pub max_frame_len: usize,
     /// Session records per batch frame.
     pub batch_records: usize,
-    /// How long a drained change may wait for more to join its batch.
-    /// Zero sends as soon as the driver polls.
+    /// How long a drained change may wait for more to join its batch
+    /// (default 100 µs: under load, batches of hundreds instead of dozens,
+    /// for a fraction of the latency budget). Zero sends as soon as the
+    /// driver polls.
     pub flush_interval: Duration,
     /// Bytes queued for a connection beyond which no more bulk data is
     /// generated (back-pressure from the socket reaches the journals).
@@ -50,7 +52,7 @@ impl Default for ProtoConfig {
             auto_sync_on_establish: false,
             max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
             batch_records: 4096,
-            flush_interval: Duration::ZERO,
+            flush_interval: Duration::from_micros(100),
             tx_high_water: 4 << 20,
             config_queue_limit: 100_000,
         }

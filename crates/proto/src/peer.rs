@@ -14,7 +14,7 @@ use crate::jobs::{ConfigOutcome, JobKind, JobState, JobStatus};
 use crate::role::{Claim, Role, outranks, resolve};
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
-use hotsync_table::{Change, SessionTable, ShardSet, SnapshotCursor};
+use hotsync_table::{Change, HashedRecord, SessionTable, ShardSet, SnapshotCursor};
 use hotsync_wire::{
     Ack, AuthProof, BatchEnd, BatchStart, Channel, Close, ConfigBatchResult, ConfigItem,
     ConfigItemBatch, ConfigOp, FORMAT_FINGERPRINT, Frame, FrameDecoder, Heartbeat, Hello,
@@ -256,6 +256,8 @@ struct Core {
     resync: Option<ResyncWalk>,
     next_epoch: u32,
 
+    // Receive scratch: an incremental batch grouped by shard.
+    grouped: Vec<HashedRecord>,
     // Bulk scratch.
     bulk: SessionUpsertBatch,
 
@@ -332,6 +334,7 @@ impl Peer {
             resync: None,
             next_epoch: (nonce_seed as u32) | 1,
             bulk: SessionUpsertBatch::default(),
+            grouped: Vec::with_capacity(cfg.batch_records),
             next_job_id: 1,
             session_job: None,
             config_job: None,
@@ -1040,7 +1043,16 @@ impl Core {
             MessageRef::SessionUpsertBatch(b) => {
                 self.conns[i].ack_due = true;
                 self.stats.batches_rx += 1;
-                let full = self.table.apply_upserts(b.iter());
+                // A bulk chunk comes from one shard: apply it in order. An
+                // incremental batch spans shards: group it by shard first.
+                let full = if self.incoming[0].is_some() || self.table.shard_count() == 1 {
+                    self.table.apply_upserts(b.iter())
+                } else {
+                    self.grouped.clear();
+                    self.grouped
+                        .extend(b.iter().map(|(k, e)| HashedRecord::new(k, e)));
+                    self.table.apply_upserts_grouped(&mut self.grouped)
+                };
                 self.stats.apply_table_full += full as u64;
                 let n = b.len() as u64;
                 self.stats.records_rx += n;

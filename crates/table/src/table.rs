@@ -105,6 +105,33 @@ pub struct Change {
     pub entry: Option<SessionEntry>,
 }
 
+/// A received record with its key hash computed once, for
+/// [`SessionTable::apply_upserts_grouped`].
+#[derive(Debug, Clone, Copy)]
+pub struct HashedRecord {
+    /// [`key_hash`] of `key`.
+    pub hash: u64,
+    /// The session.
+    pub key: SessionKey,
+    /// Its entry.
+    pub entry: SessionEntry,
+    /// Arrival position (set by `apply_upserts_grouped`).
+    order: u32,
+}
+
+impl HashedRecord {
+    /// Hashes the key.
+    #[inline]
+    pub fn new(key: SessionKey, entry: SessionEntry) -> Self {
+        Self {
+            hash: key_hash(&key),
+            key,
+            entry,
+            order: 0,
+        }
+    }
+}
+
 /// Per-shard digests of the backup-capable entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDigest {
@@ -706,6 +733,39 @@ impl SessionTable {
             match shard.upsert_slot(hash, &key, &entry, digest, epoch) {
                 Ok((idx, _)) => shard.slab[idx as usize].aux = epoch,
                 Err(()) => full += 1,
+            }
+        }
+        full
+    }
+
+    /// [`Self::apply_upserts`] for records of many shards (an incremental
+    /// batch): sorts them by shard first, so each shard's records are
+    /// applied under one lock hold and their cache misses overlap. The
+    /// sort is stable, so records of one key keep their order. Returns how
+    /// many records were refused because their shard was full.
+    pub fn apply_upserts_grouped(&self, records: &mut [HashedRecord]) -> usize {
+        let mask = self.shard_mask;
+        for (i, r) in records.iter_mut().enumerate() {
+            r.order = i as u32;
+        }
+        // In place (no allocation); `order` keeps each shard's records in
+        // arrival order.
+        records.sort_unstable_by_key(|r| (Self::shard_of_hash(r.hash, mask), r.order));
+        let mut full = 0;
+        for run in records
+            .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
+        {
+            let si = Self::shard_of_hash(run[0].hash, mask);
+            for part in run.chunks(APPLY_RUN) {
+                let mut shard = lock(&self.shards[si]);
+                let epoch = shard.resync_epoch.unwrap_or(0);
+                for r in part {
+                    let digest = digest_of(&r.key, &r.entry);
+                    match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
+                        Ok((idx, _)) => shard.slab[idx as usize].aux = epoch,
+                        Err(()) => full += 1,
+                    }
+                }
             }
         }
         full

@@ -193,6 +193,37 @@ fn apply_does_not_journal() {
 }
 
 #[test]
+fn batch_apply_matches_one_by_one_apply_and_keeps_per_key_order() {
+    let all = sessions(3000, 14);
+    let one = table(10_000, 16, 1024);
+    let batch = table(10_000, 16, 1024);
+    let grouped = table(10_000, 16, 1024);
+    // The same key twice in one batch: the later record must win.
+    let mut recs = all.clone();
+    let mut newer = all[7].1;
+    newer.packets[0] += 99;
+    recs.push((all[7].0, newer));
+    for (k, e) in &recs {
+        one.apply_upsert(k, e).unwrap();
+    }
+    assert_eq!(batch.apply_upserts(recs.iter().copied()), 0);
+    let mut hashed: Vec<_> = recs
+        .iter()
+        .map(|(k, e)| HashedRecord::new(*k, *e))
+        .collect();
+    assert_eq!(grouped.apply_upserts_grouped(&mut hashed), 0);
+    assert_eq!(one.digest(), batch.digest());
+    assert_eq!(one.digest(), grouped.digest());
+    assert_eq!(grouped.get(&all[7].0).unwrap().packets[0], newer.packets[0]);
+    assert!(drain_all(&grouped).is_empty(), "apply never journals");
+    // A full table counts refusals instead of failing the batch.
+    let tiny = table(16, 1, 1024);
+    let mut hashed: Vec<_> = all.iter().map(|(k, e)| HashedRecord::new(*k, *e)).collect();
+    let refused = tiny.apply_upserts_grouped(&mut hashed);
+    assert_eq!(refused + tiny.len(), all.len());
+}
+
+#[test]
 fn resync_removes_only_entries_the_peer_did_not_resend() {
     let t = table(1000, 1, 1024);
     let all = sessions(10, 8);

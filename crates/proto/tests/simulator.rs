@@ -63,8 +63,9 @@ struct SimNode {
     ops: Arc<Mutex<Vec<String>>>,
 }
 
-fn proto_config(node_id: u64, priority: u16, psk: bool) -> ProtoConfig {
+fn proto_config(node_id: u64, priority: u16, psk: bool, flush: Duration) -> ProtoConfig {
     ProtoConfig {
+        flush_interval: flush,
         node_id,
         priority,
         hello_interval: Duration::from_millis(100),
@@ -286,10 +287,13 @@ fn run_seed(seed: u64) -> Result<(), String> {
     let psk = rng.chance(500);
     // Small journals in some schedules, so bursts overflow them.
     let journal = [4, 16, 64, 1024][rng.below(4) as usize];
+    // Half the schedules coalesce changes for a few ms before sending (the
+    // open batch then spans drain passes).
+    let flush = Duration::from_micros([0, 0, 800, 3000][rng.below(4) as usize]);
     let base = Instant::now();
     let nodes = [
-        new_node(proto_config(1, 200, psk), rng.next(), journal, base),
-        new_node(proto_config(2, 100, psk), rng.next(), journal, base),
+        new_node(proto_config(1, 200, psk, flush), rng.next(), journal, base),
+        new_node(proto_config(2, 100, psk, flush), rng.next(), journal, base),
     ];
     let mut sim = Sim {
         rng,
@@ -341,7 +345,7 @@ fn run_seed(seed: u64) -> Result<(), String> {
                 sim.cut(1, 20_000);
                 let now = sim.now();
                 let seed = sim.rng.next();
-                sim.nodes[1] = new_node(proto_config(2, 100, psk), seed, journal, now);
+                sim.nodes[1] = new_node(proto_config(2, 100, psk, flush), seed, journal, now);
                 sim.standby_restarted = true;
             }
             _ => {}
@@ -412,7 +416,21 @@ fn run_seed(seed: u64) -> Result<(), String> {
             bs.records_tx, bs.deletes_tx
         ));
     }
-    for n in &sim.nodes {
+    for (i, n) in sim.nodes.iter().enumerate() {
+        // Every shard marked uncertain was resynced or its resync aborted
+        // (and marked again): the counters account for every fault.
+        let st = n.peer.state();
+        if st.stats.resync_balance() != st.uncertain_shards as i64 {
+            return Err(format!(
+                "node{i}: resync counters do not balance: overflow {} + disconnect {} + request {} != resynced {} + aborted {} + pending {}",
+                st.stats.resync_overflow,
+                st.stats.resync_disconnect,
+                st.stats.resync_request,
+                st.stats.shards_resynced,
+                st.stats.resync_aborted,
+                st.uncertain_shards
+            ));
+        }
         if let Some(g) = n.peer.stats().errors.get("sequence_gap") {
             return Err(format!(
                 "{g} sequence gaps: a frame was lost or applied twice"

@@ -84,7 +84,8 @@ fn measure_table(args: &Args) {
     let per_shard = n.div_ceil(shards);
     let cap = per_shard + (per_shard as f64).sqrt() as usize * 6 + 64;
     let buckets = (cap * 8 / 7).next_power_of_two();
-    let slot = PAYLOAD_BYTES + 8;
+    // Key + entry + bookkeeping (meta, aux) + the kept digest contribution.
+    let slot = PAYLOAD_BYTES + 16;
     let slab = n * slot;
     let index = shards * buckets * (4 + 1);
     let journal =

@@ -195,7 +195,8 @@ struct ConfigJob {
 }
 
 struct QueuedOp {
-    /// Sequence number of the frame that carried it; 0 while unsent.
+    /// Sequence number of the frame that last carried it (valid while it
+    /// is among the sent ones, see `config_sent`).
     seq: u64,
     op: ConfigOp,
 }
@@ -267,6 +268,9 @@ struct Core {
     config_job: Option<ConfigJob>,
     history: VecDeque<JobStatus>,
     config_ops: VecDeque<QueuedOp>,
+    /// `config_ops[..config_sent]` are on the wire awaiting their ack; the
+    /// rest are not sent yet (changes go out in order).
+    config_sent: usize,
     incoming: [Option<IncomingBatch>; 2],
 }
 
@@ -340,6 +344,7 @@ impl Peer {
             config_job: None,
             history: VecDeque::new(),
             config_ops: VecDeque::new(),
+            config_sent: 0,
             incoming: [None, None],
             table,
             sink,
@@ -745,9 +750,9 @@ impl Core {
                 }
             }
             ConnKind::Config => {
-                for op in self.config_ops.iter_mut() {
-                    op.seq = 0; // resend: replaying a change is idempotent
-                }
+                // Resend what was not acknowledged: replaying a change is
+                // idempotent.
+                self.config_sent = 0;
                 if let Some(job) = &mut self.config_job {
                     job.next = 0;
                     job.status.sent = 0;
@@ -1274,12 +1279,9 @@ impl Core {
                 }
             }
         } else {
-            while self
-                .config_ops
-                .front()
-                .is_some_and(|o| o.seq != 0 && o.seq <= seq)
-            {
+            while self.config_sent > 0 && self.config_ops.front().is_some_and(|o| o.seq <= seq) {
                 self.config_ops.pop_front();
+                self.config_sent -= 1;
             }
             if let Some(job) = &mut self.config_job {
                 while let Some(&(s, n)) = job.inflight.front() {
@@ -1324,7 +1326,7 @@ impl Core {
                     || self.session_job.as_ref().is_some_and(|j| !j.end_sent)
             }
             ConnKind::Config => {
-                self.config_ops.iter().any(|o| o.seq == 0)
+                self.config_sent < self.config_ops.len()
                     || self.config_job.as_ref().is_some_and(|j| !j.end_sent)
             }
         }
@@ -1640,19 +1642,17 @@ impl Core {
 
     fn fill_config(&mut self, now: Instant) -> Result<(), ProtoError> {
         // Incremental changes, in order.
-        let mut k = 0;
-        while k < self.config_ops.len() && self.room(1) {
-            if self.config_ops[k].seq == 0 {
-                let seq = self.conns[1].send(
-                    Channel::Config,
-                    &self.config_ops[k].op,
-                    &mut self.stats,
-                    now,
-                )?;
-                self.config_ops[k].seq = seq;
-                self.stats.config_ops_tx += 1;
-            }
-            k += 1;
+        while self.config_sent < self.config_ops.len() && self.room(1) {
+            let k = self.config_sent;
+            let seq = self.conns[1].send(
+                Channel::Config,
+                &self.config_ops[k].op,
+                &mut self.stats,
+                now,
+            )?;
+            self.config_ops[k].seq = seq;
+            self.config_sent += 1;
+            self.stats.config_ops_tx += 1;
         }
         // Then the batch, a bounded amount per call: low priority.
         let Some(job) = &mut self.config_job else {

@@ -1,57 +1,28 @@
 //! End to end on loopback: two nodes in one process, real sockets.
 
-use hotsync_config::ConfigStore;
-use hotsync_node::{Node, NodeConfig, NodeHandle};
-use hotsync_proto::{JobState, ProtoConfig, Role};
-use hotsync_table::{SessionGenerator, TableConfig};
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use hotsync_node::{Node, NodeHandle};
+use hotsync_proto::{JobState, Role};
+use hotsync_table::SessionGenerator;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// Two consecutive free ports (session and config channel).
-fn free_port_pair() -> u16 {
-    for _ in 0..200 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
-}
-
-fn config(node_id: u64, priority: u16, me: u16, peer: u16, psk: Option<&str>) -> NodeConfig {
-    NodeConfig {
-        proto: ProtoConfig {
-            node_id,
-            priority,
-            hello_interval: Duration::from_millis(100),
-            dead_count: 3,
-            psk: psk.map(|k| k.as_bytes().to_vec()),
-            ..ProtoConfig::default()
-        },
-        table: TableConfig {
-            shards: 16,
-            max_sessions: 1_200_000,
-            journal_capacity: 1 << 14,
-        },
-        listen: SocketAddr::from(([127, 0, 0, 1], me)),
-        peer: SocketAddr::from(([127, 0, 0, 1], peer)),
-        store: ConfigStore::new(),
-        standby_config_enable: false,
-    }
-}
+use support::{addr, node_config, port_pairs, wait_until};
 
 fn two_port_pairs() -> (u16, u16) {
-    let pa = free_port_pair();
-    loop {
-        let pb = free_port_pair();
-        if pb.abs_diff(pa) > 1 {
-            return (pa, pb);
-        }
-    }
+    let p = port_pairs(2);
+    (p[0], p[1])
+}
+
+fn config(
+    node_id: u64,
+    priority: u16,
+    me: u16,
+    peer: u16,
+    psk: Option<&str>,
+) -> hotsync_node::NodeConfig {
+    node_config(node_id, priority, me, addr(peer), psk, 1_200_000)
 }
 
 fn pair(psk_a: Option<&str>, psk_b: Option<&str>) -> (NodeHandle, NodeHandle) {
@@ -61,33 +32,16 @@ fn pair(psk_a: Option<&str>, psk_b: Option<&str>) -> (NodeHandle, NodeHandle) {
     (a, b)
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn established(a: &NodeHandle, b: &NodeHandle) {
-    wait_until("relationship", Duration::from_secs(10), || {
-        a.is_established() && b.is_established()
-    });
+    support::established(a, b, Duration::from_secs(10));
 }
 
 fn digests_equal(a: &NodeHandle, b: &NodeHandle, timeout: Duration) {
-    wait_until("equal digests", timeout, || {
-        a.table().digest() == b.table().digest()
-    });
+    support::digests_equal(a, b, timeout);
 }
 
 fn fill(node: &NodeHandle, n: usize, seed: u64) {
-    let mut g = SessionGenerator::new(seed, 0, false, hotsync_table::unix_now());
-    g.local_only_every = 100;
-    for _ in 0..n {
-        let (k, e) = g.next_session();
-        node.table().upsert(&k, &e).unwrap();
-    }
+    support::fill(node.table(), n, seed);
 }
 
 #[test]

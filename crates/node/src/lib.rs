@@ -213,6 +213,9 @@ impl Node {
         };
         let listeners = [bind(cfg.listen)?, bind(config_listen)?];
         let table = Arc::new(SessionTable::new(cfg.table.clone()));
+        // A firewall's table is sized for its maximum: back it now rather
+        // than fault pages in on the data plane's write path.
+        table.prefault();
         let shared = Arc::new(Shared {
             table: table.clone(),
             store: Mutex::new(cfg.store.clone()),

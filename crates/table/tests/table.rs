@@ -44,6 +44,23 @@ fn upsert_get_update_remove() {
 }
 
 #[test]
+fn prefault_keeps_the_table_empty_and_usable() {
+    let t = table(10_000, 4, 1024);
+    t.prefault();
+    assert!(t.is_empty());
+    let all = sessions(5000, 15);
+    for (k, e) in &all {
+        t.upsert(k, e).unwrap();
+    }
+    let mut cur = t.snapshot();
+    let mut out = Vec::new();
+    while !cur.is_done() {
+        t.snapshot_chunk(&mut cur, 1000, &mut out);
+    }
+    assert_eq!(out.len(), 5000, "pre-faulted slots are not entries");
+}
+
+#[test]
 fn table_full_is_an_error_not_a_reallocation() {
     let t = table(64, 1, 1024);
     let all = sessions(10_000, 2);

@@ -434,39 +434,55 @@ impl Commands {
         let Some(id) = self.node.with_store(|s| vsys::resolve(s, &target)) else {
             return err(format!("virtual system `{target}` does not exist"));
         };
-        let text = match std::fs::read(path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        let file = match std::fs::File::open(path) {
+            Ok(f) => std::io::BufReader::new(f),
             Err(e) => return err(format!("cannot read {path}: {e}")),
         };
-        let parsed = conntrack::parse(&text, id, unix_now());
+        // Streamed: a dump of millions of sessions is never held whole.
         let table = self.node.table();
-        let (mut inserted, mut updated) = (0u64, 0u64);
+        let (mut sessions, mut inserted, mut updated, mut nat) = (0u64, 0u64, 0u64, 0u64);
+        let mut skipped: Vec<(usize, String)> = Vec::new();
+        let mut skipped_count = 0usize;
         let mut o = String::new();
-        for (k, e) in &parsed.sessions {
-            match table.upsert(k, e) {
-                Ok(Upsert::Inserted) => inserted += 1,
-                Ok(Upsert::Updated) => updated += 1,
-                Err(full) => {
-                    let _ = writeln!(o, "Error: {full}; import stopped.");
-                    break;
+        let read = conntrack::for_each(file, id, unix_now(), |line, r| match r {
+            Ok((k, e)) => {
+                sessions += 1;
+                nat += u64::from(e.has_nat());
+                match table.upsert(&k, &e) {
+                    Ok(Upsert::Inserted) => inserted += 1,
+                    Ok(Upsert::Updated) => updated += 1,
+                    Err(full) => {
+                        let _ = writeln!(o, "Error: {full}; import stopped.");
+                        return false;
+                    }
                 }
+                true
             }
+            Err(why) => {
+                skipped_count += 1;
+                if skipped.len() < 20 {
+                    skipped.push((line, why));
+                }
+                true
+            }
+        });
+        if let Err(e) = read {
+            let _ = writeln!(o, "Error: reading {path}: {e}; import stopped.");
         }
-        let nat = parsed.sessions.iter().filter(|(_, e)| e.has_nat()).count();
         let _ = writeln!(
             o,
             "Info: imported {} sessions from {path} ({} new, {} updated, {} with NAT); {} lines skipped.",
-            count(parsed.sessions.len() as u64),
+            count(sessions),
             count(inserted),
             count(updated),
-            count(nat as u64),
-            parsed.skipped.len()
+            count(nat),
+            skipped_count
         );
-        for (line, why) in parsed.skipped.iter().take(20) {
+        for (line, why) in &skipped {
             let _ = writeln!(o, "  line {line}: {why}");
         }
-        if parsed.skipped.len() > 20 {
-            let _ = writeln!(o, "  ... {} more", parsed.skipped.len() - 20);
+        if skipped_count > skipped.len() {
+            let _ = writeln!(o, "  ... {} more", skipped_count - skipped.len());
         }
         Response::ok(o)
     }

@@ -14,6 +14,7 @@
 //! accounting on, `packets=` and `bytes=` of each tuple fill the counters.
 //! Any other line is skipped and reported with its number; nothing panics.
 
+use std::io::{BufRead, Read};
 use std::net::IpAddr;
 
 use hotsync_table::{
@@ -47,7 +48,8 @@ impl Tuple {
     }
 }
 
-/// Result of reading a whole file.
+/// Result of reading a whole text (tests).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Parsed {
     /// Sessions read, in file order.
@@ -57,20 +59,68 @@ pub struct Parsed {
 }
 
 /// Parses `conntrack -L` output; `vsys` is the id given to every session.
+#[cfg(test)]
 pub fn parse(text: &str, vsys: u16, now: u32) -> Parsed {
     let mut out = Parsed::default();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        // Blank lines and the summary conntrack prints at the end.
+    let _ = for_each(text.as_bytes(), vsys, now, |line, r| {
+        match r {
+            Ok(s) => out.sessions.push(s),
+            Err(e) => out.skipped.push((line, e)),
+        }
+        true
+    });
+    out
+}
+
+/// Longest line accepted; a longer one is skipped (a real line is ~250 bytes).
+pub const MAX_LINE: usize = 4096;
+
+/// Streams `conntrack -L` output from `input`, one line at a time (memory
+/// stays bounded whatever the file's size), calling `f` with the line
+/// number and the session or why the line was skipped. `f` returns false
+/// to stop. Blank lines and conntrack's summary line are passed over.
+pub fn for_each(
+    mut input: impl BufRead,
+    vsys: u16,
+    now: u32,
+    mut f: impl FnMut(usize, Result<(SessionKey, SessionEntry), String>) -> bool,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(256);
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+            // Skip the rest of the overlong line.
+            let mut rest = Vec::new();
+            while (&mut input)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut rest)?
+                > 0
+                && rest.last() != Some(&b'\n')
+            {
+                rest.clear();
+            }
+            if !f(number, Err(format!("line longer than {MAX_LINE} bytes"))) {
+                return Ok(());
+            }
+            continue;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim();
         if line.is_empty() || line.starts_with("conntrack v") || line.starts_with('#') {
             continue;
         }
-        match parse_line(line, vsys, now) {
-            Ok(s) => out.sessions.push(s),
-            Err(e) => out.skipped.push((i + 1, e)),
+        if !f(number, parse_line(line, vsys, now)) {
+            return Ok(());
         }
     }
-    out
 }
 
 fn state_of(name: &str) -> Option<SessionState> {
@@ -237,6 +287,17 @@ pub fn parse_line(line: &str, vsys: u16, now: u32) -> Result<(SessionKey, Sessio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_next_one_read() {
+        let good = "tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=51234 dport=443 src=10.0.0.2 dst=10.0.0.1 sport=443 dport=51234 [ASSURED] mark=0 use=1";
+        let text = format!("{}\n{good}\n", "x".repeat(3 * MAX_LINE));
+        let p = super::parse(&text, 0, 1000);
+        assert_eq!(p.sessions.len(), 1);
+        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.skipped[0].0, 1);
+        assert!(p.skipped[0].1.contains("longer than"));
+    }
+
     use super::*;
 
     const SAMPLE: &str = "\

@@ -25,10 +25,25 @@ pub fn located(file: &Path, msg: &str) -> String {
     parsed.unwrap_or_else(|| format!("{}: {msg}", file.display()))
 }
 
+/// Largest node file read (a 100,000-rule configuration is ~20 MiB).
+const MAX_CONFIG_FILE: u64 = 256 << 20;
+
 /// Reads and parses a node file; errors are printed compiler-style.
 pub fn load(file: &Path) -> Result<ConfigStore, String> {
-    let text = std::fs::read_to_string(file)
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_CONFIG_FILE + 1).read_to_string(&mut text)
+        })
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    if text.len() as u64 > MAX_CONFIG_FILE {
+        return Err(format!(
+            "{}: larger than {} MiB; refusing to load it",
+            file.display(),
+            MAX_CONFIG_FILE >> 20
+        ));
+    }
     let store = ConfigStore::parse(&text).map_err(|e| located(file, &e.to_string()))?;
     HrpSettings::from_store(&store).map_err(|e| located(file, &e.to_string()))?;
     Ok(store)

@@ -1789,9 +1789,6 @@ impl Core {
                 }
             }
         }
-        if !self.ever_established && self.table.has_pending() {
-            self.discard_journals();
-        }
     }
 
     // ----- control plane --------------------------------------------------

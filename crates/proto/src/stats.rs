@@ -59,8 +59,10 @@ pub struct Stats {
     pub resync_removed: u64,
     /// Journal overflows seen.
     pub journal_overflows: u64,
-    /// Changes drained before the relationship was first established and
-    /// not sent (B4: existing entries wait for a manual batch sync).
+    /// Changes found journaled when the relationship was first established
+    /// and dropped (B4: existing entries wait for a manual batch sync). Zero
+    /// unless the table was capturing before this instance took it over:
+    /// the protocol keeps capture off until then.
     pub changes_before_establish: u64,
     /// Records the table refused because it was full.
     pub apply_table_full: u64,

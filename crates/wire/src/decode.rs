@@ -220,13 +220,13 @@ impl FrameDecoder {
         if self.buffered() < len {
             return Ok(None);
         }
-        let frame = &self.buf.as_slice()[self.start..self.start + len];
+        let frame = &mut self.buf.as_mut_slice()[self.start..self.start + len];
         let payload_end = HEADER_LEN + header.payload_len as usize;
         if frame[payload_end..].iter().any(|&b| b != 0) {
             return Err(DecodeError::ReservedNonZero);
         }
         self.tag
-            .verify(&header, &hbytes, &frame[HEADER_LEN..payload_end])?;
+            .open(&header, &hbytes, &mut frame[HEADER_LEN..payload_end])?;
         Ok(Some(header))
     }
 }

@@ -157,7 +157,13 @@ impl FrameEncoder {
         };
         let mut hbytes = [0u8; HEADER_LEN];
         header.write(&mut hbytes);
-        header.tag = self.tag.compute(&hbytes, &out[payload_start..]);
+        header.tag = match self.tag.seal(seq, &hbytes, &mut out[payload_start..]) {
+            Ok(tag) => tag,
+            Err(e) => {
+                out.truncate(frame_start);
+                return Err(e);
+            }
+        };
         header.write(&mut hbytes);
         out[frame_start..payload_start].copy_from_slice(&hbytes);
         out.resize(frame_start + total, 0);

@@ -73,6 +73,25 @@ pub enum DecodeError {
     /// The frame carries a MAC but this decoder has no key to check it.
     #[error("frame has a MAC but no key is configured")]
     UnexpectedMac,
+    /// Encryption is required but the frame is in clear text (a downgrade).
+    #[error("frame is not encrypted but encryption is required")]
+    NotEncrypted,
+    /// The frame is encrypted but this decoder has no encryption key.
+    #[error("frame is encrypted but no encryption key is configured")]
+    UnexpectedEncryption,
+    /// The AEAD tag does not verify: wrong key, tampering, a frame from
+    /// another connection or sent back to its sender.
+    #[error("frame decryption failed")]
+    DecryptFailed,
+    /// An encrypted frame's sequence number is not above the last one
+    /// accepted: a replayed or reordered frame.
+    #[error("encrypted frame {seq} replayed or reordered (last accepted {last})")]
+    Replayed {
+        /// The frame's sequence number.
+        seq: u64,
+        /// The last sequence number accepted.
+        last: u64,
+    },
     /// The payload failed rkyv/bytecheck validation for its kind.
     #[error("invalid {kind:?} payload: {detail}")]
     InvalidPayload {
@@ -106,6 +125,10 @@ impl DecodeError {
             Self::BadMac => "bad_mac",
             Self::MissingMac => "missing_mac",
             Self::UnexpectedMac => "unexpected_mac",
+            Self::NotEncrypted => "not_encrypted",
+            Self::UnexpectedEncryption => "unexpected_encryption",
+            Self::DecryptFailed => "decrypt_failed",
+            Self::Replayed { .. } => "replayed",
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::BufferFull { .. } => "buffer_full",
         }
@@ -130,6 +153,20 @@ pub enum EncodeError {
         kind: MessageKind,
         /// The requested channel.
         channel: Channel,
+    },
+    /// The encryption sequence space of this connection is used up: reconnect
+    /// (fresh handshake nonces give fresh keys).
+    #[error("sequence {seq} reached the encryption limit: reconnect to rekey")]
+    RekeyRequired {
+        /// The refused sequence number.
+        seq: u64,
+    },
+    /// An encrypted frame was asked for with a sequence number already used
+    /// under this key (a caller bug; refused so no nonce is ever reused).
+    #[error("sequence {seq} was already used under this key")]
+    SequenceReused {
+        /// The refused sequence number.
+        seq: u64,
     },
     /// rkyv reported an error while serializing (not expected for these
     /// types; kept so no path panics).

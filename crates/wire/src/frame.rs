@@ -1,6 +1,7 @@
 //! The 48-byte frame header, channels, message kinds and the integrity tag.
 
-use crate::error::DecodeError;
+use crate::aead::FrameCipher;
+use crate::error::{DecodeError, EncodeError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
@@ -19,8 +20,11 @@ pub const FRAME_ALIGN: usize = 16;
 pub const DEFAULT_MAX_FRAME_LEN: usize = 4 << 20;
 /// Header flag: the tag is a truncated HMAC-SHA256, not a CRC32C.
 pub const FLAG_MAC: u16 = 1;
+/// Header flag: the payload is AES-256-GCM ciphertext and the tag is the GCM
+/// tag (see [`crate::aead`]).
+pub const FLAG_AEAD: u16 = 2;
 /// Flag bits this version defines; any other bit set is rejected.
-const KNOWN_FLAGS: u16 = FLAG_MAC;
+const KNOWN_FLAGS: u16 = FLAG_MAC | FLAG_AEAD;
 /// Offset and length of the tag inside the header.
 const TAG_RANGE: std::ops::Range<usize> = 24..40;
 
@@ -169,7 +173,11 @@ impl FrameHeader {
         let channel = Channel::from_u8(b[6]).ok_or(DecodeError::UnknownChannel { got: b[6] })?;
         let kind = MessageKind::from_u8(b[7]).ok_or(DecodeError::UnknownKind { got: b[7] })?;
         let flags = u16::from_le_bytes([b[8], b[9]]);
-        if flags & !KNOWN_FLAGS != 0 || b[10..12] != [0, 0] || b[40..48] != [0; 8] {
+        if flags & !KNOWN_FLAGS != 0
+            || flags == FLAG_MAC | FLAG_AEAD
+            || b[10..12] != [0, 0]
+            || b[40..48] != [0; 8]
+        {
             return Err(DecodeError::ReservedNonZero);
         }
         let mut tag = [0u8; 16];
@@ -204,6 +212,11 @@ impl FrameHeader {
         self.flags & FLAG_MAC != 0
     }
 
+    /// Whether the payload is encrypted (the tag is an AEAD tag).
+    pub fn is_encrypted(&self) -> bool {
+        self.flags & FLAG_AEAD != 0
+    }
+
     /// Total bytes of the frame on the wire, padding included.
     pub fn frame_len(&self) -> u64 {
         padded_len(HEADER_LEN as u64 + u64::from(self.payload_len))
@@ -219,6 +232,9 @@ pub enum Integrity {
     /// HMAC-SHA256 under a 32-byte key, truncated to 16 bytes: detects
     /// tampering.
     Hmac([u8; 32]),
+    /// AES-256-GCM under a 32-byte key of one connection and one direction:
+    /// hides the payload and detects tampering, replay and reordering.
+    Aead([u8; 32]),
 }
 
 impl fmt::Debug for Integrity {
@@ -226,6 +242,7 @@ impl fmt::Debug for Integrity {
         match self {
             Self::Crc32c => f.write_str("Crc32c"),
             Self::Hmac(_) => f.write_str("Hmac(<redacted>)"),
+            Self::Aead(_) => f.write_str("Aead(<redacted>)"),
         }
     }
 }
@@ -241,11 +258,12 @@ fn keyed_hmac(key: &[u8; 32]) -> HmacSha256 {
 }
 
 /// Keyed state ready to tag or verify: the HMAC is keyed once and cloned per
-/// frame so the hot path does not rehash the key.
-#[derive(Clone)]
+/// frame so the hot path does not rehash the key; the AEAD key is expanded
+/// once and remembers the last sequence number it sealed or opened.
 pub(crate) enum TagState {
     Crc32c,
     Hmac(Box<HmacSha256>),
+    Aead(Box<FrameCipher>),
 }
 
 impl fmt::Debug for TagState {
@@ -253,6 +271,7 @@ impl fmt::Debug for TagState {
         match self {
             Self::Crc32c => f.write_str("Crc32c"),
             Self::Hmac(_) => f.write_str("Hmac(<redacted>)"),
+            Self::Aead(_) => f.write_str("Aead(<redacted>)"),
         }
     }
 }
@@ -262,6 +281,7 @@ impl TagState {
         match integrity {
             Integrity::Crc32c => Self::Crc32c,
             Integrity::Hmac(key) => Self::Hmac(Box::new(keyed_hmac(key))),
+            Integrity::Aead(key) => Self::Aead(Box::new(FrameCipher::new(key))),
         }
     }
 
@@ -270,11 +290,19 @@ impl TagState {
         match self {
             Self::Crc32c => 0,
             Self::Hmac(_) => FLAG_MAC,
+            Self::Aead(_) => FLAG_AEAD,
         }
     }
 
-    /// Computes the tag over `header` (tag bytes must be zero) and `payload`.
-    pub(crate) fn compute(&self, header: &[u8; HEADER_LEN], payload: &[u8]) -> [u8; 16] {
+    /// Protects one outgoing frame: `header` is the frame's header with a zero
+    /// tag; the returned tag goes into it. An AEAD state encrypts `payload`
+    /// in place and refuses a sequence number it has already used.
+    pub(crate) fn seal(
+        &mut self,
+        seq: u64,
+        header: &[u8; HEADER_LEN],
+        payload: &mut [u8],
+    ) -> Result<[u8; 16], EncodeError> {
         let mut tag = [0u8; 16];
         match self {
             Self::Crc32c => {
@@ -287,21 +315,26 @@ impl TagState {
                 m.update(payload);
                 tag.copy_from_slice(&m.finalize().into_bytes()[..16]);
             }
+            Self::Aead(c) => tag = c.seal(seq, header, payload)?,
         }
-        tag
+        Ok(tag)
     }
 
-    /// Checks a received frame's tag. `header` is the raw header as received.
-    pub(crate) fn verify(
-        &self,
+    /// Checks a received frame's tag (and decrypts an AEAD payload in place).
+    /// `header` is the raw header as received.
+    pub(crate) fn open(
+        &mut self,
         h: &FrameHeader,
         header: &[u8; HEADER_LEN],
-        payload: &[u8],
+        payload: &mut [u8],
     ) -> Result<(), DecodeError> {
         let mut zeroed = *header;
         zeroed[TAG_RANGE].fill(0);
         match self {
             Self::Crc32c => {
+                if h.is_encrypted() {
+                    return Err(DecodeError::UnexpectedEncryption);
+                }
                 if h.has_mac() {
                     return Err(DecodeError::UnexpectedMac);
                 }
@@ -313,6 +346,9 @@ impl TagState {
                 }
             }
             Self::Hmac(m) => {
+                if h.is_encrypted() {
+                    return Err(DecodeError::UnexpectedEncryption);
+                }
                 if !h.has_mac() {
                     return Err(DecodeError::MissingMac);
                 }
@@ -322,6 +358,12 @@ impl TagState {
                 // Constant-time comparison of the leftmost 16 bytes.
                 m.verify_truncated_left(&h.tag)
                     .map_err(|_| DecodeError::BadMac)?;
+            }
+            Self::Aead(c) => {
+                if !h.is_encrypted() {
+                    return Err(DecodeError::NotEncrypted);
+                }
+                c.open(h.seq, &zeroed, payload, &h.tag)?;
             }
         }
         Ok(())

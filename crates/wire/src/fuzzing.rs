@@ -15,7 +15,8 @@ pub const FRAME_DECODE_PREFIX: usize = 4;
 
 /// Feeds `data[4..]` to a decoder in reads sized by `data[1..4]`, decoding
 /// every frame and message. Byte 0: bit 0 selects HMAC integrity with
-/// [`FUZZ_KEY`], bit 1 feeds through [`FrameDecoder::feed`] instead of
+/// [`FUZZ_KEY`], bit 2 AES-256-GCM encryption under [`FUZZ_KEY`] (over
+/// bit 0), bit 1 feeds through [`FrameDecoder::feed`] instead of
 /// `read_buf`/`commit`.
 ///
 /// Checks, beyond "never panics": every valid message re-encodes and decodes
@@ -25,7 +26,9 @@ pub fn frame_decode(data: &[u8]) {
         return;
     }
     let (opts, stream) = data.split_at(FRAME_DECODE_PREFIX);
-    let integrity = if opts[0] & 1 != 0 {
+    let integrity = if opts[0] & 4 != 0 {
+        Integrity::Aead(FUZZ_KEY)
+    } else if opts[0] & 1 != 0 {
         Integrity::Hmac(FUZZ_KEY)
     } else {
         Integrity::Crc32c
@@ -34,8 +37,6 @@ pub fn frame_decode(data: &[u8]) {
     let sizes = [opts[1], opts[2], opts[3]].map(|b| usize::from(b) + 1);
     let mut dec = FrameDecoder::new(FUZZ_MAX_FRAME_LEN);
     dec.set_integrity(integrity.clone());
-    let mut enc = FrameEncoder::new(FUZZ_MAX_FRAME_LEN);
-    enc.set_integrity(integrity.clone());
 
     let mut pos = 0;
     let mut i = 0;
@@ -63,7 +64,7 @@ pub fn frame_decode(data: &[u8]) {
             "buffer over bound"
         );
         pos += n;
-        if !drain(&mut dec, &mut enc, &integrity) {
+        if !drain(&mut dec, &integrity) {
             return;
         }
         if n == 0 {
@@ -75,7 +76,7 @@ pub fn frame_decode(data: &[u8]) {
 }
 
 /// Decodes every buffered frame; false once the decoder is poisoned.
-fn drain(dec: &mut FrameDecoder, enc: &mut FrameEncoder, integrity: &Integrity) -> bool {
+fn drain(dec: &mut FrameDecoder, integrity: &Integrity) -> bool {
     loop {
         let frame = match dec.next_frame() {
             Ok(Some(f)) => f,
@@ -110,24 +111,22 @@ fn drain(dec: &mut FrameDecoder, enc: &mut FrameEncoder, integrity: &Integrity) 
         let Ok(owned) = msg.to_message() else {
             panic!("validated archive failed to deserialize")
         };
-        roundtrip(enc, integrity, channel, &owned);
+        roundtrip(FUZZ_MAX_FRAME_LEN, integrity, channel, &owned);
     }
 }
 
-/// Encodes `msg`, decodes it with a fresh decoder and asserts equality.
-fn roundtrip(
-    enc: &mut FrameEncoder,
-    integrity: &Integrity,
-    channel: Channel,
-    msg: &crate::Message,
-) {
+/// Encodes `msg` with a fresh encoder (an encrypting one never reuses a
+/// sequence number), decodes it with a fresh decoder and asserts equality.
+fn roundtrip(max_frame_len: usize, integrity: &Integrity, channel: Channel, msg: &crate::Message) {
+    let mut enc = FrameEncoder::new(max_frame_len);
+    enc.set_integrity(integrity.clone());
     let mut out = Vec::new();
-    match msg.encode(enc, channel, 7, &mut out) {
+    match msg.encode(&mut enc, channel, 7, &mut out) {
         Ok(n) => assert_eq!(n, out.len()),
         Err(crate::EncodeError::TooLarge { .. }) => return,
         Err(e) => panic!("encode failed: {e}"),
     }
-    let mut dec = FrameDecoder::new(enc.max_frame_len());
+    let mut dec = FrameDecoder::new(max_frame_len);
     dec.set_integrity(integrity.clone());
     dec.feed(&out).expect("one frame fits the decoder");
     let frame = dec
@@ -152,22 +151,21 @@ fn roundtrip(
 pub fn message_roundtrip(data: &[u8]) {
     use arbitrary::{Arbitrary, Unstructured};
     let mut u = Unstructured::new(data);
-    let Ok(hmac) = bool::arbitrary(&mut u) else {
+    let Ok(mode) = u8::arbitrary(&mut u) else {
         return;
     };
     let Ok(msg) = crate::Message::arbitrary(&mut u) else {
         return;
     };
-    let integrity = if hmac {
-        Integrity::Hmac(FUZZ_KEY)
-    } else {
-        Integrity::Crc32c
+    // Bit 0 as before (HMAC), bit 1 encryption.
+    let integrity = match mode & 3 {
+        0 => Integrity::Crc32c,
+        1 => Integrity::Hmac(FUZZ_KEY),
+        _ => Integrity::Aead(FUZZ_KEY),
     };
     let channel = [Channel::Control, Channel::Session, Channel::Config]
         .into_iter()
         .find(|c| msg.kind().allowed_on(*c))
         .expect("every kind has a channel");
-    let mut enc = FrameEncoder::new(crate::DEFAULT_MAX_FRAME_LEN);
-    enc.set_integrity(integrity.clone());
-    roundtrip(&mut enc, &integrity, channel, &msg);
+    roundtrip(crate::DEFAULT_MAX_FRAME_LEN, &integrity, channel, &msg);
 }

@@ -6,6 +6,7 @@
 //! payload is aligned in place and is validated (bytecheck) and read without
 //! copying. See `docs/PROTOCOL.md` for the byte layout.
 
+pub mod aead;
 mod decode;
 mod encode;
 mod error;
@@ -19,7 +20,7 @@ pub use encode::FrameEncoder;
 pub use error::{DecodeError, EncodeError};
 pub use fingerprint::{FORMAT_FINGERPRINT, RKYV_VERSION};
 pub use frame::{
-    Channel, DEFAULT_MAX_FRAME_LEN, FLAG_MAC, FRAME_ALIGN, FrameHeader, HEADER_LEN, Integrity,
-    MAGIC, MessageKind, PROTOCOL_VERSION,
+    Channel, DEFAULT_MAX_FRAME_LEN, FLAG_AEAD, FLAG_MAC, FRAME_ALIGN, FrameHeader, HEADER_LEN,
+    Integrity, MAGIC, MessageKind, PROTOCOL_VERSION,
 };
 pub use messages::*;

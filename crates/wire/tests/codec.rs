@@ -376,7 +376,9 @@ fn malformed_headers() {
         (Box::new(|f| f[6] = 3), "unknown_channel"),
         (Box::new(|f| f[7] = 0), "unknown_kind"),
         (Box::new(|f| f[7] = 200), "unknown_kind"),
-        (Box::new(|f| f[8] = 0x02), "reserved_nonzero"),
+        (Box::new(|f| f[8] = 0x04), "reserved_nonzero"),
+        (Box::new(|f| f[8] = 0x03), "reserved_nonzero"),
+        (Box::new(|f| f[8] = 0x02), "unexpected_encryption"),
         (Box::new(|f| f[11] = 1), "reserved_nonzero"),
         (Box::new(|f| f[47] = 1), "reserved_nonzero"),
         (

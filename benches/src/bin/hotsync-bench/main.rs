@@ -10,12 +10,15 @@
 //!   corrected), achieved rate, CPU per node.
 //! - `mixed`: the incremental load without, then with a 100k-item config
 //!   batch sync running.
+//! - `lookup`: reader threads' lookups while one writer applies records,
+//!   for the table, a mutex-table baseline and a DashMap.
 //!
 //! `--json FILE` writes every figure.
 
 mod baseline;
 mod bulk;
 mod load;
+mod lookup;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +55,8 @@ enum Cmd {
     Incremental(LoadArgs),
     /// The incremental load without, then with a config batch sync.
     Mixed(MixedArgs),
+    /// Lookups racing a writer: the table, a mutex table, a DashMap.
+    Lookup(lookup::LookupArgs),
     /// One node in a child process (driven by the bulk scenario).
     #[command(hide = true)]
     NodeChild(bulk::ChildArgs),
@@ -495,6 +500,7 @@ fn main() {
         Cmd::Bulk(a) => bulk_cmd(a, psk, cli.dead_count, &mut rep),
         Cmd::Incremental(a) => incremental_cmd(a, psk, cli.dead_count, &mut rep),
         Cmd::Mixed(a) => mixed_cmd(a, psk, cli.dead_count, &mut rep),
+        Cmd::Lookup(a) => lookup::run(a).into_iter().for_each(|(k, v)| rep.obj(&k, v)),
     }
     let args: Vec<String> = std::env::args().collect();
     rep.str("command", &args.join(" "));

@@ -64,6 +64,11 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
     };
     let settings = HrpSettings::from_store(&store).unwrap_or_default();
     let admin = socket_dir::resolve(admin.or(settings.admin_socket.clone()).as_deref());
+    // Refuse a socket another user could replace before anything starts.
+    if let Err(e) = socket_dir::prepare(&admin) {
+        eprintln!("Error: admin socket {}: {e}", admin.display());
+        return ExitCode::from(1);
+    }
     let cfg = match NodeConfig::from_store(store, TableConfig::with_capacity(capacity.max(1))) {
         Ok(c) => c,
         Err(e) => {

@@ -221,8 +221,10 @@ pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
         secs(since)
     );
     let relation = if p.established {
-        if p.authenticated {
-            "established (authenticated with the pre-shared key)"
+        if p.encrypted {
+            "established (encrypted with AES-256-GCM, authenticated with the pre-shared key)"
+        } else if p.authenticated {
+            "established (authenticated with the pre-shared key, not encrypted)"
         } else {
             "established (not authenticated: no pre-shared key)"
         }
@@ -247,6 +249,9 @@ pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
         }
     }
     if !p.established {
+        if let Some(why) = &p.last_failure {
+            let _ = writeln!(o, "  Last failure:       {why}");
+        }
         if let Some(err) = &st.connect_error {
             let _ = writeln!(
                 o,

@@ -45,6 +45,7 @@ impl HrpEndpoint {
 /// | `hrp timer hello MS` (100-60000) | `hello_interval` | 1000 ms |
 /// | `hrp dead-count N` (1-255) | `dead_count` | 3 |
 /// | `hrp authentication-key TEXT` | `authentication_key` | none |
+/// | `hrp encryption-key TEXT` (needs an authentication key) | `encryption_key` | none |
 /// | `hrp admin-socket PATH` | `admin_socket` | none |
 /// | `hrp auto-sync config static-route` | `auto_sync_static_route` | off (B8) |
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
@@ -72,6 +73,9 @@ pub struct HrpSettings {
     pub dead_count: u32,
     /// `hrp authentication-key TEXT` (the pre-shared key).
     pub authentication_key: Option<String>,
+    /// `hrp encryption-key TEXT`: encrypt every frame after the handshake
+    /// (AES-256-GCM, keys per connection and direction).
+    pub encryption_key: Option<String>,
     /// `hrp admin-socket PATH`.
     pub admin_socket: Option<PathBuf>,
     /// `hrp auto-sync config static-route` (B8).
@@ -135,6 +139,7 @@ impl Default for HrpSettings {
             hello_interval: Self::DEFAULT_HELLO,
             dead_count: Self::DEFAULT_DEAD_COUNT,
             authentication_key: None,
+            encryption_key: None,
             admin_socket: None,
             auto_sync_static_route: false,
             auto_sync_on_establish: false,
@@ -157,6 +162,10 @@ impl fmt::Debug for HrpSettings {
             .field(
                 "authentication_key",
                 &self.authentication_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<redacted>"),
             )
             .field("admin_socket", &self.admin_socket)
             .field("auto_sync_static_route", &self.auto_sync_static_route)
@@ -222,6 +231,10 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
         Some("authentication-key") => {
             need(t, 2, "a key")?;
             s.authentication_key = Some(t[2..].join(" "));
+        }
+        Some("encryption-key") => {
+            need(t, 2, "a key")?;
+            s.encryption_key = Some(t[2..].join(" "));
         }
         Some("admin-socket") => {
             need(t, 2, "a socket path")?;

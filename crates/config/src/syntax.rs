@@ -176,7 +176,7 @@ pub(crate) fn hrp_key_len(t: &[&str]) -> usize {
         (
             Some(
                 "enable" | "node-id" | "local-address" | "remote-address" | "priority" | "preempt"
-                | "dead-count" | "authentication-key" | "admin-socket",
+                | "dead-count" | "authentication-key" | "encryption-key" | "admin-socket",
             ),
             _,
             _,

@@ -76,6 +76,11 @@ impl NodeConfig {
             };
             ip.rotate_left(16) ^ u32::from(sa.port())
         }));
+        if s.encryption_key.is_some() && s.authentication_key.is_none() {
+            return Err(NodeError::Config(
+                "`hrp encryption-key` needs `hrp authentication-key` too (the keys of each connection are derived from both)".into(),
+            ));
+        }
         let proto = ProtoConfig {
             node_id,
             priority: s.priority,
@@ -83,6 +88,7 @@ impl NodeConfig {
             hello_interval: s.hello_interval,
             dead_count: s.dead_count,
             psk: s.authentication_key.as_ref().map(|k| k.as_bytes().to_vec()),
+            encryption_key: s.encryption_key.as_ref().map(|k| k.as_bytes().to_vec()),
             auto_sync_on_establish: s.auto_sync_on_establish,
             ..ProtoConfig::default()
         };
@@ -442,6 +448,8 @@ fn stopped_state() -> PeerState {
         role_since: Instant::now(),
         established: false,
         authenticated: false,
+        encrypted: false,
+        last_failure: None,
         peer: None,
         conn_phase: hotsync_proto::PerConn::from_fn(|_| hotsync_proto::Phase::Down),
         uncertain_shards: 0,

@@ -62,6 +62,13 @@ pub enum ProtoError {
     /// The peer wants a key proof and we have no key.
     #[error("peer requires a pre-shared key and none is configured here")]
     NoKeyConfigured,
+    /// This node encrypts (`hrp encryption-key`) and the peer does not offer
+    /// encryption: refused rather than downgraded.
+    #[error("peer does not encrypt but this node requires encryption (hrp encryption-key)")]
+    EncryptionRequired,
+    /// The peer encrypts and this node has no encryption key.
+    #[error("peer requires encryption and no hrp encryption-key is configured here")]
+    NoEncryptionKey,
     /// The peer replayed our own nonce.
     #[error("peer echoed this node's nonce (reflection attempt)")]
     NonceReflected,
@@ -116,6 +123,8 @@ impl ProtoError {
             ProtoError::AuthFailed => "auth_failed",
             ProtoError::AuthRequired => "auth_required",
             ProtoError::NoKeyConfigured => "no_key_configured",
+            ProtoError::EncryptionRequired => "encryption_required",
+            ProtoError::NoEncryptionKey => "no_encryption_key",
             ProtoError::NonceReflected => "nonce_reflected",
             ProtoError::Unexpected { .. } => "unexpected_message",
             ProtoError::SequenceGap { .. } => "sequence_gap",
@@ -129,7 +138,11 @@ impl ProtoError {
     pub(crate) fn close_code(&self) -> u16 {
         match self {
             ProtoError::VersionMismatch { .. } | ProtoError::FormatMismatch { .. } => 2,
-            ProtoError::AuthFailed | ProtoError::AuthRequired | ProtoError::NoKeyConfigured => 3,
+            ProtoError::AuthFailed
+            | ProtoError::AuthRequired
+            | ProtoError::NoKeyConfigured
+            | ProtoError::EncryptionRequired
+            | ProtoError::NoEncryptionKey => 3,
             ProtoError::ShardCountMismatch { .. } | ProtoError::SameNodeId(_) => 4,
             _ => 1,
         }

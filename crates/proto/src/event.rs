@@ -110,6 +110,12 @@ pub struct PeerState {
     pub established: bool,
     /// Whether the link is authenticated with the pre-shared key.
     pub authenticated: bool,
+    /// Whether every frame after the handshake is encrypted
+    /// (`hrp encryption-key`, AES-256-GCM).
+    pub encrypted: bool,
+    /// Why the last connection to the peer failed, if one did (a refused
+    /// handshake shows here: wrong key, no encryption on the peer, ...).
+    pub last_failure: Option<String>,
     /// The peer, once a connection to it completed its handshake.
     pub peer: Option<PeerInfo>,
     /// Phase of each connection.

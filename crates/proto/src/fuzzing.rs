@@ -244,6 +244,7 @@ impl Harness {
             hello_interval: Duration::from_millis(100),
             dead_count: 3,
             psk: psk.then(|| FUZZ_PSK.to_vec()),
+            encryption_key: None,
             auto_sync_on_establish: opts & 4 != 0,
             max_frame_len: FUZZ_MAX_FRAME_LEN,
             batch_records: 8,

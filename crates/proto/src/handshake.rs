@@ -20,6 +20,9 @@ use std::time::Instant;
 
 /// Capability bit: this node requires the pre-shared-key proof.
 pub const CAP_AUTH: u32 = 1;
+/// Capability bit: this node encrypts every frame after the handshake and
+/// talks to no peer that does not.
+pub const CAP_ENCRYPT: u32 = 2;
 
 /// Where a handshake got to after a frame.
 pub(crate) enum Progress {
@@ -29,8 +32,9 @@ pub(crate) enum Progress {
     Complete {
         /// Whether the remote proved the pre-shared key.
         authenticated: bool,
-        /// With a key: the frame-MAC key the decoder switches to.
-        frame_key: Option<[u8; 32]>,
+        /// With a key: what the decoder switches to (frame MACs, or
+        /// decryption with the remote's direction key).
+        receive: Option<Integrity>,
     },
 }
 
@@ -41,13 +45,25 @@ pub(crate) fn hello(conn: &Conn, cfg: &ProtoConfig, shard_count: usize, role: Ro
         format_fingerprint: FORMAT_FINGERPRINT,
         node_id: cfg.node_id,
         priority: cfg.priority,
-        capabilities: if cfg.psk.is_some() { CAP_AUTH } else { 0 },
+        capabilities: capabilities(cfg),
         nonce: conn.nonce,
         channel: conn.kind.channel() as u8,
         shard_count: shard_count as u32,
         role: role.to_u8(),
         preempt: cfg.preempt_delay.is_some(),
     }
+}
+
+/// The capability bits our hello announces.
+fn capabilities(cfg: &ProtoConfig) -> u32 {
+    let mut caps = 0;
+    if cfg.psk.is_some() {
+        caps |= CAP_AUTH;
+    }
+    if cfg.psk.is_some() && cfg.encryption_key.is_some() {
+        caps |= CAP_ENCRYPT;
+    }
+    caps
 }
 
 /// Checks the remote's hello, keeps its claims on the connection, and
@@ -61,7 +77,15 @@ pub(crate) fn on_hello(
     now: Instant,
 ) -> Result<Progress, ProtoError> {
     check_compatible(conn, hello, cfg, shard_count)?;
-    let peer_requires_auth = hello.capabilities.to_native() & CAP_AUTH != 0;
+    let peer_caps = hello.capabilities.to_native();
+    let peer_requires_auth = peer_caps & CAP_AUTH != 0;
+    // No downgrade, either way: both sides encrypt or the link stays down.
+    let we_encrypt = capabilities(cfg) & CAP_ENCRYPT != 0;
+    match (we_encrypt, peer_caps & CAP_ENCRYPT != 0) {
+        (true, false) => return Err(ProtoError::EncryptionRequired),
+        (false, true) => return Err(ProtoError::NoEncryptionKey),
+        _ => {}
+    }
     conn.peer_nonce = hello.nonce;
     conn.claim = Some(PeerInfo {
         node_id: hello.node_id.to_native(),
@@ -75,7 +99,7 @@ pub(crate) fn on_hello(
         }
         return Ok(Progress::Complete {
             authenticated: false,
-            frame_key: None,
+            receive: None,
         });
     };
     if !peer_requires_auth {
@@ -89,9 +113,10 @@ pub(crate) fn on_hello(
         &conn.peer_nonce,
     );
     conn.send(Channel::Control, &AuthProof { mac }, stats, now)?;
-    // Everything we send after the proof carries a frame MAC.
-    let key = frame_key(conn, psk);
-    conn.encoder.set_integrity(Integrity::Hmac(key));
+    // Everything we send after the proof carries a frame MAC, or is
+    // encrypted.
+    let (send, _) = link_keys(conn, cfg, psk);
+    conn.encoder.set_integrity(send);
     conn.phase = Phase::AwaitAuth;
     Ok(Progress::AwaitProof)
 }
@@ -163,15 +188,28 @@ pub(crate) fn on_proof(
     }
     Ok(Progress::Complete {
         authenticated: true,
-        frame_key: Some(frame_key(conn, psk)),
+        receive: Some(link_keys(conn, cfg, psk).1),
     })
 }
 
-fn frame_key(conn: &Conn, psk: &[u8]) -> [u8; 32] {
+/// `(send, receive)` frame protection of this connection once the key is
+/// proven: one HMAC key for both directions, or (with an encryption key)
+/// one AES-256-GCM key per direction, all from this connection's nonces.
+fn link_keys(conn: &Conn, cfg: &ProtoConfig, psk: &[u8]) -> (Integrity, Integrity) {
     let (connector, acceptor) = if conn.is_connector {
         (&conn.nonce, &conn.peer_nonce)
     } else {
         (&conn.peer_nonce, &conn.nonce)
     };
-    auth::frame_key(psk, connector, acceptor)
+    match &cfg.encryption_key {
+        Some(enc) => {
+            let keys = hotsync_wire::aead::derive_keys(enc, psk, connector, acceptor);
+            let (send, receive) = keys.for_side(conn.is_connector);
+            (Integrity::Aead(send), Integrity::Aead(receive))
+        }
+        None => {
+            let key = auth::frame_key(psk, connector, acceptor);
+            (Integrity::Hmac(key), Integrity::Hmac(key))
+        }
+    }
 }

@@ -30,7 +30,7 @@ use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use hotsync_table::SessionTable;
-use hotsync_wire::{Channel, Close, FrameDecoder, Integrity, WireMessage};
+use hotsync_wire::{Channel, Close, FrameDecoder, WireMessage};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,6 +52,8 @@ struct Core {
     /// It was once: capture is on, configuration changes are queued (B4).
     ever_established: bool,
     authenticated: bool,
+    /// Why the last connection failed (for `display hrp state`).
+    last_failure: Option<String>,
     election: Election,
     incremental: Incremental,
     ledger: ShardLedger,
@@ -98,6 +100,7 @@ impl Peer {
             established: false,
             ever_established: false,
             authenticated: false,
+            last_failure: None,
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
             ledger: ShardLedger::new(shards),
@@ -214,7 +217,7 @@ impl Peer {
             };
             match self.core.on_frame(kind, &frame, now) {
                 Ok(None) => {}
-                Ok(Some(key)) => self.decoders[kind].set_integrity(Integrity::Hmac(key)),
+                Ok(Some(receive)) => self.decoders[kind].set_integrity(receive),
                 Err(e) => break Err(e),
             }
         };
@@ -358,6 +361,8 @@ impl Peer {
             role_since: c.election.role_since,
             established: c.established,
             authenticated: c.authenticated,
+            encrypted: c.authenticated && c.cfg.encryption_key.is_some(),
+            last_failure: c.last_failure.clone(),
             peer: c.election.peer,
             conn_phase: c.conns.map(|c| c.phase),
             uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
@@ -400,6 +405,15 @@ impl Core {
         }
         self.stats.count_error(e.kind_name());
         tracing::warn!(conn = kind.name(), error = %e, "dropping HRP connection");
+        // A peer's close text is its own bytes: no control characters reach
+        // an operator's terminal.
+        let why: String = e
+            .to_string()
+            .chars()
+            .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { '\u{fffd}' } else { c })
+            .take(300)
+            .collect();
+        self.last_failure = Some(format!("{} connection: {why}", kind.name()));
         if !matches!(e, ProtoError::PeerClosed { .. } | ProtoError::Encode(_)) {
             let mut detail = e.to_string();
             detail.truncate(200);

@@ -21,6 +21,10 @@ pub struct ProtoConfig {
     /// Pre-shared key. With a key, no state is exchanged with a peer that
     /// cannot prove it; without one the link is unauthenticated.
     pub psk: Option<Vec<u8>>,
+    /// `hrp encryption-key`: with it (and a pre-shared key), every frame
+    /// after the handshake is encrypted, and a peer that does not encrypt is
+    /// refused (no downgrade).
+    pub encryption_key: Option<Vec<u8>>,
     /// Run both batch syncs when the relationship forms (opt-in; B4).
     pub auto_sync_on_establish: bool,
     /// Largest frame sent or accepted.
@@ -49,6 +53,7 @@ impl Default for ProtoConfig {
             hello_interval: Duration::from_secs(1),
             dead_count: 3,
             psk: None,
+            encryption_key: None,
             auto_sync_on_establish: false,
             max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
             batch_records: 4096,

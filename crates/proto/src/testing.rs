@@ -296,6 +296,33 @@ impl Pair {
         }
     }
 
+    /// Lets `f` rewrite the bytes `from` has in flight on `kind` (one entry
+    /// per transmit), as a man in the middle would: corrupt, drop, repeat
+    /// or reorder them. Hold the link first to catch bytes before delivery.
+    pub fn tamper(&mut self, from: Side, kind: ConnKind, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
+        let link = &mut self.links[kind];
+        let q = match from {
+            Side::A => &mut link.a_to_b,
+            Side::B => &mut link.b_to_a,
+        };
+        let at = q.front().map(|(at, _)| *at);
+        let mut chunks: Vec<Vec<u8>> = q.drain(..).map(|(_, b)| b).collect();
+        f(&mut chunks);
+        let at = at.unwrap_or(self.now);
+        q.extend(chunks.into_iter().map(|b| (at, b)));
+    }
+
+    /// Sends the bytes `from` has in flight on `kind` back to it, as a
+    /// reflecting attacker would.
+    pub fn reflect(&mut self, from: Side, kind: ConnKind) {
+        let link = &mut self.links[kind];
+        let (out, back) = match from {
+            Side::A => (&mut link.a_to_b, &mut link.b_to_a),
+            Side::B => (&mut link.b_to_a, &mut link.a_to_b),
+        };
+        back.extend(out.drain(..));
+    }
+
     /// Delivers the bytes that arrived by now on `kind` (unless held).
     pub fn deliver(&mut self, kind: ConnKind) {
         for to in [Side::A, Side::B] {

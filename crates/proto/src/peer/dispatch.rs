@@ -9,7 +9,7 @@ use crate::handshake::{self, Progress};
 use crate::jobs::{JobKind, WHAT_CONFIG};
 use crate::receive::Inbound;
 use crate::role::Role;
-use hotsync_wire::{Channel, Frame, MessageKind, MessageRef};
+use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
 use std::time::Instant;
 
 impl Core {
@@ -20,7 +20,7 @@ impl Core {
         kind: ConnKind,
         frame: &Frame<'_>,
         now: Instant,
-    ) -> Result<Option<[u8; 32]>, ProtoError> {
+    ) -> Result<Option<Integrity>, ProtoError> {
         let h = frame.header;
         let c = &mut self.conns[kind];
         if h.seq != c.rx_seq + 1 {
@@ -73,10 +73,10 @@ impl Core {
             Progress::AwaitProof => Ok(None),
             Progress::Complete {
                 authenticated,
-                frame_key,
+                receive,
             } => {
                 self.conn_up(kind, authenticated, now);
-                Ok(frame_key)
+                Ok(receive)
             }
         }
     }

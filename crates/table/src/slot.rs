@@ -11,10 +11,8 @@
 //! with programming language memory models?", 2012).
 
 use crate::model::{SessionEntry, SessionKey};
-use bytemuck::Zeroable;
-use std::hint::spin_loop;
+use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 
 /// A key as the slot stores it.
 pub(crate) type KeyWords = [u64; 5];
@@ -39,7 +37,7 @@ pub(crate) fn key_words(key: &SessionKey) -> KeyWords {
 
 /// 152 bytes: 136 of payload, the sequence word, the writer's `aux` and the
 /// entry's digest contribution.
-#[derive(Zeroable)]
+#[cfg_attr(not(loom), derive(bytemuck::Zeroable))]
 #[repr(C)]
 pub(crate) struct Slot {
     /// Version (bits 3..), `WRITING`, `LIVE`, `DIRTY`.
@@ -55,6 +53,7 @@ pub(crate) struct Slot {
     digest: AtomicU64,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Slot>() == 152);
 
 /// Whether two sequence words name the same version (the writer-only
@@ -78,7 +77,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -106,7 +105,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -243,8 +242,22 @@ impl Slot {
         self.end_write(s, 0);
     }
 
-    /// Touches the slot's memory without changing it (page pre-faulting).
-    pub(crate) fn touch(&self) {
-        self.digest.fetch_or(0, Relaxed);
+    /// A free slot (what zeroed memory is), built field by field.
+    #[cfg(loom)]
+    pub(crate) fn free_slot() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            aux: AtomicU32::new(0),
+            key: std::array::from_fn(|_| AtomicU64::new(0)),
+            entry: std::array::from_fn(|_| AtomicU64::new(0)),
+            digest: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes the slot's memory without changing it (page pre-faulting; a
+    /// store, since an idempotent read-modify-write compiles to a load).
+    /// Only for a slot never used: all zero, not reachable by a reader.
+    pub(crate) fn touch_unused(&self) {
+        self.digest.store(0, Relaxed);
     }
 }

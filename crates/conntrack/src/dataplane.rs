@@ -15,6 +15,17 @@ use std::thread::JoinHandle;
 /// every packet without an event), so it gets this long to see a packet.
 pub const MIN_COMMIT_TIMEOUT: u32 = 60;
 
+/// Seconds between the active's refresh dumps. The kernel refreshes an
+/// entry's timeout on every packet without an event, so the table's copy
+/// would age out while the flow lives: every `REFRESH_SECS` a dump renews
+/// the entries close to their expiry in the table (and so on the peer).
+pub const REFRESH_SECS: u32 = 60;
+
+/// Smallest timeout a kernel entry gets in the table: two refresh periods,
+/// so no live entry ages out between refreshes. Entries leave the table by
+/// the kernel's destroy events, not by this timeout.
+pub const MIN_TABLE_TIMEOUT: u32 = 2 * REFRESH_SECS;
+
 /// How the standby's kernel receives the replicated entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -243,7 +254,15 @@ pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, S
 fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
     let echo = s.echo_port.load(Ordering::Relaxed);
     let mut malformed = 0u64;
+    let mut next_refresh = unix_now().saturating_add(REFRESH_SECS);
     while !s.stop.load(Ordering::Acquire) {
+        let now = unix_now();
+        if now >= next_refresh {
+            next_refresh = now.saturating_add(REFRESH_SECS);
+            if s.active.load(Ordering::Acquire) {
+                s.resync.store(true, Ordering::Release);
+            }
+        }
         if s.resync.swap(false, Ordering::AcqRel) {
             resync(s, &mut dump);
         }
@@ -281,8 +300,24 @@ fn prepare(s: &Shared, c: &CtEntry) -> (SessionKey, SessionEntry) {
     let mut key = c.key;
     key.vsys = s.cfg.vsys;
     let mut entry = c.entry;
+    entry.timeout = entry.timeout.max(MIN_TABLE_TIMEOUT);
     s.cfg.filter.apply(&key, &mut entry);
     (key, entry)
+}
+
+/// Whether a dumped entry adds nothing to the table's copy: the same but
+/// for times and counters, and not due for renewal before the next refresh.
+fn unchanged(old: &SessionEntry, new: &SessionEntry, now: u32) -> bool {
+    let mut a = *old;
+    let mut b = *new;
+    for e in [&mut a, &mut b] {
+        e.created = 0;
+        e.last_seen = 0;
+        e.timeout = 0;
+        e.packets = [0; 2];
+        e.bytes = [0; 2];
+    }
+    a == b && old.last_seen.saturating_add(old.timeout) >= now.saturating_add(MIN_TABLE_TIMEOUT)
 }
 
 fn apply_event(s: &Shared, ev: Event) {
@@ -303,18 +338,23 @@ fn apply_event(s: &Shared, ev: Event) {
 }
 
 /// Dumps the kernel table into the session table, then removes the table's
-/// entries the kernel no longer has (a resync after lost events). A dump
-/// the kernel interrupts or a socket error restarts it (bounded).
+/// entries the kernel no longer has: the first fill, the resync after lost
+/// events, and the periodic refresh. A dump the kernel interrupts or a
+/// socket error restarts it (bounded).
 fn resync(s: &Shared, dump: &mut CtSocket) {
     for _attempt in 0..5 {
         let mut seen: hashbrown::HashSet<SessionKey, foldhash::fast::RandomState> =
             hashbrown::HashSet::with_capacity_and_hasher(s.table.len(), Default::default());
-        let r = dump.dump(unix_now(), |c| {
+        let now = unix_now();
+        let r = dump.dump(now, |c| {
             let (k, e) = prepare(s, &c);
+            seen.insert(k);
+            if s.table.get(&k).is_some_and(|old| unchanged(&old, &e, now)) {
+                return;
+            }
             if s.table.upsert(&k, &e).is_err() {
                 add(&s.stats.table_full, 1);
             }
-            seen.insert(k);
         });
         match r {
             Ok(counts) => {

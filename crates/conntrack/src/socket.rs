@@ -435,10 +435,10 @@ fn netns_path(name: &str) -> PathBuf {
     PathBuf::from("/run/netns").join(name)
 }
 
-/// Opens the socket on a short-lived thread that first enters the named
-/// namespace: the socket stays in that namespace, this thread's does not
-/// change.
-fn open_in_netns(name: &str) -> Result<OwnedFd, CtError> {
+/// Runs `f` on a short-lived thread inside the named network namespace and
+/// returns its result: sockets it creates stay in that namespace (tests
+/// and tools open listeners and connections there this way).
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> Result<T, CtError> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(CtError::NoNamespace {
             name: name.to_owned(),
@@ -455,10 +455,19 @@ fn open_in_netns(name: &str) -> Result<OwnedFd, CtError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             sys::setns_net(&ns).map_err(|e| permission_or(e, "setns", "CAP_SYS_ADMIN"))?;
-            sys::netlink_socket(NETLINK_NETFILTER)
-                .map_err(|e| permission_or(e, "netlink socket", "CAP_NET_ADMIN"))
+            Ok(f())
         })
         .join()
         .unwrap_or_else(|_| Err(CtError::Io(io::Error::other("netns thread panicked"))))
     })
+}
+
+/// Opens the socket on a short-lived thread that first enters the named
+/// namespace: the socket stays in that namespace, this thread's does not
+/// change.
+fn open_in_netns(name: &str) -> Result<OwnedFd, CtError> {
+    in_netns(name, || {
+        sys::netlink_socket(NETLINK_NETFILTER)
+            .map_err(|e| permission_or(e, "netlink socket", "CAP_NET_ADMIN"))
+    })?
 }

@@ -91,18 +91,26 @@ fn short(v: f64) -> String {
     format!("{x:.digits$}{unit}")
 }
 
-/// Nanoseconds in the unit that suits them: "52 ns", "253 µs", "2.86 ms",
-/// "3.83 s".
+/// Nanoseconds in the unit that suits them, 3 significant digits: "52 ns",
+/// "253 µs", "2.86 ms", "190 ms", "3.83 s".
 fn duration(ns: f64) -> String {
-    if ns >= 1e9 {
-        format!("{:.2} s", ns / 1e9)
+    let (v, unit) = if ns >= 1e9 {
+        (ns / 1e9, "s")
     } else if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
+        (ns / 1e6, "ms")
     } else if ns >= 1e3 {
-        format!("{:.0} µs", ns / 1e3)
+        (ns / 1e3, "µs")
     } else {
-        format!("{ns:.0} ns")
-    }
+        (ns, "ns")
+    };
+    let decimals = if unit == "ns" || v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {unit}")
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -160,7 +168,7 @@ pub fn latency_svg(title: &str, windows: &[LatencyWindow], unit: Unit) -> Result
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
@@ -269,6 +277,8 @@ mod tests {
         assert_eq!(duration(52.0), "52 ns");
         assert_eq!(duration(253_400.0), "253 µs");
         assert_eq!(duration(2_863_000.0), "2.86 ms");
+        assert_eq!(duration(189_530_000.0), "190 ms");
+        assert_eq!(duration(11_210_000.0), "11.2 ms");
         assert_eq!(duration(3_831_497_000.0), "3.83 s");
     }
 }

@@ -346,7 +346,8 @@ pub fn latency_us(h: &Histogram<u64>) -> Value {
 /// Rates per `step` seconds from cumulative samples `(seconds, total)`
 /// (time-ordered), linear between samples: one point per interval, at its
 /// end, with its increase divided by its length. The last interval ends at
-/// the last sample (it may be shorter).
+/// the last sample; a remainder shorter than half a step joins the
+/// interval before it (a few milliseconds' rate is mostly noise).
 pub fn rates(samples: &[(f64, u64)], step: f64) -> Vec<(f64, f64)> {
     let Some(&(t_end, _)) = samples.last() else {
         return Vec::new();
@@ -364,7 +365,10 @@ pub fn rates(samples: &[(f64, u64)], step: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     let mut t0 = samples[0].0;
     while t0 < t_end - 1e-9 {
-        let t1 = (t0 + step).min(t_end);
+        let mut t1 = (t0 + step).min(t_end);
+        if t_end - t1 < step / 2.0 {
+            t1 = t_end;
+        }
         out.push((t1, (at(t1) - at(t0)) / (t1 - t0)));
         t0 = t1;
     }
@@ -493,6 +497,13 @@ mod tests {
             assert!((got.0 - want.0).abs() < 1e-9, "{r:?}");
             assert!((got.1 - want.1).abs() < 1e-6, "{r:?}");
         }
+        // A 0.02 s remainder joins the last full interval: 0.1..0.22 s.
+        let r = rates(&[(0.0, 0), (0.1, 100), (0.22, 340)], 0.1);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(
+            (r[1].0 - 0.22).abs() < 1e-9 && (r[1].1 - 2000.0).abs() < 1e-6,
+            "{r:?}"
+        );
         assert!(rates(&[], 0.1).is_empty());
     }
 }

@@ -14,9 +14,11 @@ use crate::model::{SessionEntry, SessionKey};
 use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-/// A key as the slot stores it.
-pub(crate) type KeyWords = [u64; 5];
-type EntryWords = [u64; 12];
+const KEY_WORDS: usize = std::mem::size_of::<SessionKey>().div_ceil(8);
+const ENTRY_WORDS: usize = std::mem::size_of::<SessionEntry>().div_ceil(8);
+/// A key as the slot stores it: its bytes in whole words, zero-padded.
+pub(crate) type KeyWords = [u64; KEY_WORDS];
+type EntryWords = [u64; ENTRY_WORDS];
 
 /// A write is in progress: readers wait for it to end (a few nanoseconds).
 const WRITING: u32 = 1;
@@ -32,11 +34,27 @@ const VERSION: u32 = 8;
 /// The words of a key.
 #[inline]
 pub(crate) fn key_words(key: &SessionKey) -> KeyWords {
-    bytemuck::cast(*key)
+    to_words(key)
 }
 
-/// 152 bytes: 136 of payload, the sequence word, the writer's `aux` and the
-/// entry's digest contribution.
+/// A plain-old-data value's bytes in whole words, zero-padded.
+#[inline]
+fn to_words<T: bytemuck::NoUninit, const N: usize>(v: &T) -> [u64; N] {
+    let mut w = [0u64; N];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut w)[..std::mem::size_of::<T>()]
+        .copy_from_slice(bytemuck::bytes_of(v));
+    w
+}
+
+/// The value whose bytes lead `w` (the inverse of [`to_words`]).
+#[inline]
+fn from_words<T: bytemuck::AnyBitPattern, const N: usize>(w: &[u64; N]) -> T {
+    bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(w)[..std::mem::size_of::<T>()])
+}
+
+/// The key and entry in whole words, the sequence word, the writer's `aux`
+/// and the entry's digest contribution (16 bytes beside the payload and its
+/// rounding to words).
 #[cfg_attr(not(loom), derive(bytemuck::Zeroable))]
 #[repr(C)]
 pub(crate) struct Slot {
@@ -45,8 +63,8 @@ pub(crate) struct Slot {
     /// Writer-only. Live slot: the resync epoch that last wrote it. Free
     /// slot: the next free slot, or `u32::MAX`.
     aux: AtomicU32,
-    key: [AtomicU64; 5],
-    entry: [AtomicU64; 12],
+    key: [AtomicU64; KEY_WORDS],
+    entry: [AtomicU64; ENTRY_WORDS],
     /// Writer-only: this entry's digest contribution (0 unless
     /// backup-capable), so a replace or removal subtracts it without
     /// hashing again.
@@ -54,7 +72,7 @@ pub(crate) struct Slot {
 }
 
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Slot>() == 152);
+const _: () = assert!(std::mem::size_of::<Slot>() == 16 + 8 * (KEY_WORDS + ENTRY_WORDS));
 
 /// Whether two sequence words name the same version (the writer-only
 /// `DIRTY` bit may differ).
@@ -94,7 +112,7 @@ impl Slot {
             let entry = self.load_entry();
             fence(Acquire);
             if same_version(s1, self.seq.load(Relaxed)) {
-                return Some(bytemuck::cast(entry));
+                return Some(from_words(&entry));
             }
         }
     }
@@ -115,7 +133,7 @@ impl Slot {
             let entry = self.load_entry();
             fence(Acquire);
             if same_version(s1, self.seq.load(Relaxed)) {
-                return Some((bytemuck::cast(key), bytemuck::cast(entry)));
+                return Some((from_words(&key), from_words(&entry)));
             }
         }
     }
@@ -156,13 +174,13 @@ impl Slot {
     #[inline]
     pub(crate) fn key(&self) -> SessionKey {
         let k: KeyWords = std::array::from_fn(|i| self.key[i].load(Relaxed));
-        bytemuck::cast(k)
+        from_words(&k)
     }
 
     /// The stored entry.
     #[inline]
     pub(crate) fn entry(&self) -> SessionEntry {
-        bytemuck::cast(self.load_entry())
+        from_words(&self.load_entry())
     }
 
     #[inline]
@@ -207,7 +225,7 @@ impl Slot {
     /// Replaces the entry of a live slot.
     #[inline]
     pub(crate) fn write_entry(&self, entry: &SessionEntry, digest: u64) {
-        let e: EntryWords = bytemuck::cast(*entry);
+        let e: EntryWords = to_words(entry);
         let s = self.begin_write();
         for (w, v) in self.entry.iter().zip(e) {
             w.store(v, Relaxed);
@@ -220,7 +238,7 @@ impl Slot {
     /// index, unless a stale reader holds an old word for it).
     #[inline]
     pub(crate) fn fill(&self, key: &KeyWords, entry: &SessionEntry, digest: u64, aux: u32) {
-        let e: EntryWords = bytemuck::cast(*entry);
+        let e: EntryWords = to_words(entry);
         let s = self.begin_write();
         for (w, v) in self.key.iter().zip(key) {
             w.store(*v, Relaxed);

@@ -14,9 +14,12 @@ use crate::model::{SessionEntry, SessionKey};
 use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-const KEY_WORDS: usize = std::mem::size_of::<SessionKey>().div_ceil(8);
-const ENTRY_WORDS: usize = std::mem::size_of::<SessionEntry>().div_ceil(8);
-/// A key as the slot stores it: its bytes in whole words, zero-padded.
+/// Words a key takes (the 42-byte key padded with zeros to whole words).
+const KEY_WORDS: usize = size_of::<SessionKey>().div_ceil(8);
+/// Words an entry takes.
+const ENTRY_WORDS: usize = size_of::<SessionEntry>().div_ceil(8);
+
+/// A key as the slot stores it.
 pub(crate) type KeyWords = [u64; KEY_WORDS];
 type EntryWords = [u64; ENTRY_WORDS];
 
@@ -37,24 +40,23 @@ pub(crate) fn key_words(key: &SessionKey) -> KeyWords {
     to_words(key)
 }
 
-/// A plain-old-data value's bytes in whole words, zero-padded.
+/// The value's bytes in zero-padded words.
 #[inline]
-fn to_words<T: bytemuck::NoUninit, const N: usize>(v: &T) -> [u64; N] {
+fn to_words<T: bytemuck::Pod, const N: usize>(v: &T) -> [u64; N] {
     let mut w = [0u64; N];
-    bytemuck::cast_slice_mut::<u64, u8>(&mut w)[..std::mem::size_of::<T>()]
+    bytemuck::cast_slice_mut::<u64, u8>(&mut w)[..size_of::<T>()]
         .copy_from_slice(bytemuck::bytes_of(v));
     w
 }
 
-/// The value whose bytes lead `w` (the inverse of [`to_words`]).
+/// The value stored in zero-padded words.
 #[inline]
-fn from_words<T: bytemuck::AnyBitPattern, const N: usize>(w: &[u64; N]) -> T {
-    bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(w)[..std::mem::size_of::<T>()])
+fn from_words<T: bytemuck::Pod, const N: usize>(w: &[u64; N]) -> T {
+    bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(w)[..size_of::<T>()])
 }
 
-/// The key and entry in whole words, the sequence word, the writer's `aux`
-/// and the entry's digest contribution (16 bytes beside the payload and its
-/// rounding to words).
+/// 168 bytes: 152 of payload (the key padded to whole words), the sequence
+/// word, the writer's `aux` and the entry's digest contribution.
 #[cfg_attr(not(loom), derive(bytemuck::Zeroable))]
 #[repr(C)]
 pub(crate) struct Slot {
@@ -72,7 +74,7 @@ pub(crate) struct Slot {
 }
 
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Slot>() == 16 + 8 * (KEY_WORDS + ENTRY_WORDS));
+const _: () = assert!(std::mem::size_of::<Slot>() == 168);
 
 /// Whether two sequence words name the same version (the writer-only
 /// `DIRTY` bit may differ).

@@ -68,7 +68,7 @@ const _: () = {
 
 /// Identity of a session: the 5-tuple inside one virtual system.
 ///
-/// 40 bytes, alignment 2, no padding. Ports are in host byte order. IPv4
+/// 42 bytes, alignment 2, no padding. Ports are in host byte order. IPv4
 /// addresses use the first 4 bytes of the 16-byte fields (network order),
 /// the rest zero. For ICMP, `src_port` is the identifier and `dst_port`
 /// the type (high byte) and code (low byte).
@@ -81,9 +81,11 @@ pub struct hotsync_session_key {
     pub dst_addr: [u8; 16],
     /// Virtual-system id (0 is the root system).
     pub vsys: u16,
-    /// Source port, or ICMP identifier.
+    /// Conntrack zone (0 is the default zone): part of the identity.
+    pub ct_zone: u16,
+    /// Source port, ICMP identifier, or GRE source key.
     pub src_port: u16,
-    /// Destination port, or ICMP type and code.
+    /// Destination port, ICMP type and code, or GRE destination key.
     pub dst_port: u16,
     /// `HOTSYNC_FAMILY_IPV4` or `HOTSYNC_FAMILY_IPV6`.
     pub family: u8,
@@ -106,7 +108,7 @@ pub struct hotsync_nat {
     pub dst_port: u16,
 }
 
-/// The state of one session. 96 bytes, alignment 8, no padding.
+/// The state of one session. 104 bytes, alignment 8, no padding.
 ///
 /// `created` and `last_seen` are Unix seconds; `timeout` is the idle time
 /// in seconds after which the session expires.
@@ -129,6 +131,11 @@ pub struct hotsync_session_entry {
     pub last_seen: u32,
     /// Idle timeout, seconds.
     pub timeout: u32,
+    /// Conntrack mark.
+    pub mark: u32,
+    /// Conntrack status bits (the kernel's `IPS_*`), as the kernel reports
+    /// them.
+    pub ct_status: u32,
     /// Source security zone id.
     pub src_zone: u16,
     /// Destination security zone id.
@@ -137,16 +144,17 @@ pub struct hotsync_session_entry {
     pub state: u8,
     /// `HOTSYNC_FLAG_*` bits.
     pub flags: u8,
-    /// Zero.
-    pub reserved: [u8; 2],
+    /// TCP window scale of the original (`[0]`) and reply (`[1]`)
+    /// direction; zero for other protocols.
+    pub tcp_wscale: [u8; 2],
 }
 
 /// Sizes, alignments and offsets the header's `_Static_assert`s repeat.
 pub(crate) mod layout {
     use super::*;
-    pub const KEY: (usize, usize) = (40, 2);
+    pub const KEY: (usize, usize) = (42, 2);
     pub const NAT: (usize, usize) = (36, 2);
-    pub const ENTRY: (usize, usize) = (96, 8);
+    pub const ENTRY: (usize, usize) = (104, 8);
     pub const JOB_STATUS: (usize, usize) = (224, 8);
     pub const NODE_STATE: (usize, usize) = (56, 8);
     pub const DIGEST: (usize, usize) = (24, 8);
@@ -158,10 +166,11 @@ pub(crate) mod layout {
         assert!(align_of::<hotsync_session_key>() == KEY.1);
         assert!(offset_of!(hotsync_session_key, dst_addr) == 16);
         assert!(offset_of!(hotsync_session_key, vsys) == 32);
-        assert!(offset_of!(hotsync_session_key, src_port) == 34);
-        assert!(offset_of!(hotsync_session_key, dst_port) == 36);
-        assert!(offset_of!(hotsync_session_key, family) == 38);
-        assert!(offset_of!(hotsync_session_key, protocol) == 39);
+        assert!(offset_of!(hotsync_session_key, ct_zone) == 34);
+        assert!(offset_of!(hotsync_session_key, src_port) == 36);
+        assert!(offset_of!(hotsync_session_key, dst_port) == 38);
+        assert!(offset_of!(hotsync_session_key, family) == 40);
+        assert!(offset_of!(hotsync_session_key, protocol) == 41);
 
         assert!(size_of::<hotsync_nat>() == NAT.0);
         assert!(align_of::<hotsync_nat>() == NAT.1);
@@ -177,11 +186,13 @@ pub(crate) mod layout {
         assert!(offset_of!(hotsync_session_entry, created) == 76);
         assert!(offset_of!(hotsync_session_entry, last_seen) == 80);
         assert!(offset_of!(hotsync_session_entry, timeout) == 84);
-        assert!(offset_of!(hotsync_session_entry, src_zone) == 88);
-        assert!(offset_of!(hotsync_session_entry, dst_zone) == 90);
-        assert!(offset_of!(hotsync_session_entry, state) == 92);
-        assert!(offset_of!(hotsync_session_entry, flags) == 93);
-        assert!(offset_of!(hotsync_session_entry, reserved) == 94);
+        assert!(offset_of!(hotsync_session_entry, mark) == 88);
+        assert!(offset_of!(hotsync_session_entry, ct_status) == 92);
+        assert!(offset_of!(hotsync_session_entry, src_zone) == 96);
+        assert!(offset_of!(hotsync_session_entry, dst_zone) == 98);
+        assert!(offset_of!(hotsync_session_entry, state) == 100);
+        assert!(offset_of!(hotsync_session_entry, flags) == 101);
+        assert!(offset_of!(hotsync_session_entry, tcp_wscale) == 102);
 
         assert!(size_of::<hotsync_job_status>() == JOB_STATUS.0);
         assert!(align_of::<hotsync_job_status>() == JOB_STATUS.1);
@@ -215,6 +226,7 @@ impl From<&hotsync_session_key> for SessionKey {
             src_addr: k.src_addr,
             dst_addr: k.dst_addr,
             vsys: k.vsys,
+            ct_zone: k.ct_zone,
             src_port: k.src_port,
             dst_port: k.dst_port,
             family: k.family,
@@ -230,6 +242,7 @@ impl From<&SessionKey> for hotsync_session_key {
             src_addr,
             dst_addr,
             vsys,
+            ct_zone,
             src_port,
             dst_port,
             family,
@@ -239,6 +252,7 @@ impl From<&SessionKey> for hotsync_session_key {
             src_addr,
             dst_addr,
             vsys,
+            ct_zone,
             src_port,
             dst_port,
             family,
@@ -264,11 +278,13 @@ impl From<&hotsync_session_entry> for SessionEntry {
             created: e.created,
             last_seen: e.last_seen,
             timeout: e.timeout,
+            mark: e.mark,
+            ct_status: e.ct_status,
             src_zone: e.src_zone,
             dst_zone: e.dst_zone,
             state: e.state,
             flags: e.flags,
-            reserved: e.reserved,
+            tcp_wscale: e.tcp_wscale,
         }
     }
 }
@@ -291,11 +307,13 @@ impl From<&SessionEntry> for hotsync_session_entry {
             created,
             last_seen,
             timeout,
+            mark,
+            ct_status,
             src_zone,
             dst_zone,
             state,
             flags,
-            reserved,
+            tcp_wscale,
         } = *e;
         hotsync_session_entry {
             packets,
@@ -311,11 +329,13 @@ impl From<&SessionEntry> for hotsync_session_entry {
             created,
             last_seen,
             timeout,
+            mark,
+            ct_status,
             src_zone,
             dst_zone,
             state,
             flags,
-            reserved,
+            tcp_wscale,
         }
     }
 }
@@ -590,7 +610,7 @@ mod tests {
 
     #[test]
     fn key_and_entry_round_trip_field_by_field() {
-        let k = SessionKey::new(
+        let mut k = SessionKey::new(
             7,
             6,
             "10.1.2.3".parse().unwrap(),
@@ -598,8 +618,9 @@ mod tests {
             "2001:db8::1".parse().unwrap(),
             443,
         );
+        k.ct_zone = 9;
         let c = hotsync_session_key::from(&k);
-        assert_eq!(c.vsys, 7);
+        assert_eq!((c.vsys, c.ct_zone), (7, 9));
         assert_eq!(c.dst_port, 443);
         assert_eq!(SessionKey::from(&c), k);
 
@@ -613,9 +634,11 @@ mod tests {
             timeout: 9,
             src_zone: 10,
             dst_zone: 11,
+            mark: 12,
+            ct_status: 13,
             state: 3,
             flags: 0x07,
-            ..SessionEntry::default()
+            tcp_wscale: [7, 8],
         };
         e.nat.src_port = 12;
         e.nat.dst_addr[15] = 13;

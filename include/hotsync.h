@@ -451,7 +451,7 @@ typedef struct hotsync_stats {
 /**
  * Identity of a session: the 5-tuple inside one virtual system.
  *
- * 40 bytes, alignment 2, no padding. Ports are in host byte order. IPv4
+ * 42 bytes, alignment 2, no padding. Ports are in host byte order. IPv4
  * addresses use the first 4 bytes of the 16-byte fields (network order),
  * the rest zero. For ICMP, `src_port` is the identifier and `dst_port`
  * the type (high byte) and code (low byte).
@@ -470,11 +470,15 @@ typedef struct hotsync_session_key {
      */
     uint16_t vsys;
     /**
-     * Source port, or ICMP identifier.
+     * Conntrack zone (0 is the default zone): part of the identity.
+     */
+    uint16_t ct_zone;
+    /**
+     * Source port, ICMP identifier, or GRE source key.
      */
     uint16_t src_port;
     /**
-     * Destination port, or ICMP type and code.
+     * Destination port, ICMP type and code, or GRE destination key.
      */
     uint16_t dst_port;
     /**
@@ -511,7 +515,7 @@ typedef struct hotsync_nat {
 } hotsync_nat;
 
 /**
- * The state of one session. 96 bytes, alignment 8, no padding.
+ * The state of one session. 104 bytes, alignment 8, no padding.
  *
  * `created` and `last_seen` are Unix seconds; `timeout` is the idle time
  * in seconds after which the session expires.
@@ -550,6 +554,15 @@ typedef struct hotsync_session_entry {
      */
     uint32_t timeout;
     /**
+     * Conntrack mark.
+     */
+    uint32_t mark;
+    /**
+     * Conntrack status bits (the kernel's `IPS_*`), as the kernel reports
+     * them.
+     */
+    uint32_t ct_status;
+    /**
      * Source security zone id.
      */
     uint16_t src_zone;
@@ -566,9 +579,10 @@ typedef struct hotsync_session_entry {
      */
     uint8_t flags;
     /**
-     * Zero.
+     * TCP window scale of the original (`[0]`) and reply (`[1]`)
+     * direction; zero for other protocols.
      */
-    uint8_t reserved[2];
+    uint8_t tcp_wscale[2];
 } hotsync_session_entry;
 
 /**
@@ -933,18 +947,19 @@ enum hotsync_status hotsync_table_digest(const struct hotsync_table *table,
 #define HOTSYNC_ALIGNOF(t) _Alignof(t)
 #endif
 #include <stddef.h>
-HOTSYNC_STATIC_ASSERT(sizeof(hotsync_session_key) == 40, "hotsync_session_key size");
+HOTSYNC_STATIC_ASSERT(sizeof(hotsync_session_key) == 42, "hotsync_session_key size");
 HOTSYNC_STATIC_ASSERT(HOTSYNC_ALIGNOF(hotsync_session_key) == 2, "hotsync_session_key alignment");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, dst_addr) == 16, "key.dst_addr");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, vsys) == 32, "key.vsys");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, src_port) == 34, "key.src_port");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, dst_port) == 36, "key.dst_port");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, family) == 38, "key.family");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, protocol) == 39, "key.protocol");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, ct_zone) == 34, "key.ct_zone");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, src_port) == 36, "key.src_port");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, dst_port) == 38, "key.dst_port");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, family) == 40, "key.family");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_key, protocol) == 41, "key.protocol");
 HOTSYNC_STATIC_ASSERT(sizeof(hotsync_nat) == 36, "hotsync_nat size");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_nat, src_port) == 32, "nat.src_port");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_nat, dst_port) == 34, "nat.dst_port");
-HOTSYNC_STATIC_ASSERT(sizeof(hotsync_session_entry) == 96, "hotsync_session_entry size");
+HOTSYNC_STATIC_ASSERT(sizeof(hotsync_session_entry) == 104, "hotsync_session_entry size");
 HOTSYNC_STATIC_ASSERT(HOTSYNC_ALIGNOF(hotsync_session_entry) == 8, "hotsync_session_entry alignment");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, bytes) == 16, "entry.bytes");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, nat) == 32, "entry.nat");
@@ -953,11 +968,13 @@ HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, app_id) == 72, "entry.app_
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, created) == 76, "entry.created");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, last_seen) == 80, "entry.last_seen");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, timeout) == 84, "entry.timeout");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, src_zone) == 88, "entry.src_zone");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, dst_zone) == 90, "entry.dst_zone");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, state) == 92, "entry.state");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, flags) == 93, "entry.flags");
-HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, reserved) == 94, "entry.reserved");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, mark) == 88, "entry.mark");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, ct_status) == 92, "entry.ct_status");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, src_zone) == 96, "entry.src_zone");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, dst_zone) == 98, "entry.dst_zone");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, state) == 100, "entry.state");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, flags) == 101, "entry.flags");
+HOTSYNC_STATIC_ASSERT(offsetof(hotsync_session_entry, tcp_wscale) == 102, "entry.tcp_wscale");
 HOTSYNC_STATIC_ASSERT(sizeof(hotsync_job_status) == 224, "hotsync_job_status size");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_job_status, kind) == 80, "job.kind");
 HOTSYNC_STATIC_ASSERT(offsetof(hotsync_job_status, state) == 84, "job.state");

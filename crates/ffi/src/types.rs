@@ -639,6 +639,7 @@ mod tests {
             state: 3,
             flags: 0x07,
             tcp_wscale: [7, 8],
+            ..SessionEntry::default()
         };
         e.nat.src_port = 12;
         e.nat.dst_addr[15] = 13;

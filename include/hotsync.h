@@ -907,9 +907,9 @@ enum hotsync_status hotsync_table_remove(const struct hotsync_table *table,
  *
  * Errors: `NULL_ARGUMENT`, `NOT_FOUND`.
  *
- * Data plane: thread-safe, never allocates; it does not wait for the sync
- * engine (it takes the key's shard lock briefly unless the table's
- * lookups are lock-free, see docs/EMBEDDING.md).
+ * Data plane: thread-safe, never allocates, takes no lock and never waits
+ * for a writer (it copies the session under its slot's sequence counter;
+ * racing a write, it returns the entry before or after it).
  */
 enum hotsync_status hotsync_table_lookup(const struct hotsync_table *table,
                                          const struct hotsync_session_key *key,

@@ -585,9 +585,9 @@ pub extern "C" fn hotsync_table_remove(
 ///
 /// Errors: `NULL_ARGUMENT`, `NOT_FOUND`.
 ///
-/// Data plane: thread-safe, never allocates; it does not wait for the sync
-/// engine (it takes the key's shard lock briefly unless the table's
-/// lookups are lock-free, see docs/EMBEDDING.md).
+/// Data plane: thread-safe, never allocates, takes no lock and never waits
+/// for a writer (it copies the session under its slot's sequence counter;
+/// racing a write, it returns the entry before or after it).
 #[unsafe(no_mangle)]
 pub extern "C" fn hotsync_table_lookup(
     table: Option<&hotsync_table>,

@@ -410,7 +410,13 @@ impl Core {
         let why: String = e
             .to_string()
             .chars()
-            .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { '\u{fffd}' } else { c })
+            .map(|c| {
+                if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
             .take(300)
             .collect();
         self.last_failure = Some(format!("{} connection: {why}", kind.name()));

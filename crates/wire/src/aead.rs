@@ -11,8 +11,9 @@
 //!   the last one it sealed, so a key and nonce pair is never used twice.
 //! - **Associated data**: the 48-byte header with its tag field zeroed; the
 //!   GCM tag then goes into that field. Padding stays zero and in clear.
-//! - **Replay and reordering**: the opening side refuses a sequence number
-//!   that is not above the last one it opened; the header (with the
+//! - **Replay and reordering**: after its first encrypted frame, the opening
+//!   side accepts only the next sequence number: a lower one is a replay, a
+//!   higher one a reordering or a dropped frame. The header (with the
 //!   sequence number) is authenticated, so it cannot be rewritten.
 //! - **Reflection**: the two directions have different keys, so a frame sent
 //!   back to its sender does not open.
@@ -111,12 +112,12 @@ fn nonce(seq: u64) -> Nonce {
 }
 
 impl FrameCipher {
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(key: &[u8; 32], last_seq: Option<u64>) -> Self {
         // AES-256-GCM takes exactly 32-byte keys: construction cannot fail.
         let unbound = UnboundKey::new(&AES_256_GCM, key).unwrap_or_else(|_| unreachable!());
         Self {
             key: LessSafeKey::new(unbound),
-            last_seq: None,
+            last_seq,
         }
     }
 
@@ -151,8 +152,16 @@ impl FrameCipher {
         payload: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), DecodeError> {
-        if let Some(last) = self.last_seq.filter(|&last| seq <= last) {
-            return Err(DecodeError::Replayed { seq, last });
+        if let Some(last) = self.last_seq {
+            if seq <= last {
+                return Err(DecodeError::Replayed { seq, last });
+            }
+            if seq != last + 1 {
+                return Err(DecodeError::OutOfOrder {
+                    seq,
+                    expected: last + 1,
+                });
+            }
         }
         let tag = Tag::from(*tag);
         self.key
@@ -187,7 +196,7 @@ mod tests {
 
     #[test]
     fn seal_refuses_reused_and_exhausted_sequence_numbers() {
-        let mut c = FrameCipher::new(&[7; 32]);
+        let mut c = FrameCipher::new(&[7; 32], None);
         let h = [0u8; HEADER_LEN];
         let mut p = [1u8; 32];
         assert!(c.seal(5, &h, &mut p).is_ok());
@@ -210,28 +219,30 @@ mod tests {
         let h = [9u8; HEADER_LEN];
         let plain = *b"sixteen byte msg";
         let mut sealed = plain;
-        let tag = FrameCipher::new(&[7; 32]).seal(3, &h, &mut sealed).unwrap();
+        let tag = FrameCipher::new(&[7; 32], None)
+            .seal(3, &h, &mut sealed)
+            .unwrap();
         assert_ne!(sealed, plain);
 
         let mut wrong_key = sealed;
         assert_eq!(
-            FrameCipher::new(&[8; 32]).open(3, &h, &mut wrong_key, &tag),
+            FrameCipher::new(&[8; 32], None).open(3, &h, &mut wrong_key, &tag),
             Err(DecodeError::DecryptFailed)
         );
         let mut other_header = h;
         other_header[5] ^= 1;
         let mut tampered = sealed;
         assert_eq!(
-            FrameCipher::new(&[7; 32]).open(3, &other_header, &mut tampered, &tag),
+            FrameCipher::new(&[7; 32], None).open(3, &other_header, &mut tampered, &tag),
             Err(DecodeError::DecryptFailed)
         );
         let mut wrong_seq = sealed;
         assert_eq!(
-            FrameCipher::new(&[7; 32]).open(4, &h, &mut wrong_seq, &tag),
+            FrameCipher::new(&[7; 32], None).open(4, &h, &mut wrong_seq, &tag),
             Err(DecodeError::DecryptFailed)
         );
 
-        let mut rx = FrameCipher::new(&[7; 32]);
+        let mut rx = FrameCipher::new(&[7; 32], None);
         let mut once = sealed;
         rx.open(3, &h, &mut once, &tag).unwrap();
         assert_eq!(once, plain);

@@ -43,6 +43,9 @@ pub struct FrameDecoder {
     tag: TagState,
     /// Set on the first error; every later call returns it.
     poisoned: Option<DecodeError>,
+    /// Sequence number of the last frame returned (an encrypted stream must
+    /// continue from it).
+    last_seq: Option<u64>,
 }
 
 impl FrameDecoder {
@@ -55,14 +58,15 @@ impl FrameDecoder {
             end: 0,
             need: 0,
             max_frame_len,
-            tag: TagState::new(&Integrity::Crc32c),
+            tag: TagState::new(&Integrity::Crc32c, None),
             poisoned: None,
+            last_seq: None,
         }
     }
 
     /// Switches integrity for frames not yet returned.
     pub fn set_integrity(&mut self, integrity: Integrity) {
-        self.tag = TagState::new(&integrity);
+        self.tag = TagState::new(&integrity, self.last_seq);
     }
 
     /// The configured maximum frame length.
@@ -182,6 +186,7 @@ impl FrameDecoder {
                 let total = self.need;
                 self.start += total;
                 self.need = 0;
+                self.last_seq = Some(header.seq);
                 let payload = &self.buf.as_slice()[p..p + header.payload_len as usize];
                 Ok(Some(Frame { header, payload }))
             }

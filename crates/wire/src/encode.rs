@@ -57,6 +57,9 @@ pub struct FrameEncoder {
     arena: Arena,
     tag: TagState,
     max_frame_len: usize,
+    /// Sequence number of the last frame encoded (an encrypted stream
+    /// continues from it and never reuses one).
+    last_seq: Option<u64>,
 }
 
 impl std::fmt::Debug for FrameEncoder {
@@ -80,15 +83,16 @@ impl FrameEncoder {
     pub fn new(max_frame_len: usize) -> Self {
         Self {
             arena: Arena::new(),
-            tag: TagState::new(&Integrity::Crc32c),
+            tag: TagState::new(&Integrity::Crc32c, None),
             max_frame_len,
+            last_seq: None,
         }
     }
 
     /// Switches integrity for the following frames (e.g. to HMAC once the
     /// session key is agreed).
     pub fn set_integrity(&mut self, integrity: Integrity) {
-        self.tag = TagState::new(&integrity);
+        self.tag = TagState::new(&integrity, self.last_seq);
     }
 
     /// The configured maximum frame length.
@@ -165,6 +169,7 @@ impl FrameEncoder {
             }
         };
         header.write(&mut hbytes);
+        self.last_seq = Some(seq);
         out[frame_start..payload_start].copy_from_slice(&hbytes);
         out.resize(frame_start + total, 0);
         Ok(total)

@@ -92,6 +92,15 @@ pub enum DecodeError {
         /// The last sequence number accepted.
         last: u64,
     },
+    /// An encrypted frame skips ahead of the next sequence number: frames
+    /// were reordered or dropped on the way.
+    #[error("encrypted frame {seq} out of order (expected {expected})")]
+    OutOfOrder {
+        /// The frame's sequence number.
+        seq: u64,
+        /// The next sequence number.
+        expected: u64,
+    },
     /// The payload failed rkyv/bytecheck validation for its kind.
     #[error("invalid {kind:?} payload: {detail}")]
     InvalidPayload {
@@ -141,6 +150,7 @@ impl DecodeError {
             Self::UnexpectedEncryption => "unexpected_encryption",
             Self::DecryptFailed => "decrypt_failed",
             Self::Replayed { .. } => "replayed",
+            Self::OutOfOrder { .. } => "out_of_order",
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::InvalidRecord { .. } => "invalid_record",
             Self::BufferFull { .. } => "buffer_full",

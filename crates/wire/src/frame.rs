@@ -277,11 +277,13 @@ impl fmt::Debug for TagState {
 }
 
 impl TagState {
-    pub(crate) fn new(integrity: &Integrity) -> Self {
+    /// `last_seq` is the last sequence number the stream carried before
+    /// this state takes over: an encrypted stream continues from it.
+    pub(crate) fn new(integrity: &Integrity, last_seq: Option<u64>) -> Self {
         match integrity {
             Integrity::Crc32c => Self::Crc32c,
             Integrity::Hmac(key) => Self::Hmac(Box::new(keyed_hmac(key))),
-            Integrity::Aead(key) => Self::Aead(Box::new(FrameCipher::new(key))),
+            Integrity::Aead(key) => Self::Aead(Box::new(FrameCipher::new(key, last_seq))),
         }
     }
 

@@ -145,6 +145,19 @@ fn replayed_and_reordered_frames_are_refused() {
         first_error(&mut dec, &one),
         Some(DecodeError::Replayed { seq: 1, last: 2 })
     );
+
+    let (mut enc, mut dec) = link();
+    let one = frame(&mut enc, 1, &config_item("rule name a"));
+    let _dropped = frame(&mut enc, 2, &config_item("rule name b"));
+    let three = frame(&mut enc, 3, &config_item("rule name c"));
+    assert_eq!(first_error(&mut dec, &one), None);
+    assert_eq!(
+        first_error(&mut dec, &three),
+        Some(DecodeError::OutOfOrder {
+            seq: 3,
+            expected: 2
+        })
+    );
 }
 
 #[test]

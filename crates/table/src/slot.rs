@@ -11,10 +11,8 @@
 //! with programming language memory models?", 2012).
 
 use crate::model::{SessionEntry, SessionKey};
-use bytemuck::Zeroable;
-use std::hint::spin_loop;
+use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 
 /// Words a key takes (the 42-byte key padded with zeros to whole words).
 const KEY_WORDS: usize = size_of::<SessionKey>().div_ceil(8);
@@ -59,7 +57,7 @@ fn from_words<T: bytemuck::Pod, const N: usize>(w: &[u64; N]) -> T {
 
 /// 168 bytes: 152 of payload (the key padded to whole words), the sequence
 /// word, the writer's `aux` and the entry's digest contribution.
-#[derive(Zeroable)]
+#[cfg_attr(not(loom), derive(bytemuck::Zeroable))]
 #[repr(C)]
 pub(crate) struct Slot {
     /// Version (bits 3..), `WRITING`, `LIVE`, `DIRTY`.
@@ -75,6 +73,7 @@ pub(crate) struct Slot {
     digest: AtomicU64,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Slot>() == 168);
 
 /// Whether two sequence words name the same version (the writer-only
@@ -98,7 +97,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -126,7 +125,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -263,8 +262,22 @@ impl Slot {
         self.end_write(s, 0);
     }
 
-    /// Touches the slot's memory without changing it (page pre-faulting).
-    pub(crate) fn touch(&self) {
-        self.digest.fetch_or(0, Relaxed);
+    /// A free slot (what zeroed memory is), built field by field.
+    #[cfg(loom)]
+    pub(crate) fn free_slot() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            aux: AtomicU32::new(0),
+            key: std::array::from_fn(|_| AtomicU64::new(0)),
+            entry: std::array::from_fn(|_| AtomicU64::new(0)),
+            digest: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes the slot's memory without changing it (page pre-faulting; a
+    /// store, since an idempotent read-modify-write compiles to a load).
+    /// Only for a slot never used: all zero, not reachable by a reader.
+    pub(crate) fn touch_unused(&self) {
+        self.digest.store(0, Relaxed);
     }
 }

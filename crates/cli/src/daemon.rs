@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hotsync_config::{ConfigStore, HrpSettings};
+use hotsync_config::{NodeFile, check_node_file};
 use hotsync_node::{Node, NodeConfig};
 use hotsync_table::TableConfig;
 
@@ -28,8 +28,9 @@ pub fn located(file: &Path, msg: &str) -> String {
 /// Largest node file read (a 100,000-rule configuration is ~20 MiB).
 const MAX_CONFIG_FILE: u64 = 256 << 20;
 
-/// Reads and parses a node file; errors are printed compiler-style.
-pub fn load(file: &Path) -> Result<ConfigStore, String> {
+/// Reads and checks a node file ([`check_node_file`]); every error is
+/// returned, one per line, compiler-style.
+pub fn load(file: &Path, admin_given: bool) -> Result<NodeFile, String> {
     let mut text = String::new();
     std::fs::File::open(file)
         .and_then(|f| {
@@ -44,9 +45,32 @@ pub fn load(file: &Path) -> Result<ConfigStore, String> {
             MAX_CONFIG_FILE >> 20
         ));
     }
-    let store = ConfigStore::parse(&text).map_err(|e| located(file, &e.to_string()))?;
-    HrpSettings::from_store(&store).map_err(|e| located(file, &e.to_string()))?;
-    Ok(store)
+    check_node_file(&text, admin_given).map_err(|errors| {
+        errors
+            .iter()
+            .map(|d| located(file, &d.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// `hotsync check-config FILE`: the checks `hotsync node` runs at start.
+pub fn check_config(file: &Path, admin_given: bool) -> ExitCode {
+    match load(file, admin_given) {
+        Ok(f) => {
+            println!(
+                "{}: configuration OK ({} items, {} virtual systems)",
+                file.display(),
+                f.store.len(),
+                f.store.vsys_names().count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>) -> ExitCode {
@@ -54,19 +78,15 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
         eprintln!("Error: {e}");
         return ExitCode::from(2);
     }
-    let store = match load(file) {
-        Ok(s) => s,
+    let NodeFile { store, settings } = match load(file, admin.is_some()) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let settings = HrpSettings::from_store(&store).unwrap_or_default();
     let Some(admin) = admin.or(settings.admin_socket.clone()) else {
-        eprintln!(
-            "{}: no admin socket: add `hrp admin-socket PATH` or pass --admin PATH",
-            file.display()
-        );
+        // check_node_file refuses a file without one unless --admin is given.
         return ExitCode::from(2);
     };
     let cfg = match NodeConfig::from_store(store, TableConfig::with_capacity(capacity.max(1))) {

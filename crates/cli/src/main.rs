@@ -4,6 +4,7 @@
 //!   serves its admin socket (see `docs/COMMANDS.md`).
 //! - `hotsync cli --admin SOCKET [COMMAND]...`: runs commands against a
 //!   node, or opens an interactive shell.
+//! - `hotsync check-config FILE`: reports every error of a node file.
 //! - `hotsync demo`: an active/standby pair on loopback in one process.
 
 mod admin;
@@ -52,6 +53,17 @@ enum Cmd {
         #[arg(long, value_name = "SOCKET")]
         admin: Option<PathBuf>,
     },
+    /// Check a node file as `hotsync node` would before it starts: report
+    /// every error as FILE:LINE:COLUMN, exit 2 if there is one, 0 if not.
+    CheckConfig {
+        /// The node's configuration file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The admin socket will be given with `hotsync node --admin`: do
+        /// not require `hrp admin-socket PATH` in the file.
+        #[arg(long)]
+        admin_given: bool,
+    },
     /// Run commands against a node's admin socket, or open an interactive
     /// shell when no command is given. Each COMMAND is one command line
     /// (quote it): `hotsync cli --admin S "display hrp state" "hrp sync config --wait"`.
@@ -96,6 +108,7 @@ fn main() -> ExitCode {
             sessions_capacity,
             admin,
         } => daemon::run(&config, &log_level, sessions_capacity, admin),
+        Cmd::CheckConfig { file, admin_given } => daemon::check_config(&file, admin_given),
         Cmd::Cli { admin, commands } => shell::run(&admin, commands),
         Cmd::Demo {
             sessions,
@@ -115,10 +128,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// The levels `--log-level` takes, alone or as `TARGET=LEVEL`.
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Parses `--log-level`: a level, or comma-separated directives each a level
+/// or `TARGET=LEVEL`. tracing's own parser takes a bare word as a target
+/// name (`loud` would mean "log target `loud` only": nothing at all).
+pub(crate) fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    let invalid = |what: &str| {
+        format!(
+            "invalid --log-level `{level}`: `{what}` is not one of {} or TARGET=LEVEL",
+            LEVELS.join(", ")
+        )
+    };
+    for directive in level.split(',') {
+        let lvl = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&lvl.trim().to_ascii_lowercase().as_str()) {
+            return Err(invalid(directive));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("invalid --log-level `{level}`: {e}"))
+}
+
 /// Installs the tracing subscriber (to stderr) with `level` as filter.
 pub(crate) fn init_logging(level: &str) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| format!("invalid --log-level `{level}`: {e}"))?;
+    let filter = log_filter(level)?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -126,4 +161,23 @@ pub(crate) fn init_logging(level: &str) -> Result<(), String> {
         .with_target(false)
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn log_levels_are_checked() {
+        for ok in ["info", "warn", "DEBUG", "hotsync_node=debug,info", "off"] {
+            assert!(log_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["loud", "", "info,loud", "hotsync_node=loud"] {
+            let e = log_filter(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("invalid --log-level `{bad}`")),
+                "{e}"
+            );
+        }
+    }
 }

@@ -10,11 +10,13 @@
 //!   [`ConfigStore::apply_batch_item`] and [`ConfigStore::apply_change`]
 //!   are the receiving side (B3, B5, B7, B8, B10); [`is_syncable`] is the
 //!   single rule for what may cross.
-//! - [`HrpSettings::from_store`] reads the node's own `hrp` lines.
+//! - [`HrpSettings::from_store`] reads the node's own `hrp` lines;
+//!   [`check_node_file`] reports every error of a node file.
 //!
 //! An item crosses the wire as `{vsys, text}`: [`ConfigItem::render`] and
 //! [`ConfigItem::parse`]. The root system is named `""` ([`ROOT`]).
 
+mod check;
 mod command;
 mod error;
 pub mod fuzzing;
@@ -25,9 +27,10 @@ mod store;
 mod sync;
 mod syntax;
 
+pub use check::{Diagnostic, NodeFile, check_node_file};
 pub use command::{ChangeOp, ConfigChange};
 pub use error::{ApplyError, CommandError, ParseError, SettingsError};
-pub use hrp::{HrpEndpoint, HrpSettings};
+pub use hrp::{HrpEndpoint, HrpSettings, IGNORED_HRP};
 pub use item::{BodyLine, Category, ConfigItem, Container, Identity};
 pub use store::{ConfigStore, Items, ROOT};
 pub use sync::{BatchOutcome, BatchReport, Conflict, RejectReason, is_syncable};

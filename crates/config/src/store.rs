@@ -360,6 +360,8 @@ impl ConfigStore {
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let mut store = ConfigStore::new();
         let mut current: Option<usize> = None;
+        // A file saved with a byte-order mark (the peer's items never have one).
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         parse_events(text, &mut |event| store.parsed_event(&mut current, event))?;
         Ok(store)
     }
@@ -370,6 +372,7 @@ impl ConfigStore {
         let mut store = ConfigStore::new();
         let mut current: Option<usize> = None;
         let mut errors = Vec::new();
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let _ = parse_events_with(
             text,
             &mut |event| store.parsed_event(&mut current, event),

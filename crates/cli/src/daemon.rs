@@ -73,8 +73,13 @@ pub fn check_config(file: &Path, admin_given: bool) -> ExitCode {
     }
 }
 
-pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>) -> ExitCode {
-    if let Err(e) = crate::init_logging(log_level) {
+pub fn run(
+    file: &Path,
+    (log_level, log_format): (&str, crate::LogFormat),
+    capacity: usize,
+    admin: Option<PathBuf>,
+) -> ExitCode {
+    if let Err(e) = crate::init_logging(log_level, log_format) {
         eprintln!("Error: {e}");
         return ExitCode::from(2);
     }

@@ -46,6 +46,9 @@ enum Cmd {
         /// env-filter directive (`hotsync_node=debug,info`).
         #[arg(long, value_name = "LEVEL", default_value = "info")]
         log_level: String,
+        /// Log lines as human text (default) or one JSON object per line.
+        #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
         /// Most sessions the table holds (storage is reserved up front).
         #[arg(long, value_name = "N", default_value_t = 1 << 20)]
         sessions_capacity: usize,
@@ -105,9 +108,10 @@ fn main() -> ExitCode {
         Cmd::Node {
             config,
             log_level,
+            log_format,
             sessions_capacity,
             admin,
-        } => daemon::run(&config, &log_level, sessions_capacity, admin),
+        } => daemon::run(&config, (&log_level, log_format), sessions_capacity, admin),
         Cmd::CheckConfig { file, admin_given } => daemon::check_config(&file, admin_given),
         Cmd::Cli { admin, commands } => shell::run(&admin, commands),
         Cmd::Demo {
@@ -151,16 +155,34 @@ pub(crate) fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, S
         .map_err(|e| format!("invalid --log-level `{level}`: {e}"))
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// `2026-11-30T01:02:03Z  INFO hrp{node=1}: HRP role changed from=initial to=active ...`
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with
+    /// `message`), `span` (`node`), for journald / Loki / Elasticsearch.
+    Json,
+}
+
 /// Installs the tracing subscriber (to stderr) with `level` as filter.
-pub(crate) fn init_logging(level: &str) -> Result<(), String> {
+pub(crate) fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
     let filter = log_filter(level)?;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init()
-        .map_err(|e| format!("cannot install the logger: {e}"))
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    }
+    .map_err(|e| format!("cannot install the logger: {e}"))
 }
 
 #[cfg(test)]

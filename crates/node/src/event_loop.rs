@@ -137,6 +137,9 @@ impl EventLoop {
     }
 
     pub fn run(mut self) {
+        // Every line this thread logs (the protocol's too) names the node:
+        // two nodes in one process stay apart.
+        let _span = tracing::info_span!("hrp", node = self.cfg.proto.node_id).entered();
         let mut events = Events::with_capacity(256);
         tracing::info!(
             node = self.cfg.proto.node_id,
@@ -269,10 +272,14 @@ impl EventLoop {
     fn request(&mut self, req: Request, now: Instant) -> bool {
         match req {
             Request::SyncSessions(tx) => {
-                let _ = tx.send(self.peer.start_session_sync(now));
+                let r = self.peer.start_session_sync(now);
+                self.log_job_started(&r, hotsync_proto::JobKind::ConnectionStatus);
+                let _ = tx.send(r);
             }
             Request::SyncConfig(items, tx) => {
-                let _ = tx.send(self.peer.start_config_sync(items, now));
+                let r = self.peer.start_config_sync(items, now);
+                self.log_job_started(&r, hotsync_proto::JobKind::Config);
+                let _ = tx.send(r);
             }
             Request::ConfigOp { op, vsys, text } => {
                 self.peer.queue_config_op(op, &vsys, &text);
@@ -300,11 +307,27 @@ impl EventLoop {
 
     fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
         let items = crate::syncable_config(&self.shared);
-        self.peer.start_config_sync(items, now)
+        let r = self.peer.start_config_sync(items, now);
+        self.log_job_started(&r, hotsync_proto::JobKind::Config);
+        r
     }
 
+    /// The one line for a job start (its end is the protocol's `batch sync
+    /// finished`).
+    fn log_job_started(
+        &self,
+        r: &Result<u64, hotsync_proto::RequestError>,
+        kind: hotsync_proto::JobKind,
+    ) {
+        if let Ok(id) = r {
+            let total = self.peer.job(*id).map_or(0, |j| j.total);
+            tracing::info!(job = id, kind = kind.name(), total, "batch sync started");
+        }
+    }
+
+    /// Records a state change for `display hrp state`. Not logged here: the
+    /// protocol logs each change once, with its fields, as it happens.
     fn note(&mut self, what: String) {
-        tracing::info!(node = self.cfg.proto.node_id, "{what}");
         self.state_changes.push_back((SystemTime::now(), what));
         while self.state_changes.len() > STATE_HISTORY {
             self.state_changes.pop_front();
@@ -347,17 +370,15 @@ impl EventLoop {
                     }
                 }
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
-                Event::JobFinished(st) => {
-                    tracing::info!(
-                        job = st.id,
-                        kind = st.kind.name(),
-                        sent = st.sent,
-                        "batch sync done"
-                    );
+                // Logged by the protocol (`batch sync finished`).
+                Event::JobFinished(_) => {}
+                Event::PeerBatchStarted { kind, total } => {
+                    tracing::info!(kind = kind.name(), total, "peer batch sync started");
                 }
-                Event::Connected(_)
-                | Event::PeerBatchStarted { .. }
-                | Event::PeerBatchFinished { .. } => {}
+                Event::PeerBatchFinished { kind, received } => {
+                    tracing::info!(kind = kind.name(), received, "peer batch sync finished");
+                }
+                Event::Connected(_) => {}
             }
         }
         self.shared

@@ -120,6 +120,23 @@ pub fn run(
             return ExitCode::from(1);
         }
     };
+    // Off by default; the address is the operator's (loopback in the
+    // examples): the endpoint has no authentication.
+    let _metrics = match settings.metrics_listen {
+        Some(addr) => match crate::metrics::Exporter::start(addr, node.clone()) {
+            Ok(m) => {
+                tracing::info!(%addr, "Prometheus metrics on http://{addr}/metrics");
+                Some(m)
+            }
+            Err(e) => {
+                eprintln!("Error: cannot listen for metrics on {addr}: {e}");
+                server.stop();
+                node.shutdown();
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     {
         let stop = Arc::clone(&stop);
         if let Err(e) = ctrlc::set_handler(move || stop.store(true, Ordering::Release)) {

@@ -13,6 +13,7 @@ mod conntrack;
 mod daemon;
 mod demo;
 mod display;
+mod metrics;
 mod progress;
 mod shell;
 mod vsys;

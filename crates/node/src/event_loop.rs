@@ -5,7 +5,7 @@
 //! config connection.
 
 use crate::sink::StoreSink;
-use crate::{NodeConfig, Request, Shared};
+use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
 use hotsync_proto::{ConnKind, Event, Peer, Phase};
 use mio::net::{TcpListener, TcpStream};
@@ -65,6 +65,9 @@ pub(crate) struct EventLoop {
     attempts: u64,
     state_changes: VecDeque<(SystemTime, String)>,
     next_aging: Instant,
+    io: IoCounters,
+    /// `heartbeats_rx` when last looked at (a change stamps `last_heartbeat`).
+    heartbeats_seen: u64,
 }
 
 fn random_bytes() -> [u8; 32] {
@@ -133,6 +136,8 @@ impl EventLoop {
             attempts: 0,
             state_changes: VecDeque::new(),
             next_aging: now + AGING_PERIOD,
+            io: IoCounters::default(),
+            heartbeats_seen: 0,
         })
     }
 
@@ -293,6 +298,7 @@ impl EventLoop {
                     self.connect_error.clone(),
                     self.attempts,
                     self.state_changes.iter().cloned().collect(),
+                    self.io.clone(),
                 ));
             }
             Request::DropConnections => {
@@ -371,7 +377,11 @@ impl EventLoop {
                 }
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
                 // Logged by the protocol (`batch sync finished`).
-                Event::JobFinished(_) => {}
+                Event::JobFinished(st) => {
+                    if st.kind == hotsync_proto::JobKind::Config {
+                        self.io.config_items_tx += st.sent;
+                    }
+                }
                 Event::PeerBatchStarted { kind, total } => {
                     tracing::info!(kind = kind.name(), total, "peer batch sync started");
                 }
@@ -555,7 +565,14 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    if let Err(e) = self.peer.handle_received(kind, n, now) {
+                    self.io.bytes_rx[i] += n as u64;
+                    let r = self.peer.handle_received(kind, n, now);
+                    let heartbeats = self.peer.stats().heartbeats_rx;
+                    if heartbeats != self.heartbeats_seen {
+                        self.heartbeats_seen = heartbeats;
+                        self.io.last_heartbeat = Some(now);
+                    }
+                    if let Err(e) = r {
                         // The error is counted; the protocol queued a close
                         // frame: flush it, then drop the connection.
                         self.process_events(now);
@@ -601,6 +618,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    self.io.bytes_tx[i] += n as u64;
                     self.peer.consume(kind, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

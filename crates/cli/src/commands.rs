@@ -97,6 +97,8 @@ impl Commands {
                     None => err(format!("no job {id}")),
                 }
             }
+            ["_json", "display", rest @ ..] => self.display_json(rest),
+            ["_json", ..] => self.display_json(&[]),
             ["_info"] => self.node.with_store(|s| {
                 let mut o = format!("sysname {}\n", sysname(s));
                 for v in s.vsys_names() {
@@ -207,6 +209,33 @@ impl Commands {
             Some(text) => Response::ok(text),
             None => err(format!("virtual system `{name}` does not exist")),
         }
+    }
+
+    /// `hotsync cli --json`: the display commands scripts read.
+    fn display_json(&self, rest: &[&str]) -> Response {
+        let now = Instant::now();
+        let v = match rest {
+            ["hrp", "state"] => {
+                let name = self.node.with_store(sysname);
+                crate::json::hrp_state(&self.node.state(), &name, now)
+            }
+            ["hrp", "statistics"] => crate::json::statistics(&self.node.state().peer.stats),
+            ["hrp", "sync-status"] => {
+                let jobs: Vec<JobView> = self
+                    .node
+                    .jobs()
+                    .iter()
+                    .map(|j| JobView::from_status(j, now))
+                    .collect();
+                crate::json::sync_status(&jobs)
+            }
+            _ => {
+                return Response::unknown(
+                    "Error: --json applies to `display hrp state`, `display hrp statistics` and `display hrp sync-status`",
+                );
+            }
+        };
+        Response::ok(format!("{v}\n"))
     }
 
     fn hrp_state(&self, verbose: bool) -> Response {

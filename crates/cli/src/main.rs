@@ -13,6 +13,7 @@ mod conntrack;
 mod daemon;
 mod demo;
 mod display;
+mod json;
 mod metrics;
 mod progress;
 mod shell;
@@ -75,6 +76,11 @@ enum Cmd {
         /// The node's admin socket.
         #[arg(long, value_name = "SOCKET")]
         admin: PathBuf,
+        /// Print `display hrp state`, `display hrp statistics` and `display
+        /// hrp sync-status` as one JSON object each (keys in
+        /// docs/COMMANDS.md); other commands are refused.
+        #[arg(long)]
+        json: bool,
         /// Commands to run in order; stops at the first that fails.
         #[arg(value_name = "COMMAND", trailing_var_arg = true)]
         commands: Vec<String>,
@@ -114,7 +120,11 @@ fn main() -> ExitCode {
             admin,
         } => daemon::run(&config, (&log_level, log_format), sessions_capacity, admin),
         Cmd::CheckConfig { file, admin_given } => daemon::check_config(&file, admin_given),
-        Cmd::Cli { admin, commands } => shell::run(&admin, commands),
+        Cmd::Cli {
+            admin,
+            json,
+            commands,
+        } => shell::run(&admin, commands, json),
         Cmd::Demo {
             sessions,
             no_progress,

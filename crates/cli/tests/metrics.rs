@@ -100,6 +100,19 @@ fn cli(n: &NodeProc, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn cli_json(n: &NodeProc, cmd: &str) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .arg("cli")
+        .arg("--admin")
+        .arg(&n.sock)
+        .arg("--json")
+        .arg(cmd)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{cmd}: {e}: {out:?}"))
+}
+
 /// One scrape, parsed: `name{labels}` -> value. Checks the format on the
 /// way: every sample belongs to a family announced by `# TYPE`, counters
 /// end in `_total`, values parse.
@@ -220,6 +233,27 @@ fn metrics_follow_a_batch_sync_and_a_cut() {
     assert!(get(&sb, "hotsync_bytes_received_total{channel=\"session\"}") > sessions * 10.0);
     assert!(get(&sa, "hotsync_session_batches_sent_total") > 0.0);
     let resyncs_before = resyncs(&sa);
+
+    // `hotsync cli --json`: the same figures, for scripts.
+    let state = cli_json(&a, "display hrp state");
+    assert_eq!(state["role"], "active");
+    assert_eq!(state["established"], true);
+    assert_eq!(state["peer"]["node_id"], 2);
+    assert_eq!(state["peer"]["role"], "standby");
+    let stats = cli_json(&a, "display hrp statistics");
+    assert_eq!(stats["records_tx"].as_f64(), Some(get(&sa, SENT)));
+    let jobs = cli_json(&a, "display hrp sync-status");
+    assert_eq!(jobs["jobs"][0]["kind"], "connection-status");
+    assert_eq!(jobs["jobs"][0]["state"], "done");
+    assert_eq!(jobs["jobs"][0]["total"].as_f64(), Some(sessions));
+    let out = Command::new(BIN)
+        .arg("cli")
+        .arg("--admin")
+        .arg(&a.sock)
+        .args(["--json", "hrp sync config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     // A cut: B freezes past the dead interval while A keeps changing
     // sessions. A drops the connection with changes unacknowledged: those

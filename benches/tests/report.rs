@@ -151,8 +151,16 @@ fn latency_svg_has_one_curve_per_window() {
     }
     assert_eq!(series_lines(&svg, plot::color(names.len())), 0);
     let t = texts(&svg);
-    for name in names {
-        assert_eq!(t.iter().filter(|x| *x == name).count(), 1, "legend {name}");
+    for (i, name) in names.iter().enumerate() {
+        let w = &rep.windows()[i];
+        assert_eq!(&w.name, name);
+        let label = plot::legend(w);
+        assert!(label.starts_with(&format!("{name}: p50 ")), "{label}");
+        assert_eq!(
+            t.iter().filter(|x| **x == label).count(),
+            1,
+            "legend {label}"
+        );
     }
     assert!(t.iter().any(|x| x == "99%"), "percentile axis: {t:?}");
 }

@@ -54,6 +54,12 @@ pub fn percentile_points(w: &LatencyWindow) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// "alone: p50 253 µs, p99 2.86 ms".
+pub fn legend(w: &LatencyWindow) -> String {
+    let q = |q: f64| duration_us(w.hist.value_at_quantile(q) as f64 / 1e3);
+    format!("{}: p50 {}, p99 {}", w.name, q(0.5), q(0.99))
+}
+
 /// "99.9%" for x = 1/(1-q) = 1000.
 fn percentile_label(x: f64) -> String {
     if x < 1.5 {
@@ -85,15 +91,26 @@ fn short(v: f64) -> String {
     format!("{x:.digits$}{unit}")
 }
 
+/// 253 -> "253 µs", 2863 -> "2.86 ms", 3_831_497 -> "3.83 s".
+fn duration_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     format!("plot: {e}")
 }
 
 /// Percentile curves of every window on one log-log chart.
 pub fn latency_svg(title: &str, windows: &[LatencyWindow]) -> Result<String, String> {
-    let curves: Vec<(&str, Vec<(f64, f64)>)> = windows
+    let curves: Vec<(String, Vec<(f64, f64)>)> = windows
         .iter()
-        .map(|w| (w.name.as_str(), percentile_points(w)))
+        .map(|w| (legend(w), percentile_points(w)))
         .collect();
     let all = curves.iter().flat_map(|(_, p)| p.iter());
     let (mut xmax, mut ymin, mut ymax) = (10.0f64, f64::MAX, 0.0f64);
@@ -242,5 +259,12 @@ mod tests {
         assert_eq!(short(6_350_000.0), "6.3M");
         assert_eq!(short(250.0), "250");
         assert_eq!(short(0.5), "0.50");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_us(253.4), "253 µs");
+        assert_eq!(duration_us(2863.0), "2.86 ms");
+        assert_eq!(duration_us(3_831_497.0), "3.83 s");
     }
 }

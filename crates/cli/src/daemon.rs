@@ -10,8 +10,9 @@ use hotsync_config::{NodeFile, check_node_file};
 use hotsync_node::{Node, NodeConfig};
 use hotsync_table::TableConfig;
 
-use crate::admin::{Handler, Server};
+use crate::admin::{Handler, Limits, Server};
 use crate::commands::Commands;
+use crate::socket_dir;
 
 /// `line L, column C: rest` -> `FILE:L:C: rest` (compiler style).
 pub fn located(file: &Path, msg: &str) -> String {
@@ -30,7 +31,7 @@ const MAX_CONFIG_FILE: u64 = 256 << 20;
 
 /// Reads and checks a node file ([`check_node_file`]); every error is
 /// returned, one per line, compiler-style.
-pub fn load(file: &Path, admin_given: bool) -> Result<NodeFile, String> {
+pub fn load(file: &Path) -> Result<NodeFile, String> {
     let mut text = String::new();
     std::fs::File::open(file)
         .and_then(|f| {
@@ -45,7 +46,7 @@ pub fn load(file: &Path, admin_given: bool) -> Result<NodeFile, String> {
             MAX_CONFIG_FILE >> 20
         ));
     }
-    check_node_file(&text, admin_given).map_err(|errors| {
+    check_node_file(&text).map_err(|errors| {
         errors
             .iter()
             .map(|d| located(file, &d.to_string()))
@@ -55,8 +56,8 @@ pub fn load(file: &Path, admin_given: bool) -> Result<NodeFile, String> {
 }
 
 /// `hotsync check-config FILE`: the checks `hotsync node` runs at start.
-pub fn check_config(file: &Path, admin_given: bool) -> ExitCode {
-    match load(file, admin_given) {
+pub fn check_config(file: &Path) -> ExitCode {
+    match load(file) {
         Ok(f) => {
             println!(
                 "{}: configuration OK ({} items, {} virtual systems)",
@@ -83,17 +84,19 @@ pub fn run(
         eprintln!("Error: {e}");
         return ExitCode::from(2);
     }
-    let NodeFile { store, settings } = match load(file, admin.is_some()) {
+    let NodeFile { store, settings } = match load(file) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let Some(admin) = admin.or(settings.admin_socket.clone()) else {
-        // check_node_file refuses a file without one unless --admin is given.
-        return ExitCode::from(2);
-    };
+    let admin = socket_dir::resolve(admin.or(settings.admin_socket.clone()).as_deref());
+    // Refuse a socket another user could replace before anything starts.
+    if let Err(e) = socket_dir::prepare(&admin) {
+        eprintln!("Error: admin socket {}: {e}", admin.display());
+        return ExitCode::from(1);
+    }
     let cfg = match NodeConfig::from_store(store, TableConfig::with_capacity(capacity.max(1))) {
         Ok(c) => c,
         Err(e) => {
@@ -112,7 +115,7 @@ pub fn run(
     let commands = Commands::new(node.clone());
     let stop = Arc::clone(&commands.shutdown);
     let handler: Handler = Arc::new(move |vsys: &str, line: &str| commands.execute(vsys, line));
-    let mut server = match Server::start(&admin, handler) {
+    let mut server = match Server::start(&admin, handler, Limits::default()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("Error: admin socket {}: {e}", admin.display());
@@ -152,7 +155,10 @@ pub fn run(
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down ({} admin clients connected)",
+        server.clients()
+    );
     server.stop();
     node.shutdown();
     ExitCode::SUCCESS

@@ -6,7 +6,7 @@
 use std::time::{Instant, SystemTime};
 
 use hotsync_node::NodeState;
-use hotsync_proto::{Phase, Stats};
+use hotsync_proto::{ConnKind, Phase, Stats};
 use serde_json::{Value, json};
 
 use crate::display::JobView;
@@ -29,7 +29,7 @@ pub fn hrp_state(st: &NodeState, sysname: &str, now: Instant) -> Value {
         "role_seconds": now.saturating_duration_since(p.role_since).as_secs_f64(),
         "established": p.established,
         "authenticated": p.authenticated,
-        "peer_up": p.conn_phase[0] == Phase::Up,
+        "peer_up": p.conn_phase[ConnKind::Session] == Phase::Up,
         "peer": {
             "address": st.peer_addr.to_string(),
             "heard": peer.is_some(),
@@ -41,8 +41,8 @@ pub fn hrp_state(st: &NodeState, sysname: &str, now: Instant) -> Value {
         "connect_error": if p.established { None } else { st.connect_error.clone() },
         "connect_attempts": st.connect_attempts,
         "channels": {
-            "session": p.conn_phase[0].name(),
-            "config": p.conn_phase[1].name(),
+            "session": p.conn_phase[ConnKind::Session].name(),
+            "config": p.conn_phase[ConnKind::Config].name(),
         },
         "local": {
             "address": st.listen.to_string(),

@@ -17,6 +17,7 @@ mod json;
 mod metrics;
 mod progress;
 mod shell;
+mod socket_dir;
 mod vsys;
 
 use std::path::PathBuf;
@@ -54,7 +55,10 @@ enum Cmd {
         /// Most sessions the table holds (storage is reserved up front).
         #[arg(long, value_name = "N", default_value_t = 1 << 20)]
         sessions_capacity: usize,
-        /// Admin socket path (overrides `hrp admin-socket PATH`).
+        /// Admin socket (overrides `hrp admin-socket PATH`; default
+        /// `hotsync.sock` in the private runtime directory: `/run/hotsync`
+        /// for root, else `$XDG_RUNTIME_DIR/hotsync` or `/tmp/hotsync-UID`).
+        /// A bare file name goes in that directory.
         #[arg(long, value_name = "SOCKET")]
         admin: Option<PathBuf>,
     },
@@ -64,18 +68,15 @@ enum Cmd {
         /// The node's configuration file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// The admin socket will be given with `hotsync node --admin`: do
-        /// not require `hrp admin-socket PATH` in the file.
-        #[arg(long)]
-        admin_given: bool,
     },
     /// Run commands against a node's admin socket, or open an interactive
     /// shell when no command is given. Each COMMAND is one command line
     /// (quote it): `hotsync cli --admin S "display hrp state" "hrp sync config --wait"`.
     Cli {
-        /// The node's admin socket.
+        /// The node's admin socket (default and bare file names as for
+        /// `hotsync node --admin`).
         #[arg(long, value_name = "SOCKET")]
-        admin: PathBuf,
+        admin: Option<PathBuf>,
         /// Print `display hrp state`, `display hrp statistics` and `display
         /// hrp sync-status` as one JSON object each (keys in
         /// docs/COMMANDS.md); other commands are refused.
@@ -119,12 +120,12 @@ fn main() -> ExitCode {
             sessions_capacity,
             admin,
         } => daemon::run(&config, (&log_level, log_format), sessions_capacity, admin),
-        Cmd::CheckConfig { file, admin_given } => daemon::check_config(&file, admin_given),
+        Cmd::CheckConfig { file } => daemon::check_config(&file),
         Cmd::Cli {
             admin,
             json,
             commands,
-        } => shell::run(&admin, commands, json),
+        } => shell::run(&socket_dir::resolve(admin.as_deref()), commands, json),
         Cmd::Demo {
             sessions,
             no_progress,

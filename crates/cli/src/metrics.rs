@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hotsync_node::{NodeHandle, NodeState};
-use hotsync_proto::{JobKind, JobState, JobStatus, Phase, Role};
+use hotsync_proto::{ConnKind, JobKind, JobState, JobStatus, Phase, Role};
 
 /// Largest request read (a scraper sends a few hundred bytes).
 const MAX_REQUEST: usize = 8 << 10;
@@ -83,7 +83,7 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
         "hotsync_peer_up",
         "gauge",
         "1 while the session connection to the peer is up (handshake done).",
-        flag(st.peer.conn_phase[0] == Phase::Up),
+        flag(st.peer.conn_phase[ConnKind::Session] == Phase::Up),
     );
     e.single(
         "hotsync_relationship_established",

@@ -59,18 +59,16 @@ pub struct NodeFile {
 }
 
 /// Checks a node file: syntax, values, and what a node needs to run
-/// (`hrp enable`, both addresses, an admin socket unless
-/// `admin_socket_given`, a peer that is not this node, distinct virtual
-/// system ids). Returns every error found, in line order.
-pub fn check_node_file(text: &str, admin_socket_given: bool) -> Result<NodeFile, Vec<Diagnostic>> {
+/// (`hrp enable`, both addresses, a peer that is not this node, distinct
+/// virtual system ids). Returns every error found, in line order.
+pub fn check_node_file(text: &str) -> Result<NodeFile, Vec<Diagnostic>> {
     let end = end_of_file(text);
     if is_empty(text) {
         return Err(vec![Diagnostic {
             line: 1,
             column: 1,
             message: "the file is empty: a node file needs at least `hrp enable`, \
-                      `hrp local-address IP port P`, `hrp remote-address IP port P` \
-                      and `hrp admin-socket PATH`"
+                      `hrp local-address IP port P` and `hrp remote-address IP port P`"
                 .to_owned(),
         }]);
     }
@@ -109,9 +107,6 @@ pub fn check_node_file(text: &str, admin_socket_given: bool) -> Result<NodeFile,
         }
         if settings.remote.is_none() {
             out.push(missing("`hrp remote-address IP port P`"));
-        }
-        if settings.admin_socket.is_none() && !admin_socket_given {
-            out.push(missing("`hrp admin-socket PATH` (or pass --admin PATH)"));
         }
         if let (Some(local), Some(remote)) = (settings.local, settings.remote) {
             if collide(local, remote) {

@@ -12,6 +12,8 @@
 //!   batch sync running.
 //! - `during-bulk`: the incremental load (200k/s) alone, then while batch
 //!   syncs of the whole table run back to back.
+//! - `lookup`: reader threads' lookups while one writer applies records,
+//!   for the table, a mutex-table baseline and a DashMap.
 //! - `compare OLD.json NEW.json [...]`: the figures two reports share.
 //!
 //! On every scenario: `--repeat N` runs, `--json FILE` writes every figure
@@ -22,6 +24,7 @@
 mod baseline;
 mod bulk;
 mod load;
+mod lookup;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
@@ -74,6 +77,8 @@ enum Cmd {
     Mixed(MixedArgs),
     /// The incremental load alone, then during batch syncs of the table.
     DuringBulk(DuringBulkArgs),
+    /// Lookups racing a writer: the table, a mutex table, a DashMap.
+    Lookup(lookup::LookupArgs),
     /// Compare reports written with --json (new/old of every figure).
     Compare(CompareArgs),
     /// One node in a child process (driven by the bulk scenario).
@@ -713,6 +718,7 @@ fn main() {
         Cmd::Incremental(_) => Report::new("incremental"),
         Cmd::Mixed(_) => Report::new("mixed"),
         Cmd::DuringBulk(_) => Report::new("during-bulk"),
+        Cmd::Lookup(_) => Report::new("lookup"),
     };
     let args: Vec<String> = std::env::args().collect();
     rep.param("command", args.join(" "));
@@ -726,6 +732,14 @@ fn main() {
         Cmd::Incremental(a) => incremental_cmd(a, &ctx, &mut rep),
         Cmd::Mixed(a) => mixed_cmd(a, &ctx, &mut rep),
         Cmd::DuringBulk(a) => during_bulk_cmd(a, &ctx, &mut rep),
+        Cmd::Lookup(a) => {
+            for _ in 0..ctx.repeat {
+                let run = rep.run();
+                for (k, v) in lookup::run(a) {
+                    run.obj(&k, v);
+                }
+            }
+        }
         Cmd::NodeChild(_) | Cmd::Compare(_) => unreachable!("handled above"),
     }
     if cli.hgrm.is_some() && rep.windows().is_empty() {

@@ -113,6 +113,19 @@ fn cli_json(n: &NodeProc, cmd: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{cmd}: {e}: {out:?}"))
 }
 
+/// The body of one scrape.
+fn exposition(n: &NodeProc) -> String {
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, n.metrics)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
 /// One scrape, parsed: `name{labels}` -> value. Checks the format on the
 /// way: every sample belongs to a family announced by `# TYPE`, counters
 /// end in `_total`, values parse.
@@ -171,6 +184,37 @@ fn resyncs(m: &HashMap<String, f64>) -> f64 {
         .sum()
 }
 
+/// Every `hotsync_*` name in the example alert rules and dashboard is one
+/// the node exports.
+fn examples_use_existing_names(n: &NodeProc) {
+    let body = exposition(n);
+    let families: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in [
+        "examples/prometheus/alerts.yml",
+        "examples/grafana/hotsync-dashboard.json",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut used = 0;
+        for (i, _) in text.match_indices("hotsync_") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                families.contains(&name.as_str()),
+                "{file}: unknown metric {name}"
+            );
+            used += 1;
+        }
+        assert!(used >= 5, "{file} uses {used} metrics");
+    }
+}
+
 #[test]
 fn metrics_follow_a_batch_sync_and_a_cut() {
     let dir = std::env::temp_dir().join(format!("hotsync-metrics-{}", std::process::id()));
@@ -186,6 +230,7 @@ fn metrics_follow_a_batch_sync_and_a_cut() {
     assert_eq!(get(&m, "hotsync_peer_up"), 0.0);
     assert_eq!(get(&m, "hotsync_heartbeat_age_seconds"), f64::INFINITY);
     assert_eq!(get(&m, "hotsync_sessions_capacity"), 1_000_000.0);
+    examples_use_existing_names(&a);
     cli(&a, "session generate 400000 seed 3");
     let sessions = get(&scrape(&a), "hotsync_sessions");
     assert!(sessions > 390_000.0, "{sessions}");

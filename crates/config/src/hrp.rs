@@ -50,6 +50,8 @@ impl HrpEndpoint {
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
 /// | `hrp metrics listen IP port P` | `metrics_listen` | off |
+/// | `hrp data-plane conntrack [mode commit\|mirror] [netns NAME]` | `conntrack` | none |
+/// | `hrp data-plane conntrack ignore address IP` / `protocol N` / `state NAME` | `conntrack` ignore lists | empty |
 ///
 /// VRP's `hrp` commands hotsync does not implement ([`IGNORED_HRP`]: `hrp
 /// mirror session enable`, `hrp track ...`) are kept in the store and
@@ -86,6 +88,90 @@ pub struct HrpSettings {
     pub standby_config_enable: bool,
     /// `hrp metrics listen IP port P`: where the Prometheus endpoint listens.
     pub metrics_listen: Option<SocketAddr>,
+    /// `hrp data-plane conntrack ...`: the session table mirrors the Linux
+    /// kernel's connection-tracking table.
+    pub conntrack: Option<ConntrackSettings>,
+}
+
+/// `hrp data-plane conntrack [mode commit|mirror] [netns NAME]` and its
+/// `ignore` lines (conntrackd's `Filter` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConntrackSettings {
+    /// `mode mirror`: write replicated entries to the standby's kernel
+    /// continuously; otherwise (`mode commit`, the default) commit them on
+    /// takeover.
+    pub mirror: bool,
+    /// `netns NAME`: open the netlink sockets in this `ip netns` namespace.
+    pub netns: Option<String>,
+    /// `ignore address IP`: entries from or to it stay local-only.
+    pub ignore_addresses: Vec<IpAddr>,
+    /// `ignore protocol N`: entries of this IP protocol stay local-only.
+    pub ignore_protocols: Vec<u8>,
+    /// `ignore state NAME`: TCP entries in this state (conntrack's names,
+    /// e.g. `SYN_SENT`) stay local-only, as conntrack state bytes.
+    pub ignore_tcp_states: Vec<u8>,
+}
+
+/// Longest `netns` name accepted (Linux interface-name sized).
+const MAX_NETNS_NAME: usize = 64;
+
+/// TCP conntrack state names, in the kernel's numbering.
+const TCP_STATES: [&str; 10] = [
+    "NONE",
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "SYN_SENT2",
+];
+
+fn data_plane(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
+    keyword(t, 2, "conntrack")?;
+    let ct = s.conntrack.get_or_insert_with(ConntrackSettings::default);
+    if t.get(3) == Some(&"ignore") {
+        match t.get(4).copied() {
+            Some("address") => ct.ignore_addresses.push(number(t, 5, "an IP address")?),
+            Some("protocol") => ct
+                .ignore_protocols
+                .push(number(t, 5, "a protocol number 0-255")?),
+            Some("state") => {
+                need(t, 5, "a TCP state name")?;
+                let name = t[5];
+                let i = TCP_STATES
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| bad(t, 5, "a TCP state name (SYN_SENT, ESTABLISHED, ...)"))?;
+                ct.ignore_tcp_states.push(i as u8);
+            }
+            _ => return Err(bad(t, 4, "`address`, `protocol` or `state`")),
+        }
+        return end(t, 6);
+    }
+    let mut i = 3;
+    while i < t.len() {
+        match t[i] {
+            "mode" => match t.get(i + 1).copied() {
+                Some("mirror") => ct.mirror = true,
+                Some("commit") => ct.mirror = false,
+                _ => return Err(bad(t, i + 1, "`mirror` or `commit`")),
+            },
+            "netns" => {
+                need(t, i + 1, "a network namespace name")?;
+                let name = t[i + 1];
+                if name.len() > MAX_NETNS_NAME || name.contains('/') || name.starts_with('.') {
+                    return Err(bad(t, i + 1, "a network namespace name"));
+                }
+                ct.netns = Some(name.to_owned());
+            }
+            _ => return Err(bad(t, i, "`mode`, `netns` or `ignore`")),
+        }
+        i += 2;
+    }
+    Ok(())
 }
 
 /// VRP `hrp` commands accepted in a node file and ignored (hotsync has no
@@ -93,7 +179,7 @@ pub struct HrpSettings {
 pub const IGNORED_HRP: &[&str] = &["mirror", "track", "interface", "adjust", "escape"];
 
 /// Every `hrp` command word hotsync reads, for error messages.
-const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, metrics)";
+const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, data-plane, metrics)";
 
 impl HrpSettings {
     /// Default `hrp priority`.
@@ -153,6 +239,7 @@ impl Default for HrpSettings {
             auto_sync_on_establish: false,
             standby_config_enable: false,
             metrics_listen: None,
+            conntrack: None,
         }
     }
 }
@@ -177,6 +264,7 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
             .field("metrics_listen", &self.metrics_listen)
+            .field("conntrack", &self.conntrack)
             .finish()
     }
 }
@@ -255,6 +343,7 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
             (Some("config"), _) => return Err(bad(t, 3, "`static-route`")),
             _ => return Err(bad(t, 2, "`config static-route` or `on-establish`")),
         },
+        Some("data-plane") => data_plane(s, t)?,
         Some("standby") => {
             keyword(t, 2, "config")?;
             keyword(t, 3, "enable")?;

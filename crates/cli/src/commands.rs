@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT};
 use hotsync_node::{NodeError, NodeHandle};
+use hotsync_proto::Role;
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
 
 use crate::admin::Response;
@@ -68,13 +69,24 @@ impl Commands {
 
     /// `hrp role active|standby`: returns once the data plane is there.
     fn hrp_role(&self, active: bool) -> Response {
-        let Some(dp) = &self.data_plane else {
-            return err("no data plane is configured (add `hrp data-plane conntrack`)");
+        // One authority: refused unless `hrp role-control external`.
+        let role = if active { Role::Active } else { Role::Standby };
+        let changed = match self.node.set_role(role) {
+            Ok(c) => c,
+            Err(e) => return err(e),
         };
-        match dp.set_role(active) {
-            Ok(msg) => Response::ok(msg),
-            Err(e) => err(e),
+        let mut msg = if changed {
+            format!("Info: HRP role is now {role}.\n")
+        } else {
+            format!("Info: HRP role was already {role}.\n")
+        };
+        if let Some(dp) = &self.data_plane {
+            match dp.set_role(active) {
+                Ok(m) => msg.push_str(&m),
+                Err(e) => return err(e),
+            }
         }
+        Response::ok(msg)
     }
 
     /// Runs one command line in system `vsys` (`""` = root).

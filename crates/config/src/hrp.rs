@@ -50,6 +50,7 @@ impl HrpEndpoint {
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
 /// | `hrp metrics listen IP port P` | `metrics_listen` | off |
+/// | `hrp role-control external` | `role_control_external` | off |
 /// | `hrp data-plane conntrack [mode commit\|mirror] [netns NAME]` | `conntrack` | none |
 /// | `hrp data-plane conntrack ignore address IP` / `protocol N` / `state NAME` | `conntrack` ignore lists | empty |
 ///
@@ -88,6 +89,10 @@ pub struct HrpSettings {
     pub standby_config_enable: bool,
     /// `hrp metrics listen IP port P`: where the Prometheus endpoint listens.
     pub metrics_listen: Option<SocketAddr>,
+    /// `hrp role-control external`: the role changes only by `hrp role
+    /// active|standby` (keepalived's notify script); hotsync's own election
+    /// is off.
+    pub role_control_external: bool,
     /// `hrp data-plane conntrack ...`: the session table mirrors the Linux
     /// kernel's connection-tracking table.
     pub conntrack: Option<ConntrackSettings>,
@@ -179,7 +184,7 @@ fn data_plane(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
 pub const IGNORED_HRP: &[&str] = &["mirror", "track", "interface", "adjust", "escape"];
 
 /// Every `hrp` command word hotsync reads, for error messages.
-const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, data-plane, metrics)";
+const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, data-plane, metrics, role-control)";
 
 impl HrpSettings {
     /// Default `hrp priority`.
@@ -239,6 +244,7 @@ impl Default for HrpSettings {
             auto_sync_on_establish: false,
             standby_config_enable: false,
             metrics_listen: None,
+            role_control_external: false,
             conntrack: None,
         }
     }
@@ -264,6 +270,7 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
             .field("metrics_listen", &self.metrics_listen)
+            .field("role_control_external", &self.role_control_external)
             .field("conntrack", &self.conntrack)
             .finish()
     }
@@ -360,6 +367,11 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
             }
             end(t, 6)?;
             s.metrics_listen = Some(SocketAddr::new(address, port));
+        }
+        Some("role-control") => {
+            keyword(t, 2, "external")?;
+            end(t, 3)?;
+            s.role_control_external = true;
         }
         Some(w) if IGNORED_HRP.contains(&w) => {}
         _ => return Err(bad(t, 1, HRP_EXPECTED)),

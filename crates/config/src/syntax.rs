@@ -177,7 +177,7 @@ pub(crate) fn hrp_key_len(t: &[&str]) -> usize {
         (
             Some(
                 "enable" | "node-id" | "local-address" | "remote-address" | "priority" | "preempt"
-                | "dead-count" | "authentication-key" | "admin-socket" | "metrics",
+                | "dead-count" | "authentication-key" | "admin-socket" | "metrics" | "role-control",
             ),
             _,
             _,

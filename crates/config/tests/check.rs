@@ -144,3 +144,20 @@ fn metrics_listen_is_read() {
     let d = one(&format!("{GOOD}hrp metrics listen 127.0.0.1 9465\n"));
     assert!(d.message.contains("expected port"), "{d}");
 }
+
+#[test]
+fn role_control_external_is_read() {
+    assert!(
+        !check_node_file(GOOD)
+            .unwrap()
+            .settings
+            .role_control_external
+    );
+    let f = check_node_file(&format!("{GOOD}hrp role-control external\n")).expect("valid");
+    assert!(f.settings.role_control_external);
+    let d = one(&format!("{GOOD}hrp role-control keepalived\n"));
+    assert!(
+        d.message.contains("expected external, found `keepalived`"),
+        "{d}"
+    );
+}

@@ -289,6 +289,11 @@ impl EventLoop {
             Request::ConfigOp { op, vsys, text } => {
                 self.peer.queue_config_op(op, &vsys, &text);
             }
+            Request::SetRole(role, tx) => {
+                let r = self.peer.set_role_external(role, now);
+                self.process_events(now);
+                let _ = tx.send(r);
+            }
             Request::Jobs(tx) => {
                 let _ = tx.send(self.peer.jobs());
             }

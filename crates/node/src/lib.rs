@@ -84,6 +84,7 @@ impl NodeConfig {
             dead_count: s.dead_count,
             psk: s.authentication_key.as_ref().map(|k| k.as_bytes().to_vec()),
             auto_sync_on_establish: s.auto_sync_on_establish,
+            external_role: s.role_control_external,
             ..ProtoConfig::default()
         };
         Ok(NodeConfig {
@@ -202,6 +203,7 @@ pub(crate) enum Request {
         text: String,
     },
     Jobs(Sender<Vec<JobStatus>>),
+    SetRole(Role, Sender<Result<bool, RequestError>>),
     State(Sender<LoopState>),
     DropConnections,
     Shutdown,
@@ -389,6 +391,13 @@ impl NodeHandle {
             io,
             sessions_capacity: cfg.table.max_sessions,
         }
+    }
+
+    /// `hrp role active|standby` with `hrp role-control external`: sets
+    /// this node's HRP role (keepalived decides); refused when hotsync's
+    /// own election decides. Returns whether the role changed.
+    pub fn set_role(&self, role: Role) -> Result<bool, NodeError> {
+        Ok(self.ask(|tx| Request::SetRole(role, tx))??)
     }
 
     /// This node's role now.

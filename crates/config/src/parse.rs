@@ -133,6 +133,8 @@ pub(crate) fn parse_events_with(
         let no = to_u32(i + 1);
         // A CRLF line end is a line end; any other CR is refused below.
         let full = full.strip_suffix('\r').unwrap_or(full);
+        // The whole line, indentation included, for characters; its text
+        // (below) for length.
         if let Err(e) = check_line(no, 0, full, usize::MAX, "a line") {
             on_error(e)?;
             continue;

@@ -246,6 +246,7 @@ impl Harness {
             psk: psk.then(|| FUZZ_PSK.to_vec()),
             encryption_key: None,
             auto_sync_on_establish: opts & 4 != 0,
+            external_role: opts & 16 != 0,
             max_frame_len: FUZZ_MAX_FRAME_LEN,
             batch_records: 8,
             flush_interval: Duration::from_millis(if opts & 8 != 0 { 5 } else { 0 }),

@@ -27,6 +27,11 @@ pub struct ProtoConfig {
     pub encryption_key: Option<Vec<u8>>,
     /// Run both batch syncs when the relationship forms (opt-in; B4).
     pub auto_sync_on_establish: bool,
+    /// `hrp role-control external`: the role changes only by
+    /// [`crate::Peer::set_role_external`] (keepalived's notify script);
+    /// this node's own election (agreement, split-brain rule, preemption,
+    /// dead-peer takeover) is off. Never both authorities at once.
+    pub external_role: bool,
     /// Largest frame sent or accepted.
     pub max_frame_len: usize,
     /// Session records per batch frame.
@@ -55,6 +60,7 @@ impl Default for ProtoConfig {
             psk: None,
             encryption_key: None,
             auto_sync_on_establish: false,
+            external_role: false,
             max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
             batch_records: 4096,
             flush_interval: Duration::from_micros(100),

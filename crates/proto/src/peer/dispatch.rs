@@ -202,9 +202,13 @@ impl Core {
                 self.stats.resync_removed += removed as u64;
             }
             MessageRef::ResyncRequest(r) => {
+                // Validated whole before any shard is marked: a refused
+                // request changes nothing.
                 for s in r.shards.iter() {
-                    let s = self.check_shard(s.to_native(), msg_kind)?;
-                    if self.ledger.mark(s) {
+                    self.check_shard(s.to_native(), msg_kind)?;
+                }
+                for s in r.shards.iter() {
+                    if self.ledger.mark(s.to_native() as usize) {
                         self.stats.resync_request += 1;
                     }
                 }

@@ -49,6 +49,7 @@ impl HrpEndpoint {
 /// | `hrp auto-sync config static-route` | `auto_sync_static_route` | off (B8) |
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
+/// | `hrp table shards N` (power of two, 1-4096) | `table_shards` | 256 |
 ///
 /// Other `hrp` lines are kept in the store and ignored here.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,6 +81,9 @@ pub struct HrpSettings {
     pub auto_sync_on_establish: bool,
     /// `hrp standby config enable`: configuration may be typed on the standby.
     pub standby_config_enable: bool,
+    /// `hrp table shards N`: the session table's shard count. A protocol
+    /// setting (both nodes must agree), not derived from the machine.
+    pub table_shards: Option<usize>,
 }
 
 impl HrpSettings {
@@ -139,6 +143,7 @@ impl Default for HrpSettings {
             auto_sync_static_route: false,
             auto_sync_on_establish: false,
             standby_config_enable: false,
+            table_shards: None,
         }
     }
 }
@@ -162,6 +167,7 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_static_route", &self.auto_sync_static_route)
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
+            .field("table_shards", &self.table_shards)
             .finish()
     }
 }
@@ -239,6 +245,15 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
             }
             _ => {}
         },
+        Some("table") => {
+            keyword(t, 2, "shards")?;
+            const EXPECTED: &str = "a shard count: a power of two 1-4096";
+            let n: usize = ranged(t, 3, 1, 4096, EXPECTED)?;
+            if !n.is_power_of_two() {
+                return Err(bad(t, 3, EXPECTED));
+            }
+            s.table_shards = Some(n);
+        }
         Some("standby") if w(2) == Some("config") && w(3) == Some("enable") => {
             end(t, 4)?;
             s.standby_config_enable = true;

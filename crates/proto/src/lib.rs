@@ -29,9 +29,9 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config_queue::{ConfigSink, ItemOutcome, RejectConfig};
+pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
-pub use error::{ProtoError, RequestError};
+pub use error::{CloseReason, Field, ProtoError, RequestError};
 pub use event::{Event, PeerInfo, PeerState};
 pub use handshake::CAP_AUTH;
 pub use jobs::{ConfigOutcome, JobKind, JobState, JobStatus};

@@ -311,10 +311,13 @@ impl Peer {
 
     /// Queues one configuration change for the peer (B3), in order. Returns
     /// false (and does nothing) before the relationship was ever
-    /// established; drops and counts the change if the queue is full.
+    /// established or for an `op` that is no [`crate::ConfigOpKind`] code
+    /// (the peer would refuse it); drops and counts the change if the
+    /// queue is full.
     pub fn queue_config_op(&mut self, op: u8, vsys: &str, text: &str) -> bool {
         let c = &mut self.core;
         c.ever_established
+            && crate::ConfigOpKind::from_wire(op).is_some()
             && c.config_queue
                 .push(op, vsys, text, &mut c.stats, &mut c.events)
     }
@@ -404,7 +407,7 @@ impl Core {
             let mut detail = e.to_string();
             detail.truncate(200);
             let close = Close {
-                reason: e.close_code(),
+                reason: e.close_reason().code(),
                 detail,
             };
             let c = &mut self.conns[kind];

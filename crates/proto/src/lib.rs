@@ -9,6 +9,9 @@
 //! session records, resyncs) and the config connection (configuration
 //! batches and changes, low priority).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod auth;
 mod config_queue;
 mod conn;

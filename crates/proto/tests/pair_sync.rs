@@ -569,3 +569,31 @@ fn the_send_queue_stays_bounded_while_the_link_is_held() {
         assert!(tx <= (64 << 10) + 4 * (64 << 10), "queue {tx}");
     }
 }
+
+#[test]
+fn the_replication_latency_is_measured_from_acknowledgements() {
+    let mut p = Pair::new(PairConfig {
+        latency: Duration::from_millis(2),
+        ..PairConfig::default()
+    });
+    p.establish();
+    assert_eq!(p.a.peer.stats().ack_rtt_us, 0);
+    write(&p, 1, 50);
+    assert!(p.run_until(Duration::from_millis(50), in_step));
+    p.run_for(Duration::from_millis(10));
+    let rtt = p.a.peer.stats().ack_rtt_us;
+    // Two link latencies, plus up to a tick on each side to be polled.
+    assert!((4_000..=6_000).contains(&rtt), "rtt {rtt} us");
+}
+
+#[test]
+fn a_connected_peer_is_never_displaced_by_a_newcomer() {
+    let mut p = Pair::new(PairConfig::default());
+    assert!(p.a.peer.may_accept(SESSION), "nothing to displace");
+    p.establish();
+    assert!(!p.a.peer.may_accept(SESSION));
+    assert_eq!(p.a.errors("connection_refused_busy"), 1);
+    let local: std::net::SocketAddr = "10.0.0.1:18514".parse().unwrap();
+    let peer: std::net::SocketAddr = "10.0.0.2:18514".parse().unwrap();
+    assert!(hotsync_proto::Peer::dials(local, peer) && !hotsync_proto::Peer::dials(peer, local));
+}

@@ -278,6 +278,11 @@ impl Core {
             return Ok(());
         }
         conn.peer_acked = seq;
+        if let Some(d) = conn.rtt_sample(seq, now) {
+            if kind == ConnKind::Session {
+                self.stats.rtt_sample(d);
+            }
+        }
         match kind {
             ConnKind::Session => self.jobs.on_session_ack(seq, now, &mut self.events),
             ConnKind::Config => {

@@ -1,7 +1,9 @@
-//! `incremental`, `mixed` and `during-bulk`: a paced data-plane writer on the active node
-//! and a replication-latency probe on the standby, both nodes in this
-//! process (so each node's CPU is read per thread: its event loop thread is
-//! `hotsync-node-<id>`, the data plane is the writer thread).
+//! `incremental`, `mixed` and `during-bulk`: a paced data-plane writer on
+//! the active node and a replication-latency probe on the standby, both
+//! nodes in this process (so each node's CPU is read per thread: its event
+//! loop thread is `hotsync-node-<id>`, the data plane is the writer
+//! thread). `mixed` and `during-bulk` keep a [`Background`] job running
+//! through their second window.
 //!
 //! Latency measurement (see docs/PERFORMANCE.md):
 //! - Writers follow a fixed schedule: op `i` of a writer is *intended* at

@@ -12,6 +12,8 @@
 //!   batch sync running.
 //! - `during-bulk`: the incremental load (200k/s) alone, then while batch
 //!   syncs of the whole table run back to back.
+//! - `lookup`: reader threads' lookups while one writer applies records,
+//!   for the table, a mutex-table baseline and a DashMap.
 //! - `compare OLD.json NEW.json [...]`: the figures two reports share.
 //!
 //! On every scenario: `--repeat N` runs, `--json FILE` writes every figure
@@ -22,10 +24,11 @@
 mod baseline;
 mod bulk;
 mod load;
+mod lookup;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
-use hotsync_bench::report::{self, Figures, Outputs, Report, compare, median};
+use hotsync_bench::report::{self, Figures, Outputs, Report, Unit, compare, median};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,6 +77,8 @@ enum Cmd {
     Mixed(MixedArgs),
     /// The incremental load alone, then during batch syncs of the table.
     DuringBulk(DuringBulkArgs),
+    /// Lookups racing a writer: the table, a mutex table, a DashMap.
+    Lookup(lookup::LookupArgs),
     /// Compare reports written with --json (new/old of every figure).
     Compare(CompareArgs),
     /// One node in a child process (driven by the bulk scenario).
@@ -677,6 +682,28 @@ fn during_bulk_cmd(a: &DuringBulkArgs, ctx: &Ctx, rep: &mut Report) {
     });
 }
 
+fn lookup_cmd(a: &lookup::LookupArgs, ctx: &Ctx, rep: &mut Report) {
+    rep.latency_title("lookup latency");
+    rep.latency_units(Unit::Nanos, Unit::Nanos);
+    for i in 0..ctx.repeat {
+        if ctx.repeat > 1 {
+            eprintln!("run {}/{}", i + 1, ctx.repeat);
+        }
+        let (fields, windows) = lookup::run(a);
+        let (params, figures): (Vec<_>, Vec<_>) = fields
+            .into_iter()
+            .partition(|(k, _)| matches!(k.as_str(), "scenario" | "sessions" | "readers"));
+        for (k, v) in params {
+            rep.param(&k, v);
+        }
+        rep.run().extend(figures);
+        for (name, hist) in &windows {
+            rep.latency(name, hist);
+        }
+    }
+    print_spread(rep);
+}
+
 fn compare_cmd(a: &CompareArgs) -> i32 {
     let mut reports = Vec::new();
     for path in &a.files {
@@ -713,6 +740,7 @@ fn main() {
         Cmd::Incremental(_) => Report::new("incremental"),
         Cmd::Mixed(_) => Report::new("mixed"),
         Cmd::DuringBulk(_) => Report::new("during-bulk"),
+        Cmd::Lookup(_) => Report::new("lookup"),
     };
     let args: Vec<String> = std::env::args().collect();
     rep.param("command", args.join(" "));
@@ -726,6 +754,7 @@ fn main() {
         Cmd::Incremental(a) => incremental_cmd(a, &ctx, &mut rep),
         Cmd::Mixed(a) => mixed_cmd(a, &ctx, &mut rep),
         Cmd::DuringBulk(a) => during_bulk_cmd(a, &ctx, &mut rep),
+        Cmd::Lookup(a) => lookup_cmd(a, &ctx, &mut rep),
         Cmd::NodeChild(_) | Cmd::Compare(_) => unreachable!("handled above"),
     }
     if cli.hgrm.is_some() && rep.windows().is_empty() {

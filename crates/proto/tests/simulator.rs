@@ -198,6 +198,10 @@ impl Sim {
                 let (k, mut e) = g.next_session();
                 // A small key space so updates and removals hit existing keys.
                 let k = small_key(&k, self.rng.below(3000));
+                // An IPv4 key's translation is IPv4 too (a record with
+                // bytes past an IPv4 address's fourth is refused).
+                e.nat.src_addr[4..].fill(0);
+                e.nat.dst_addr[4..].fill(0);
                 e.flags = if self.rng.chance(100) { 0 } else { e.flags };
                 match self.rng.below(10) {
                     0..=5 => {

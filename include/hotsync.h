@@ -235,11 +235,12 @@ typedef struct hotsync_node_options {
     uint64_t max_sessions;
     /**
      * Shard count, a power of two up to 4096; both nodes of a pair must
-     * use the same. 0: 16 per core, at least 16.
+     * use the same. 0: 256, the same on every machine.
      */
     uint32_t shards;
     /**
-     * Change-journal capacity per shard, in keys. 0: 16,384.
+     * Change-journal capacity per shard, in keys. 0: 524,288 keys split
+     * over the shards (2,048 each with 256 shards, at least 1,024).
      */
     uint32_t journal_capacity;
 } hotsync_node_options;

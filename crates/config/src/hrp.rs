@@ -50,6 +50,7 @@ impl HrpEndpoint {
 /// | `hrp auto-sync config static-route` | `auto_sync_static_route` | off (B8) |
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
+/// | `hrp table shards N` (power of two, 1-4096) | `table_shards` | 256 |
 /// | `hrp metrics listen IP port P` | `metrics_listen` | off |
 /// | `hrp role-control external` | `role_control_external` | off |
 /// | `hrp data-plane conntrack [mode commit\|mirror] [netns NAME]` | `conntrack` | none |
@@ -91,6 +92,9 @@ pub struct HrpSettings {
     pub auto_sync_on_establish: bool,
     /// `hrp standby config enable`: configuration may be typed on the standby.
     pub standby_config_enable: bool,
+    /// `hrp table shards N`: the session table's shard count. A protocol
+    /// setting (both nodes must agree), not derived from the machine.
+    pub table_shards: Option<usize>,
     /// `hrp metrics listen IP port P`: where the Prometheus endpoint listens.
     pub metrics_listen: Option<SocketAddr>,
     /// `hrp role-control external`: the role changes only by `hrp role
@@ -248,6 +252,7 @@ impl Default for HrpSettings {
             auto_sync_static_route: false,
             auto_sync_on_establish: false,
             standby_config_enable: false,
+            table_shards: None,
             metrics_listen: None,
             role_control_external: false,
             conntrack: None,
@@ -278,6 +283,7 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_static_route", &self.auto_sync_static_route)
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
+            .field("table_shards", &self.table_shards)
             .field("metrics_listen", &self.metrics_listen)
             .field("role_control_external", &self.role_control_external)
             .field("conntrack", &self.conntrack)
@@ -363,6 +369,15 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
             (Some("config"), _) => return Err(bad(t, 3, "`static-route`")),
             _ => return Err(bad(t, 2, "`config static-route` or `on-establish`")),
         },
+        Some("table") => {
+            keyword(t, 2, "shards")?;
+            const EXPECTED: &str = "a shard count: a power of two 1-4096";
+            let n: usize = ranged(t, 3, 1, 4096, EXPECTED)?;
+            if !n.is_power_of_two() {
+                return Err(bad(t, 3, EXPECTED));
+            }
+            s.table_shards = Some(n);
+        }
         Some("data-plane") => data_plane(s, t)?,
         Some("standby") => {
             keyword(t, 2, "config")?;

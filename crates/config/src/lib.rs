@@ -16,6 +16,9 @@
 //! An item crosses the wire as `{vsys, text}`: [`ConfigItem::render`] and
 //! [`ConfigItem::parse`]. The root system is named `""` ([`ROOT`]).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod check;
 mod command;
 mod error;

@@ -598,3 +598,24 @@ fn hrp_data_plane_conntrack() {
         assert!(refused, "{bad} accepted");
     }
 }
+
+#[test]
+fn hrp_table_shards_is_a_power_of_two_up_to_4096() {
+    assert_eq!(HrpSettings::default().table_shards, None);
+    let p = ConfigStore::parse("hrp table shards 64\n").unwrap();
+    assert_eq!(HrpSettings::from_store(&p).unwrap().table_shards, Some(64));
+    for bad in ["3", "0", "8192", "many"] {
+        let e = ConfigStore::parse(&format!("hrp table shards {bad}\n")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ParseError::Expected {
+                    expected: "a shard count: a power of two 1-4096",
+                    column: 18,
+                    ..
+                }
+            ),
+            "{bad}: {e}"
+        );
+    }
+}

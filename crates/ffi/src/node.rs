@@ -8,7 +8,7 @@ use crate::types::{
     hotsync_stats,
 };
 use ::hotsync_node::{Node, NodeConfig, NodeError, NodeHandle};
-use ::hotsync_table::{MAX_SHARDS, SessionTable, TableConfig, default_shard_count};
+use ::hotsync_table::{DEFAULT_SHARDS, MAX_SHARDS, SessionTable, TableConfig};
 use hotsync_config::ConfigStore;
 use hotsync_proto::RequestError;
 use std::path::Path;
@@ -48,7 +48,7 @@ pub(crate) fn table_config(options: Option<&hotsync_node_options>) -> Result<Tab
         ));
     }
     let shards = match o.shards {
-        0 => default_shard_count(),
+        0 => DEFAULT_SHARDS,
         n if n.is_power_of_two() && n as usize <= MAX_SHARDS => n as usize,
         n => {
             return Err(fail(
@@ -57,11 +57,14 @@ pub(crate) fn table_config(options: Option<&hotsync_node_options>) -> Result<Tab
             ));
         }
     };
-    let mut cfg = TableConfig::with_capacity(match o.max_sessions {
-        0 => 1 << 20,
-        n => n as usize,
-    });
-    cfg.shards = shards;
+    // The journal keys are split over the shard count.
+    let mut cfg = TableConfig::with_shards(
+        match o.max_sessions {
+            0 => 1 << 20,
+            n => n as usize,
+        },
+        shards,
+    );
     if o.journal_capacity != 0 {
         cfg.journal_capacity = o.journal_capacity as usize;
     }
@@ -222,7 +225,7 @@ mod tests {
         );
         let cfg = table_config(None).unwrap();
         assert_eq!(cfg.max_sessions, 1 << 20);
-        assert_eq!(cfg.shards, default_shard_count());
+        assert_eq!(cfg.shards, DEFAULT_SHARDS);
     }
 
     #[test]

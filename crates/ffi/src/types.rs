@@ -349,9 +349,10 @@ pub struct hotsync_node_options {
     /// up front). 0: 1,048,576.
     pub max_sessions: u64,
     /// Shard count, a power of two up to 4096; both nodes of a pair must
-    /// use the same. 0: 16 per core, at least 16.
+    /// use the same. 0: 256, the same on every machine.
     pub shards: u32,
-    /// Change-journal capacity per shard, in keys. 0: 16,384.
+    /// Change-journal capacity per shard, in keys. 0: 524,288 keys split
+    /// over the shards (2,048 each with 256 shards, at least 1,024).
     pub journal_capacity: u32,
 }
 

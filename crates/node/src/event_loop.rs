@@ -122,7 +122,7 @@ impl EventLoop {
             seed,
             now,
         );
-        let is_connector = (cfg.listen.ip(), cfg.listen.port()) < (cfg.peer.ip(), cfg.peer.port());
+        let is_connector = Peer::dials(cfg.listen, cfg.peer);
         Ok(Self {
             cfg,
             shared,
@@ -419,13 +419,8 @@ impl EventLoop {
                     return;
                 }
             };
-            // A working connection is never displaced by a newcomer: a
-            // stranger must not be able to cut the real peer off. A stale
-            // one is closed by its dead timer, then the peer gets in.
-            let busy =
-                self.slots[i].stream.is_some() && self.peer.state().conn_phase[kind] == Phase::Up;
-            if busy {
-                self.peer.count_error("connection_refused_busy");
+            // The accept rule is the protocol's (`Peer::may_accept`).
+            if self.slots[i].stream.is_some() && !self.peer.may_accept(kind) {
                 tracing::debug!(%from, conn = kind.name(), "refusing a second connection");
                 continue;
             }
@@ -577,12 +572,11 @@ impl EventLoop {
                         self.heartbeats_seen = heartbeats;
                         self.io.last_heartbeat = Some(now);
                     }
-                    if let Err(e) = r {
-                        // The error is counted; the protocol queued a close
-                        // frame: flush it, then drop the connection.
+                    if r.is_err() {
+                        // Counted, and the connection is closing: its
+                        // `Event::Close` flushes the close frame and drops
+                        // the socket (the one close path).
                         self.process_events(now);
-                        self.write(kind, now);
-                        self.close(kind, &e.to_string(), now);
                         return;
                     }
                 }

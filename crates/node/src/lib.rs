@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod event_loop;
 mod sink;
 
@@ -56,8 +59,14 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// Builds the node settings from a parsed configuration file: the
     /// node-local `hrp` lines give addresses, priority, timers and key.
+    /// `hrp table shards N`, when present, overrides `table`'s shard count
+    /// (the journal keys are split over the new count).
     pub fn from_store(store: ConfigStore, table: TableConfig) -> Result<NodeConfig, NodeError> {
         let s = HrpSettings::from_store(&store).map_err(|e| NodeError::Config(e.to_string()))?;
+        let table = match s.table_shards {
+            Some(n) => TableConfig::with_shards(table.max_sessions, n),
+            None => table,
+        };
         let listen = s
             .local
             .ok_or_else(|| NodeError::Config("missing `hrp local-address IP port P`".into()))?;

@@ -23,12 +23,45 @@ pub enum ItemOutcome {
     Rejected,
 }
 
+/// What a configuration change does (`ConfigOp.op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigOpKind {
+    /// 0: a new item.
+    Add,
+    /// 1: an item changed.
+    Modify,
+    /// 2: an item removed.
+    Delete,
+}
+
+impl ConfigOpKind {
+    /// The wire code.
+    pub fn to_wire(self) -> u8 {
+        match self {
+            ConfigOpKind::Add => 0,
+            ConfigOpKind::Modify => 1,
+            ConfigOpKind::Delete => 2,
+        }
+    }
+
+    /// From the wire code; `None` if undefined.
+    pub fn from_wire(op: u8) -> Option<ConfigOpKind> {
+        Some(match op {
+            0 => ConfigOpKind::Add,
+            1 => ConfigOpKind::Modify,
+            2 => ConfigOpKind::Delete,
+            _ => return None,
+        })
+    }
+}
+
 /// Where configuration from the peer goes. The node implements it over its
 /// configuration store; the protocol only moves the text.
 pub trait ConfigSink: Send {
     /// Applies one item of a batch sync: additive, conflicts reported.
     fn apply_batch_item(&mut self, vsys: &str, text: &str) -> ItemOutcome;
-    /// Replays one incremental change (`op`: 0 add, 1 modify, 2 delete).
+    /// Replays one incremental change (`op`: a [`ConfigOpKind`] code, checked
+    /// on receipt).
     fn apply_op(&mut self, op: u8, vsys: &str, text: &str) -> Result<(), String>;
 }
 

@@ -153,6 +153,8 @@ pub(crate) struct Conn {
     pub peer_acked: u64,
     /// Data arrived that we have not acknowledged yet.
     pub ack_due: bool,
+    /// One data frame being timed until its acknowledgement: (seq, sent).
+    pub rtt_probe: Option<(u64, Instant)>,
     pub last_rx: Instant,
     pub last_tx: Instant,
     pub opened: Instant,
@@ -174,6 +176,7 @@ impl Conn {
             rx_seq: 0,
             peer_acked: 0,
             ack_due: false,
+            rtt_probe: None,
             last_rx: now,
             last_tx: now,
             opened: now,
@@ -194,6 +197,7 @@ impl Conn {
         self.rx_seq = 0;
         self.peer_acked = 0;
         self.ack_due = false;
+        self.rtt_probe = None;
         self.last_rx = now;
         self.last_tx = now;
         self.opened = now;
@@ -244,9 +248,24 @@ impl Conn {
         let n = self.encoder.encode(channel, seq, msg, &mut self.out)?;
         self.tx_seq = seq;
         self.last_tx = now;
+        // Data frames are acknowledged once applied (control frames are
+        // not acknowledged): time one at a time.
+        if channel != Channel::Control && self.rtt_probe.is_none() {
+            self.rtt_probe = Some((seq, now));
+        }
         stats.frames_tx += 1;
         stats.bytes_tx += n as u64;
         Ok(seq)
+    }
+
+    /// The peer acknowledged up to `seq` at `now`: the time the timed
+    /// frame took, if this acknowledges it.
+    pub fn rtt_sample(&mut self, seq: u64, now: Instant) -> Option<std::time::Duration> {
+        let (probe, sent) = self.rtt_probe?;
+        (seq >= probe).then(|| {
+            self.rtt_probe = None;
+            now.saturating_duration_since(sent)
+        })
     }
 
     /// The queued bytes.

@@ -97,12 +97,23 @@ pub enum ProtoError {
         sent: u64,
     },
     /// The peer closed the connection with a reason.
-    #[error("peer closed the connection: {detail} (reason {reason})")]
+    #[error("peer closed the connection: {detail} ({reason})")]
     PeerClosed {
-        /// Reason code.
-        reason: u16,
+        /// Why, by its code.
+        reason: CloseReason,
         /// Text.
         detail: String,
+    },
+    /// A field holds a value the protocol does not define (a role of 9, a
+    /// batch kind of 7, an acknowledgement for another channel...).
+    #[error("{kind:?} carries {field} {value}, which is not defined")]
+    InvalidField {
+        /// The message that carried it.
+        kind: MessageKind,
+        /// Which field.
+        field: Field,
+        /// The value received.
+        value: u32,
     },
     /// Nothing heard for the dead interval.
     #[error("peer silent for the dead interval")]
@@ -130,22 +141,116 @@ impl ProtoError {
             ProtoError::SequenceGap { .. } => "sequence_gap",
             ProtoError::AckBeyondSent { .. } => "ack_beyond_sent",
             ProtoError::PeerClosed { .. } => "peer_closed",
+            ProtoError::InvalidField { field, .. } => field.error_name(),
             ProtoError::Timeout => "timeout",
         }
     }
 
-    /// Close reason code sent to the peer.
-    pub(crate) fn close_code(&self) -> u16 {
+    /// The close reason sent to the peer.
+    pub fn close_reason(&self) -> CloseReason {
         match self {
-            ProtoError::VersionMismatch { .. } | ProtoError::FormatMismatch { .. } => 2,
+            ProtoError::VersionMismatch { .. } | ProtoError::FormatMismatch { .. } => {
+                CloseReason::Incompatible
+            }
             ProtoError::AuthFailed
             | ProtoError::AuthRequired
             | ProtoError::NoKeyConfigured
             | ProtoError::EncryptionRequired
-            | ProtoError::NoEncryptionKey => 3,
-            ProtoError::ShardCountMismatch { .. } | ProtoError::SameNodeId(_) => 4,
-            _ => 1,
+            | ProtoError::NoEncryptionKey => CloseReason::Authentication,
+            ProtoError::ShardCountMismatch { .. } | ProtoError::SameNodeId(_) => {
+                CloseReason::Configuration
+            }
+            _ => CloseReason::Protocol,
         }
+    }
+}
+
+/// Why a connection is closed: the `reason` code of a `Close` frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// 1: a protocol error (bad frame, unexpected message, timeout...).
+    Protocol,
+    /// 2: another protocol version or wire format.
+    Incompatible,
+    /// 3: the pre-shared-key check failed, or one side has no key (or no
+    /// encryption key where the other encrypts).
+    Authentication,
+    /// 4: the two nodes' settings cannot pair (shard count, node id).
+    Configuration,
+}
+
+impl CloseReason {
+    /// The wire code.
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::Protocol => 1,
+            CloseReason::Incompatible => 2,
+            CloseReason::Authentication => 3,
+            CloseReason::Configuration => 4,
+        }
+    }
+
+    /// From the wire code; `None` for a code the protocol does not define.
+    pub fn from_code(code: u16) -> Option<CloseReason> {
+        Some(match code {
+            1 => CloseReason::Protocol,
+            2 => CloseReason::Incompatible,
+            3 => CloseReason::Authentication,
+            4 => CloseReason::Configuration,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            CloseReason::Protocol => "protocol error",
+            CloseReason::Incompatible => "incompatible version or format",
+            CloseReason::Authentication => "authentication",
+            CloseReason::Configuration => "settings do not pair",
+        };
+        write!(f, "reason {}: {name}", self.code())
+    }
+}
+
+/// A message field checked on receipt against the values it may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `Hello.role`, `Heartbeat.role`.
+    Role,
+    /// `BatchStart.what`.
+    BatchKind,
+    /// `ConfigOp.op`.
+    ConfigOp,
+    /// `Ack.channel`: the channel of the connection it arrives on.
+    AckChannel,
+    /// `Close.reason`.
+    CloseReason,
+}
+
+impl Field {
+    /// The error counter of a bad value in this field.
+    pub fn error_name(self) -> &'static str {
+        match self {
+            Field::Role => "invalid_role",
+            Field::BatchKind => "invalid_batch_kind",
+            Field::ConfigOp => "invalid_config_op",
+            Field::AckChannel => "invalid_ack_channel",
+            Field::CloseReason => "invalid_close_reason",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Field::Role => "role",
+            Field::BatchKind => "batch kind (what)",
+            Field::ConfigOp => "config op",
+            Field::AckChannel => "ack channel",
+            Field::CloseReason => "close reason",
+        })
     }
 }
 

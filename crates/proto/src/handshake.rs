@@ -8,13 +8,14 @@
 
 use crate::auth;
 use crate::conn::{Conn, ConnKind, Phase};
-use crate::error::ProtoError;
+use crate::error::{Field, ProtoError};
 use crate::event::PeerInfo;
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use hotsync_wire::{
-    ArchivedHello, AuthProof, Channel, FORMAT_FINGERPRINT, Hello, Integrity, PROTOCOL_VERSION,
+    ArchivedHello, AuthProof, Channel, FORMAT_FINGERPRINT, Hello, Integrity, MessageKind,
+    PROTOCOL_VERSION,
 };
 use std::time::Instant;
 
@@ -77,6 +78,11 @@ pub(crate) fn on_hello(
     now: Instant,
 ) -> Result<Progress, ProtoError> {
     check_compatible(conn, hello, cfg, shard_count)?;
+    let role = Role::from_wire(hello.role).ok_or(ProtoError::InvalidField {
+        kind: MessageKind::Hello,
+        field: Field::Role,
+        value: hello.role.into(),
+    })?;
     let peer_caps = hello.capabilities.to_native();
     let peer_requires_auth = peer_caps & CAP_AUTH != 0;
     // No downgrade, either way: both sides encrypt or the link stays down.
@@ -90,7 +96,7 @@ pub(crate) fn on_hello(
     conn.claim = Some(PeerInfo {
         node_id: hello.node_id.to_native(),
         priority: hello.priority.to_native(),
-        role: Role::from_u8(hello.role),
+        role,
         preempt: hello.preempt,
     });
     let Some(psk) = &cfg.psk else {

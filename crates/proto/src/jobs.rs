@@ -19,10 +19,6 @@ use hotsync_wire::{
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// `BatchStart::what` values.
-pub(crate) const WHAT_SESSIONS: u8 = 0;
-pub(crate) const WHAT_CONFIG: u8 = 1;
-
 /// How many finished jobs are remembered for `display hrp sync-status`.
 const JOB_HISTORY: usize = 16;
 
@@ -43,6 +39,23 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Its `BatchStart::what` code.
+    pub fn to_wire(self) -> u8 {
+        match self {
+            JobKind::ConnectionStatus => 0,
+            JobKind::Config => 1,
+        }
+    }
+
+    /// From a `BatchStart::what` code; `None` if undefined.
+    pub fn from_wire(what: u8) -> Option<JobKind> {
+        match what {
+            0 => Some(JobKind::ConnectionStatus),
+            1 => Some(JobKind::Config),
+            _ => None,
+        }
+    }
+
     /// Name as the CLI prints it.
     pub fn name(self) -> &'static str {
         match self {
@@ -277,7 +290,7 @@ impl Jobs {
             job.start_sent = true;
             let msg = BatchStart {
                 job_id: job.status.id,
-                what: WHAT_SESSIONS,
+                what: JobKind::ConnectionStatus.to_wire(),
                 total: job.status.total,
             };
             cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
@@ -335,7 +348,7 @@ impl Jobs {
             job.start_sent = true;
             let msg = BatchStart {
                 job_id: job.status.id,
-                what: WHAT_CONFIG,
+                what: JobKind::Config.to_wire(),
                 total: job.status.total,
             };
             cx.conn.send(Channel::Config, &msg, cx.stats, now)?;

@@ -9,6 +9,9 @@
 //! session records, resyncs) and the config connection (configuration
 //! batches and changes, low priority).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod auth;
 mod config_queue;
 mod conn;
@@ -29,9 +32,9 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config_queue::{ConfigSink, ItemOutcome, RejectConfig};
+pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
-pub use error::{ProtoError, RequestError};
+pub use error::{CloseReason, Field, ProtoError, RequestError};
 pub use event::{Event, PeerInfo, PeerState};
 pub use handshake::CAP_AUTH;
 pub use jobs::{ConfigOutcome, JobKind, JobState, JobStatus};

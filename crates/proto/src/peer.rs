@@ -156,6 +156,27 @@ impl Peer {
         c.send_or_fail(kind, Channel::Control, &hello, now);
     }
 
+    /// Whether this node dials its peer: the node with the lower listen
+    /// address does (the other accepts), so the two never dial each other
+    /// at once.
+    pub fn dials(local: std::net::SocketAddr, peer: std::net::SocketAddr) -> bool {
+        (local.ip(), local.port()) < (peer.ip(), peer.port())
+    }
+
+    /// Whether a transport just accepted for `kind` may take its place. A
+    /// connection that completed its handshake is never displaced by a
+    /// newcomer (a stranger must not be able to cut the real peer off: a
+    /// stale one is closed by its dead timer, then the peer gets in); one
+    /// still in its handshake is (the driver closes it). A refusal is
+    /// counted as `connection_refused_busy`.
+    pub fn may_accept(&mut self, kind: ConnKind) -> bool {
+        let up = self.core.conns[kind].is_up();
+        if up {
+            self.core.stats.count_error("connection_refused_busy");
+        }
+        !up
+    }
+
     /// The transport for `kind` is gone (closed by either side or failed).
     pub fn handle_disconnected(&mut self, kind: ConnKind, now: Instant) {
         self.core.disconnected(kind, now);
@@ -166,9 +187,10 @@ impl Peer {
         self.decoders[kind].read_buf()
     }
 
-    /// `n` bytes were read into [`Self::recv_buf`]. On error the connection
-    /// must be closed: flush [`Self::poll_transmit`] (it may hold a close
-    /// frame), close, and call [`Self::handle_disconnected`].
+    /// `n` bytes were read into [`Self::recv_buf`]. An error is counted and
+    /// the connection is closing: the [`Event::Close`] queued with it is
+    /// the one path to close the transport (flush [`Self::poll_transmit`],
+    /// it holds the close frame; close; call [`Self::handle_disconnected`]).
     pub fn handle_received(
         &mut self,
         kind: ConnKind,
@@ -314,10 +336,13 @@ impl Peer {
 
     /// Queues one configuration change for the peer (B3), in order. Returns
     /// false (and does nothing) before the relationship was ever
-    /// established; drops and counts the change if the queue is full.
+    /// established or for an `op` that is no [`crate::ConfigOpKind`] code
+    /// (the peer would refuse it); drops and counts the change if the
+    /// queue is full.
     pub fn queue_config_op(&mut self, op: u8, vsys: &str, text: &str) -> bool {
         let c = &mut self.core;
         c.ever_established
+            && crate::ConfigOpKind::from_wire(op).is_some()
             && c.config_queue
                 .push(op, vsys, text, &mut c.stats, &mut c.events)
     }
@@ -439,7 +464,7 @@ impl Core {
             let mut detail = e.to_string();
             detail.truncate(200);
             let close = Close {
-                reason: e.close_code(),
+                reason: e.close_reason().code(),
                 detail,
             };
             let c = &mut self.conns[kind];

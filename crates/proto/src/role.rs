@@ -23,13 +23,21 @@ impl Role {
         }
     }
 
-    /// Wire decoding (unknown values read as `Initial`, which claims nothing).
+    /// Decoding of a local encoding (unknown values read as `Initial`,
+    /// which claims nothing). A peer's role goes through
+    /// [`Self::from_wire`] instead.
     pub fn from_u8(v: u8) -> Role {
-        match v {
+        Role::from_wire(v).unwrap_or(Role::Initial)
+    }
+
+    /// Wire decoding: `None` for a value the protocol does not define.
+    pub fn from_wire(v: u8) -> Option<Role> {
+        Some(match v {
+            0 => Role::Initial,
             1 => Role::Active,
             2 => Role::Standby,
-            _ => Role::Initial,
-        }
+            _ => return None,
+        })
     }
 }
 

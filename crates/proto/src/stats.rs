@@ -74,6 +74,11 @@ pub struct Stats {
     pub config_ops_dropped: u64,
     /// Configuration items received in batch syncs.
     pub config_items_rx: u64,
+    /// Replication latency: smoothed time (7/8 old, 1/8 new) from sending
+    /// a data frame on the session connection to the peer's
+    /// acknowledgement, which it sends once the frame is applied. In µs;
+    /// 0 until a first sample.
+    pub ack_rtt_us: u64,
     /// Connections established (handshake complete).
     pub connections: u64,
     /// Connections lost.
@@ -86,6 +91,16 @@ impl Stats {
     /// Counts one error.
     pub fn count_error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
+    }
+
+    /// Takes one replication-latency sample.
+    pub(crate) fn rtt_sample(&mut self, d: std::time::Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.ack_rtt_us = if self.ack_rtt_us == 0 {
+            us
+        } else {
+            (self.ack_rtt_us * 7 + us) / 8
+        };
     }
 
     /// All errors.

@@ -117,6 +117,9 @@ pub struct PairConfig {
     pub latency: Duration,
     /// Time one [`Pair::step`] advances.
     pub tick: Duration,
+    /// Bytes each node may put on each link per [`Pair::transmit`]: the
+    /// link's bandwidth per tick.
+    pub bytes_per_tick: usize,
 }
 
 /// Small, fast settings: 100 ms heartbeats, dead after 300 ms, no
@@ -146,6 +149,7 @@ impl Default for PairConfig {
             table_b: table,
             latency: Duration::from_micros(200),
             tick: Duration::from_micros(500),
+            bytes_per_tick: 32 << 10,
         }
     }
 }
@@ -271,7 +275,8 @@ impl Pair {
         self.links[kind].up
     }
 
-    /// Moves what `from` has queued on `kind` into the link.
+    /// Moves what `from` has queued on `kind` into the link, up to the
+    /// link's bandwidth per tick.
     pub fn transmit(&mut self, from: Side, kind: ConnKind) {
         if !self.links[kind].up {
             return;
@@ -282,9 +287,12 @@ impl Pair {
             Side::B => &mut self.b,
         };
         let mut out = Vec::new();
-        while let Some(bytes) = node.peer.poll_transmit(kind, now) {
-            out.extend_from_slice(bytes);
-            let n = bytes.len();
+        while out.len() < self.cfg.bytes_per_tick {
+            let Some(bytes) = node.peer.poll_transmit(kind, now) else {
+                break;
+            };
+            let n = bytes.len().min(self.cfg.bytes_per_tick - out.len());
+            out.extend_from_slice(&bytes[..n]);
             node.peer.consume(kind, n);
         }
         if !out.is_empty() {

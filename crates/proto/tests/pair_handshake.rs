@@ -391,3 +391,29 @@ fn a_strangers_hello_before_a_key_proof_leaves_the_table_and_config_alone() {
     assert_eq!(p.a.table.digest(), digest);
     assert!(p.a.config.lock().unwrap().is_empty());
 }
+
+/// The shard count is a protocol setting with a fixed default, not the
+/// machine's core count: a small firewall and a large one pair.
+#[test]
+fn nodes_built_on_machines_with_different_core_counts_pair() {
+    // The rule this replaced: sixteen shards per core.
+    let by_cores = |cores: usize| (cores * 16).next_power_of_two().clamp(16, 1024);
+    assert_ne!(by_cores(2), by_cores(64), "the old rule refused this pair");
+    let small = hotsync_table::TableConfig::with_capacity(4096);
+    let large = hotsync_table::TableConfig::with_capacity(65536);
+    assert_eq!(small.shards, hotsync_table::DEFAULT_SHARDS);
+    assert_eq!(small.shards, large.shards);
+    let mut p = Pair::new(PairConfig {
+        table_a: small,
+        table_b: large,
+        ..PairConfig::default()
+    });
+    p.establish();
+    for (k, e) in sessions(200) {
+        p.a.table.upsert(&k, &e).unwrap();
+    }
+    let ok = p.run_until(Duration::from_millis(50), |p| {
+        p.a.table.digest() == p.b.table.digest()
+    });
+    assert!(ok && p.b.table.len() == 200);
+}

@@ -52,14 +52,35 @@ pub struct TableConfig {
     pub journal_capacity: usize,
 }
 
+/// Shards of a table unless configured otherwise (`hrp table shards N`).
+///
+/// A protocol setting, not a property of the machine: resync works shard by
+/// shard, so both nodes of a pair must use the same count, and two
+/// firewalls with different core counts must still pair. 256 is sized for
+/// the largest tables (10 M sessions: about 40 k per shard, so the resync
+/// of one uncertain shard moves 0.4 % of the table) and gives more lock
+/// stripes than any data plane has threads.
+pub const DEFAULT_SHARDS: usize = 256;
+
+/// Change-journal keys of a whole table by default, split evenly over its
+/// shards: journal memory does not grow with the shard count.
+pub const DEFAULT_JOURNAL_KEYS: usize = 512 * 1024;
+
 impl TableConfig {
-    /// Defaults for `max_sessions` sessions: shards from the core count,
-    /// a 16 Ki-key journal per shard.
+    /// Defaults for `max_sessions` sessions: [`DEFAULT_SHARDS`] shards and
+    /// [`DEFAULT_JOURNAL_KEYS`] journal keys in all. The same on every
+    /// machine.
     pub fn with_capacity(max_sessions: usize) -> Self {
+        Self::with_shards(max_sessions, DEFAULT_SHARDS)
+    }
+
+    /// `shards` shards (a power of two, at most [`MAX_SHARDS`]) for
+    /// `max_sessions` sessions, with the journal keys split over them.
+    pub fn with_shards(max_sessions: usize, shards: usize) -> Self {
         Self {
-            shards: default_shard_count(),
+            shards,
             max_sessions,
-            journal_capacity: 16 * 1024,
+            journal_capacity: (DEFAULT_JOURNAL_KEYS / shards.max(1)).max(1024),
         }
     }
 }
@@ -68,14 +89,6 @@ impl Default for TableConfig {
     fn default() -> Self {
         Self::with_capacity(1 << 20)
     }
-}
-
-/// Sixteen shards per core, rounded to a power of two, at least 16: enough
-/// that data-plane threads rarely meet on a lock, and that a resync of one
-/// uncertain shard moves a small fraction of the table.
-pub fn default_shard_count() -> usize {
-    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cores * 16).next_power_of_two().clamp(16, 1024)
 }
 
 /// Error returned when an insert finds its shard at capacity.

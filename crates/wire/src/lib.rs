@@ -6,6 +6,9 @@
 //! payload is aligned in place and is validated (bytecheck) and read without
 //! copying. See `docs/PROTOCOL.md` for the byte layout.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod aead;
 mod decode;
 mod encode;

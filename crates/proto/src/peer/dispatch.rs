@@ -2,11 +2,13 @@
 //! up connection, to the piece of state its message concerns.
 
 use super::Core;
+use crate::config_queue::ConfigOpKind;
 use crate::conn::{ConnKind, Phase};
 use crate::error::ProtoError;
+use crate::error::{CloseReason, Field};
 use crate::event::{Event, PeerInfo};
 use crate::handshake::{self, Progress};
-use crate::jobs::{JobKind, WHAT_CONFIG};
+use crate::jobs::JobKind;
 use crate::receive::Inbound;
 use crate::role::Role;
 use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
@@ -152,7 +154,8 @@ impl Core {
             MessageRef::Heartbeat(hb) => {
                 self.stats.heartbeats_rx += 1;
                 if kind == ConnKind::Session {
-                    let role = Role::from_u8(hb.role);
+                    let role = Role::from_wire(hb.role)
+                        .ok_or_else(|| invalid(msg_kind, Field::Role, hb.role))?;
                     let prio = hb.priority.to_native();
                     let est = self.established;
                     if self
@@ -164,7 +167,12 @@ impl Core {
                 }
                 Ok(())
             }
-            MessageRef::Ack(a) => self.on_ack(kind, a.seq.to_native(), now),
+            MessageRef::Ack(a) => {
+                if a.channel != kind.channel() as u8 {
+                    return Err(invalid(msg_kind, Field::AckChannel, a.channel));
+                }
+                self.on_ack(kind, a.seq.to_native(), now)
+            }
             MessageRef::Close(c) => Err(peer_closed(c)),
             MessageRef::Hello(_) | MessageRef::AuthProof(_) => Err(ProtoError::Unexpected {
                 kind: msg_kind,
@@ -202,9 +210,13 @@ impl Core {
                 self.stats.resync_removed += removed as u64;
             }
             MessageRef::ResyncRequest(r) => {
+                // Validated whole before any shard is marked: a refused
+                // request changes nothing.
                 for s in r.shards.iter() {
-                    let s = self.check_shard(s.to_native(), msg_kind)?;
-                    if self.ledger.mark(s) {
+                    self.check_shard(s.to_native(), msg_kind)?;
+                }
+                for s in r.shards.iter() {
+                    if self.ledger.mark(s.to_native() as usize) {
                         self.stats.resync_request += 1;
                     }
                 }
@@ -223,11 +235,8 @@ impl Core {
     ) -> Result<(), ProtoError> {
         match msg {
             MessageRef::BatchStart(b) => {
-                let job = if b.what == WHAT_CONFIG {
-                    JobKind::Config
-                } else {
-                    JobKind::ConnectionStatus
-                };
+                let job = JobKind::from_wire(b.what)
+                    .ok_or_else(|| invalid(MessageKind::BatchStart, Field::BatchKind, b.what))?;
                 let total = b.total.to_native();
                 self.inbound.batch_start(kind, job, total, &mut self.events);
             }
@@ -242,6 +251,9 @@ impl Core {
                 self.inbound.config_items(kind, b, sink, &mut self.stats);
             }
             MessageRef::ConfigOp(op) => {
+                if ConfigOpKind::from_wire(op.op).is_none() {
+                    return Err(invalid(MessageKind::ConfigOp, Field::ConfigOp, op.op));
+                }
                 Inbound::config_op(op, self.sink.as_mut(), &mut self.stats, &mut self.events);
             }
             MessageRef::ConfigBatchResult(r) => {
@@ -266,6 +278,11 @@ impl Core {
             return Ok(());
         }
         conn.peer_acked = seq;
+        if let Some(d) = conn.rtt_sample(seq, now) {
+            if kind == ConnKind::Session {
+                self.stats.rtt_sample(d);
+            }
+        }
         match kind {
             ConnKind::Session => self.jobs.on_session_ack(seq, now, &mut self.events),
             ConnKind::Config => {
@@ -291,8 +308,20 @@ impl Core {
 }
 
 pub(super) fn peer_closed(c: &hotsync_wire::ArchivedClose) -> ProtoError {
-    ProtoError::PeerClosed {
-        reason: c.reason.to_native(),
-        detail: c.detail.as_str().chars().take(200).collect(),
+    let code = c.reason.to_native();
+    match CloseReason::from_code(code) {
+        Some(reason) => ProtoError::PeerClosed {
+            reason,
+            detail: c.detail.as_str().chars().take(200).collect(),
+        },
+        None => invalid(MessageKind::Close, Field::CloseReason, code),
+    }
+}
+
+fn invalid(kind: MessageKind, field: Field, value: impl Into<u32>) -> ProtoError {
+    ProtoError::InvalidField {
+        kind,
+        field,
+        value: value.into(),
     }
 }

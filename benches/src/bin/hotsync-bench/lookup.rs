@@ -202,6 +202,19 @@ enum Writer {
     Active,
 }
 
+impl Writer {
+    fn name(self) -> &'static str {
+        match self {
+            Writer::Standby => "standby",
+            Writer::Active => "active",
+        }
+    }
+}
+
+/// A latency histogram (ns) per structure and writer case, named
+/// "table, standby writer" and so on.
+pub type Windows = Vec<(String, Histogram<u64>)>;
+
 /// One structure under one writer case.
 struct Outcome {
     lookups_per_s: f64,
@@ -349,8 +362,9 @@ fn fill(s: &dyn Subject, n: usize) {
 /// Builds one structure sized for the run.
 type MakeSubject<'a> = &'a dyn Fn() -> Box<dyn Subject>;
 
-/// Runs the scenario; returns the report's fields.
-pub fn run(a: &LookupArgs) -> Vec<(String, Value)> {
+/// Runs the scenario; returns the report's fields and the latency
+/// histograms.
+pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
     let n = a.sessions;
     eprintln!("lookup: generating {n} keys");
     let mut g = generator(7);
@@ -431,5 +445,9 @@ pub fn run(a: &LookupArgs) -> Vec<(String, Value)> {
     fields.push(("scenario".into(), json!("lookup")));
     fields.push(("sessions".into(), json!(n)));
     fields.push(("readers".into(), json!(a.readers)));
-    fields
+    let windows = results
+        .into_iter()
+        .map(|(name, w, o)| (format!("{name}, {} writer", w.name()), o.latency))
+        .collect();
+    (fields, windows)
 }

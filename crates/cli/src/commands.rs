@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT};
 use hotsync_node::{NodeError, NodeHandle};
+use hotsync_proto::Role;
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
 
 use crate::admin::Response;
@@ -68,13 +69,24 @@ impl Commands {
 
     /// `hrp role active|standby`: returns once the data plane is there.
     fn hrp_role(&self, active: bool) -> Response {
-        let Some(dp) = &self.data_plane else {
-            return err("no data plane is configured (add `hrp data-plane conntrack`)");
+        // One authority: refused unless `hrp role-control external`.
+        let role = if active { Role::Active } else { Role::Standby };
+        let changed = match self.node.set_role(role) {
+            Ok(c) => c,
+            Err(e) => return err(e),
         };
-        match dp.set_role(active) {
-            Ok(msg) => Response::ok(msg),
-            Err(e) => err(e),
+        let mut msg = if changed {
+            format!("Info: HRP role is now {role}.\n")
+        } else {
+            format!("Info: HRP role was already {role}.\n")
+        };
+        if let Some(dp) = &self.data_plane {
+            match dp.set_role(active) {
+                Ok(m) => msg.push_str(&m),
+                Err(e) => return err(e),
+            }
         }
+        Response::ok(msg)
     }
 
     /// Runs one command line in system `vsys` (`""` = root).
@@ -123,6 +135,8 @@ impl Commands {
                     None => err(format!("no job {id}")),
                 }
             }
+            ["_json", "display", rest @ ..] => self.display_json(rest),
+            ["_json", ..] => self.display_json(&[]),
             ["_info"] => self.node.with_store(|s| {
                 let mut o = format!("sysname {}\n", sysname(s));
                 for v in s.vsys_names() {
@@ -233,6 +247,33 @@ impl Commands {
             Some(text) => Response::ok(text),
             None => err(format!("virtual system `{name}` does not exist")),
         }
+    }
+
+    /// `hotsync cli --json`: the display commands scripts read.
+    fn display_json(&self, rest: &[&str]) -> Response {
+        let now = Instant::now();
+        let v = match rest {
+            ["hrp", "state"] => {
+                let name = self.node.with_store(sysname);
+                crate::json::hrp_state(&self.node.state(), &name, now)
+            }
+            ["hrp", "statistics"] => crate::json::statistics(&self.node.state().peer.stats),
+            ["hrp", "sync-status"] => {
+                let jobs: Vec<JobView> = self
+                    .node
+                    .jobs()
+                    .iter()
+                    .map(|j| JobView::from_status(j, now))
+                    .collect();
+                crate::json::sync_status(&jobs)
+            }
+            _ => {
+                return Response::unknown(
+                    "Error: --json applies to `display hrp state`, `display hrp statistics` and `display hrp sync-status`",
+                );
+            }
+        };
+        Response::ok(format!("{v}\n"))
     }
 
     fn hrp_state(&self, verbose: bool) -> Response {

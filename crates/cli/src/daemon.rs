@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hotsync_config::{ConfigStore, HrpSettings};
+use hotsync_config::{NodeFile, check_node_file};
 use hotsync_node::{Node, NodeConfig};
 use hotsync_table::TableConfig;
 
@@ -29,8 +29,9 @@ pub fn located(file: &Path, msg: &str) -> String {
 /// Largest node file read (a 100,000-rule configuration is ~20 MiB).
 const MAX_CONFIG_FILE: u64 = 256 << 20;
 
-/// Reads and parses a node file; errors are printed compiler-style.
-pub fn load(file: &Path) -> Result<ConfigStore, String> {
+/// Reads and checks a node file ([`check_node_file`]); every error is
+/// returned, one per line, compiler-style.
+pub fn load(file: &Path) -> Result<NodeFile, String> {
     let mut text = String::new();
     std::fs::File::open(file)
         .and_then(|f| {
@@ -45,24 +46,51 @@ pub fn load(file: &Path) -> Result<ConfigStore, String> {
             MAX_CONFIG_FILE >> 20
         ));
     }
-    let store = ConfigStore::parse(&text).map_err(|e| located(file, &e.to_string()))?;
-    HrpSettings::from_store(&store).map_err(|e| located(file, &e.to_string()))?;
-    Ok(store)
+    check_node_file(&text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|d| located(file, &d.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
-pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>) -> ExitCode {
-    if let Err(e) = crate::init_logging(log_level) {
+/// `hotsync check-config FILE`: the checks `hotsync node` runs at start.
+pub fn check_config(file: &Path) -> ExitCode {
+    match load(file) {
+        Ok(f) => {
+            println!(
+                "{}: configuration OK ({} items, {} virtual systems)",
+                file.display(),
+                f.store.len(),
+                f.store.vsys_names().count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn run(
+    file: &Path,
+    (log_level, log_format): (&str, crate::LogFormat),
+    capacity: usize,
+    admin: Option<PathBuf>,
+) -> ExitCode {
+    if let Err(e) = crate::init_logging(log_level, log_format) {
         eprintln!("Error: {e}");
         return ExitCode::from(2);
     }
-    let store = match load(file) {
-        Ok(s) => s,
+    let NodeFile { store, settings } = match load(file) {
+        Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let settings = HrpSettings::from_store(&store).unwrap_or_default();
     let admin = socket_dir::resolve(admin.or(settings.admin_socket.clone()).as_deref());
     // Refuse a socket another user could replace before anything starts.
     if let Err(e) = socket_dir::prepare(&admin) {
@@ -105,6 +133,23 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
             node.shutdown();
             return ExitCode::from(1);
         }
+    };
+    // Off by default; the address is the operator's (loopback in the
+    // examples): the endpoint has no authentication.
+    let _metrics = match settings.metrics_listen {
+        Some(addr) => match crate::metrics::Exporter::start(addr, node.clone()) {
+            Ok(m) => {
+                tracing::info!(%addr, "Prometheus metrics on http://{addr}/metrics");
+                Some(m)
+            }
+            Err(e) => {
+                eprintln!("Error: cannot listen for metrics on {addr}: {e}");
+                server.stop();
+                node.shutdown();
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
     };
     {
         let stop = Arc::clone(&stop);

@@ -283,7 +283,7 @@ pub fn run(o: DemoOptions) -> ExitCode {
 }
 
 fn run_inner(o: &DemoOptions) -> Result<bool, String> {
-    crate::init_logging(&o.log_level)?;
+    crate::init_logging(&o.log_level, crate::LogFormat::Text)?;
     let mode = Mode::detect(!o.no_progress);
     let t_start = Instant::now();
     let pa = free_port_pair(&[]).ok_or("no free loopback port")?;

@@ -42,6 +42,8 @@ struct Session {
     sysname: String,
     vsys_names: Vec<String>,
     mode: Mode,
+    /// `--json`: display commands are asked for as JSON.
+    json: bool,
 }
 
 impl Session {
@@ -115,6 +117,8 @@ impl Session {
                 let wait = w.last() == Some(&"--wait");
                 let cmd = if wait {
                     w[..w.len() - 1].join(" ")
+                } else if self.json {
+                    format!("_json {line}")
                 } else {
                     line.to_owned()
                 };
@@ -188,7 +192,7 @@ pub fn job_id(text: &str) -> Option<u64> {
 }
 
 /// `hotsync cli`.
-pub fn run(admin: &Path, commands: Vec<String>) -> ExitCode {
+pub fn run(admin: &Path, commands: Vec<String>, json: bool) -> ExitCode {
     let client = match Client::connect(admin) {
         Ok(c) => c,
         Err(e) => {
@@ -206,6 +210,7 @@ pub fn run(admin: &Path, commands: Vec<String>) -> ExitCode {
         sysname: "hotsync".into(),
         vsys_names: Vec::new(),
         mode: Mode::detect(true),
+        json,
     };
     s.refresh_info();
     if !interactive {

@@ -320,7 +320,7 @@ fn start_node_with(
 ) -> NodeProc {
     let sock = dir.join(format!("{name}.sock"));
     let cfg = format!(
-        "#\n sysname {name}\n hrp enable\n hrp node-id {id}\n hrp local-address 127.0.0.1 port {me}\n hrp remote-address 127.0.0.1 port {peer}\n hrp priority {prio}\n hrp timer hello 200\n hrp dead-count 5\n hrp admin-socket {}\n hrp data-plane conntrack mode commit netns {netns}\n#\nreturn\n",
+        "#\n sysname {name}\n hrp enable\n hrp node-id {id}\n hrp local-address 127.0.0.1 port {me}\n hrp remote-address 127.0.0.1 port {peer}\n hrp priority {prio}\n hrp timer hello 200\n hrp dead-count 5\n hrp admin-socket {}\n hrp role-control external\n hrp data-plane conntrack mode commit netns {netns}\n#\nreturn\n",
         sock.display()
     );
     let file = dir.join(format!("{name}.cfg"));
@@ -390,6 +390,12 @@ fn a_tcp_connection_survives_failover_only_with_hotsync() {
     let (pa, pb) = (free_port(), free_port());
     let a = start_node(&dir, "fwa", 1, pa, pb, 120, &lab.ns("a"));
     let b = start_node(&dir, "fwb", 2, pb, pa, 100, &lab.ns("b"));
+    // keepalived's part (`hrp role-control external`): it makes fw-a master.
+    wait("the relationship", || {
+        cli(&a, "display hrp state").contains("Relationship:       established")
+    });
+    cli(&a, "hrp role active");
+    cli(&b, "hrp role standby");
     wait("a active, b standby", || {
         cli(&a, "display hrp state").contains("active")
             && cli(&b, "display hrp state").contains("standby")

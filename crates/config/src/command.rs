@@ -7,7 +7,8 @@ use crate::parse::locate;
 use crate::store::{ConfigStore, ROOT, Upsert};
 use crate::sync::is_syncable;
 use crate::syntax::{
-    Bad, Head, classify, classify_child, control, flat_header_len, split_body, sub_keywords,
+    Bad, Head, check_body_line, classify, classify_child, control, flat_header_len, split_body,
+    sub_keywords,
 };
 
 /// What a change does.
@@ -267,7 +268,7 @@ fn flat_item(t: &[&str], start: usize, identity_only: bool) -> Result<ConfigItem
         })?;
         let body = if is_rule && !identity_only {
             let words = sub_keywords(head.category).unwrap_or(&[]);
-            body_of(t, start + 1 + hlen, words)?
+            body_of(head.category, t, start + 1 + hlen, words)?
         } else {
             Vec::new()
         };
@@ -279,18 +280,30 @@ fn flat_item(t: &[&str], start: usize, identity_only: bool) -> Result<ConfigItem
     };
     let head = classify(&u[..hlen], identity_only).map_err(shift)?;
     let body = match body_words {
-        Some(words) if !identity_only => body_of(t, start + hlen, words)?,
+        Some(words) if !identity_only => body_of(head.category, t, start + hlen, words)?,
         _ => Vec::new(),
     };
     Ok(build(head, None, body))
 }
 
-fn body_of(t: &[&str], from: usize, words: &[&str]) -> Result<Vec<BodyLine>, Bad> {
-    Ok(split_body(t, from, words)?
+fn body_of(
+    category: Category,
+    t: &[&str],
+    from: usize,
+    words: &[&str],
+) -> Result<Vec<BodyLine>, Bad> {
+    split_body(t, from, words)?
         .into_iter()
-        .map(|r| BodyLine {
-            depth: 1,
-            text: t[r].join(" "),
+        .map(|r| {
+            let start = r.start;
+            check_body_line(category, &t[r.clone()]).map_err(|b| Bad {
+                at: b.at.map(|i| i + start),
+                expected: b.expected,
+            })?;
+            Ok(BodyLine {
+                depth: 1,
+                text: t[r].join(" "),
+            })
         })
-        .collect())
+        .collect()
 }

@@ -282,3 +282,19 @@ pub enum SettingsError {
         found: String,
     },
 }
+
+impl SettingsError {
+    /// The line of the `hrp` command (0: typed at run time).
+    pub fn line(&self) -> u32 {
+        match self {
+            Self::Invalid { line, .. } => *line,
+        }
+    }
+
+    /// The column of the offending token.
+    pub fn column(&self) -> u32 {
+        match self {
+            Self::Invalid { column, .. } => *column,
+        }
+    }
+}

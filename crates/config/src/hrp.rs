@@ -49,10 +49,15 @@ impl HrpEndpoint {
 /// | `hrp auto-sync config static-route` | `auto_sync_static_route` | off (B8) |
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
+/// | `hrp metrics listen IP port P` | `metrics_listen` | off |
+/// | `hrp role-control external` | `role_control_external` | off |
 /// | `hrp data-plane conntrack [mode commit\|mirror] [netns NAME]` | `conntrack` | none |
 /// | `hrp data-plane conntrack ignore address IP` / `protocol N` / `state NAME` | `conntrack` ignore lists | empty |
 ///
-/// Other `hrp` lines are kept in the store and ignored here.
+/// VRP's `hrp` commands hotsync does not implement ([`IGNORED_HRP`]: `hrp
+/// mirror session enable`, `hrp track ...`) are kept in the store and
+/// ignored here; any other `hrp` word is an error (a typo such as `hrp
+/// priorty 120` must not leave the default silently in force).
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HrpSettings {
@@ -82,6 +87,12 @@ pub struct HrpSettings {
     pub auto_sync_on_establish: bool,
     /// `hrp standby config enable`: configuration may be typed on the standby.
     pub standby_config_enable: bool,
+    /// `hrp metrics listen IP port P`: where the Prometheus endpoint listens.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `hrp role-control external`: the role changes only by `hrp role
+    /// active|standby` (keepalived's notify script); hotsync's own election
+    /// is off.
+    pub role_control_external: bool,
     /// `hrp data-plane conntrack ...`: the session table mirrors the Linux
     /// kernel's connection-tracking table.
     pub conntrack: Option<ConntrackSettings>,
@@ -168,6 +179,13 @@ fn data_plane(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
     Ok(())
 }
 
+/// VRP `hrp` commands accepted in a node file and ignored (hotsync has no
+/// equivalent, and refusing them would refuse a real firewall's file).
+pub const IGNORED_HRP: &[&str] = &["mirror", "track", "interface", "adjust", "escape"];
+
+/// Every `hrp` command word hotsync reads, for error messages.
+const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, data-plane, metrics, role-control)";
+
 impl HrpSettings {
     /// Default `hrp priority`.
     pub const DEFAULT_PRIORITY: u16 = 100;
@@ -225,6 +243,8 @@ impl Default for HrpSettings {
             auto_sync_static_route: false,
             auto_sync_on_establish: false,
             standby_config_enable: false,
+            metrics_listen: None,
+            role_control_external: false,
             conntrack: None,
         }
     }
@@ -249,6 +269,8 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_static_route", &self.auto_sync_static_route)
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("role_control_external", &self.role_control_external)
             .field("conntrack", &self.conntrack)
             .finish()
     }
@@ -281,7 +303,7 @@ fn ranged<N: std::str::FromStr + PartialOrd>(
 }
 
 /// Apply one `hrp` line (tokens, starting with `hrp`) to `s`. Unknown `hrp`
-/// commands are accepted and ignored.
+/// commands are refused, except VRP's in [`IGNORED_HRP`].
 pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
     let w = |i: usize| t.get(i).copied();
     match w(1) {
@@ -325,14 +347,34 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
                 end(t, 3)?;
                 s.auto_sync_on_establish = true;
             }
-            _ => {}
+            (Some("config"), _) => return Err(bad(t, 3, "`static-route`")),
+            _ => return Err(bad(t, 2, "`config static-route` or `on-establish`")),
         },
         Some("data-plane") => data_plane(s, t)?,
-        Some("standby") if w(2) == Some("config") && w(3) == Some("enable") => {
+        Some("standby") => {
+            keyword(t, 2, "config")?;
+            keyword(t, 3, "enable")?;
             end(t, 4)?;
             s.standby_config_enable = true;
         }
-        _ => {}
+        Some("metrics") => {
+            keyword(t, 2, "listen")?;
+            let address: IpAddr = number(t, 3, "an IP address")?;
+            keyword(t, 4, "port")?;
+            let port: u16 = number(t, 5, "a port 1-65535")?;
+            if port == 0 {
+                return Err(bad(t, 5, "a port 1-65535"));
+            }
+            end(t, 6)?;
+            s.metrics_listen = Some(SocketAddr::new(address, port));
+        }
+        Some("role-control") => {
+            keyword(t, 2, "external")?;
+            end(t, 3)?;
+            s.role_control_external = true;
+        }
+        Some(w) if IGNORED_HRP.contains(&w) => {}
+        _ => return Err(bad(t, 1, HRP_EXPECTED)),
     }
     Ok(())
 }

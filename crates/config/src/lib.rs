@@ -10,11 +10,13 @@
 //!   [`ConfigStore::apply_batch_item`] and [`ConfigStore::apply_change`]
 //!   are the receiving side (B3, B5, B7, B8, B10); [`is_syncable`] is the
 //!   single rule for what may cross.
-//! - [`HrpSettings::from_store`] reads the node's own `hrp` lines.
+//! - [`HrpSettings::from_store`] reads the node's own `hrp` lines;
+//!   [`check_node_file`] reports every error of a node file.
 //!
 //! An item crosses the wire as `{vsys, text}`: [`ConfigItem::render`] and
 //! [`ConfigItem::parse`]. The root system is named `""` ([`ROOT`]).
 
+mod check;
 mod command;
 mod error;
 pub mod fuzzing;
@@ -26,9 +28,10 @@ mod store;
 mod sync;
 mod syntax;
 
+pub use check::{Diagnostic, NodeFile, check_node_file};
 pub use command::{ChangeOp, ConfigChange};
 pub use error::{ApplyError, CommandError, ParseError, SettingsError};
-pub use hrp::{ConntrackSettings, HrpEndpoint, HrpSettings};
+pub use hrp::{ConntrackSettings, HrpEndpoint, HrpSettings, IGNORED_HRP};
 pub use item::{BodyLine, Category, ConfigItem, Container, Identity};
 pub use limits::{MAX_COMMAND_BYTES, MAX_LINE_BYTES, MAX_NAME_CHARS, is_forbidden_char, printable};
 pub use store::{ConfigStore, Items, ROOT};

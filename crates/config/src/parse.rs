@@ -4,9 +4,10 @@
 //! [`crate::ConfigItem::parse`] consume it.
 
 use crate::error::ParseError;
+use crate::item::Category;
 use crate::item::{BodyLine, ConfigItem, Container};
 use crate::limits::{MAX_LINE_BYTES, check_line};
-use crate::syntax::{Bad, Control, classify, classify_child, control};
+use crate::syntax::{Bad, Control, check_body_line, classify, classify_child, control};
 
 /// What the parser found.
 pub(crate) enum Event<'a> {
@@ -104,8 +105,23 @@ struct Node<'a> {
 
 type Sink<'s> = dyn FnMut(Event<'_>) -> Result<(), ParseError> + 's;
 
-/// Parse `text`, feeding events to `sink` in order.
+/// What to do with an error: `Err` stops the parse (the first error is the
+/// result), `Ok` records it and goes on with the next line (`check-config`
+/// reports every error of a file).
+type OnError<'s> = dyn FnMut(ParseError) -> Result<(), ParseError> + 's;
+
+/// Parse `text`, feeding events to `sink` in order; stop at the first error.
 pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseError> {
+    parse_events_with(text, sink, &mut |e| Err(e))
+}
+
+/// Parse `text`, feeding events to `sink` in order and errors to
+/// `on_error`. A line in error (or an item the sink refused) is skipped.
+pub(crate) fn parse_events_with(
+    text: &str,
+    sink: &mut Sink<'_>,
+    on_error: &mut OnError<'_>,
+) -> Result<(), ParseError> {
     let mut current: Option<Node<'_>> = None;
     // VRP prints global one-line commands indented by one space after a
     // `#` (` sysname FW`, ` ftp server enable`), and blocks at column 0.
@@ -119,20 +135,27 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
         let full = full.strip_suffix('\r').unwrap_or(full);
         // The whole line, indentation included, for characters; its text
         // (below) for length.
-        check_line(no, 0, full, usize::MAX, "a line")?;
+        if let Err(e) = check_line(no, 0, full, usize::MAX, "a line") {
+            on_error(e)?;
+            continue;
+        }
         let spaces = full.bytes().take_while(|&b| b == b' ').count();
         let rest = &full[spaces..];
         let text = rest.trim_end();
         if text.is_empty() {
             continue;
         }
-        check_line(no, spaces, text, MAX_LINE_BYTES, "a line")?;
+        if let Err(e) = check_line(no, spaces, text, MAX_LINE_BYTES, "a line") {
+            on_error(e)?;
+            continue;
+        }
         if let Some(c) = rest.chars().next().filter(|c| c.is_whitespace()) {
-            return Err(ParseError::BadIndentation {
+            on_error(ParseError::BadIndentation {
                 line: no,
                 column: to_u32(spaces + 1),
                 found: format!("`{}`", c.escape_debug()),
-            });
+            })?;
+            continue;
         }
         if rest.starts_with('!') {
             // A comment (`!Software Version ...`): not configuration.
@@ -141,7 +164,7 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
         let line = SrcLine { no, full, text };
         if text == "#" {
             if let Some(node) = current.take() {
-                emit(node, sink)?;
+                emit(node, sink, on_error)?;
             }
             base = None;
             continue;
@@ -152,23 +175,24 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
             Some(_) => spaces,
             None if spaces <= 1 => spaces,
             None => {
-                return Err(ParseError::Orphan {
+                on_error(ParseError::Orphan {
                     line: no,
                     column: spaces.saturating_add(1),
-                });
+                })?;
+                continue;
             }
         };
         base = Some(b);
         let indent = spaces - b;
         if indent == 0 {
             if let Some(node) = current.take() {
-                emit(node, sink)?;
+                emit(node, sink, on_error)?;
             }
             let tokens = line.tokens();
             match control(&tokens) {
                 Some(Ok(Control::Return)) => {
                     base = None;
-                    sink(Event::Return { line: no })?;
+                    sink(Event::Return { line: no }).or_else(&mut *on_error)?;
                 }
                 Some(Ok(Control::Switch(name))) => {
                     base = None;
@@ -176,9 +200,10 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
                         line: no,
                         column: locate(full, &tokens, Some(2)).0,
                         name,
-                    })?;
+                    })
+                    .or_else(&mut *on_error)?;
                 }
-                Some(Err(b)) => return Err(line.error(&tokens, b)),
+                Some(Err(b)) => on_error(line.error(&tokens, b))?,
                 None => {
                     current = Some(Node {
                         head: line,
@@ -189,46 +214,59 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
             }
         } else {
             let Some(node) = current.as_mut() else {
-                return Err(ParseError::Orphan {
+                on_error(ParseError::Orphan {
                     line: no,
                     column: spaces.saturating_add(1),
-                });
+                })?;
+                continue;
             };
             if indent > node.last_indent + 1 {
-                return Err(ParseError::TooDeep {
+                on_error(ParseError::TooDeep {
                     line: no,
                     column: spaces.saturating_add(1),
                     found: spaces,
                     max: node.last_indent + 1 + b,
-                });
+                })?;
+                continue;
             }
             node.last_indent = indent;
             node.body.push((indent, line));
         }
     }
     if let Some(node) = current.take() {
-        emit(node, sink)?;
+        emit(node, sink, on_error)?;
     }
     Ok(())
 }
 
-fn body_lines(lines: &[(u32, SrcLine<'_>)], shift: u32) -> Vec<BodyLine> {
+/// The body lines of an item, each checked against the grammar of its
+/// category's sub-commands (addresses and masks must be valid).
+fn body_lines(
+    category: Category,
+    lines: &[(u32, SrcLine<'_>)],
+    shift: u32,
+) -> Result<Vec<BodyLine>, ParseError> {
     lines
         .iter()
-        .map(|(depth, l)| BodyLine {
-            depth: depth - shift,
-            text: l.normalized(),
+        .map(|(depth, l)| {
+            let tokens = l.tokens();
+            check_body_line(category, &tokens).map_err(|b| l.error(&tokens, b))?;
+            Ok(BodyLine {
+                depth: depth - shift,
+                text: l.normalized(),
+            })
         })
         .collect()
 }
 
-fn emit(node: Node<'_>, sink: &mut Sink<'_>) -> Result<(), ParseError> {
+fn emit(node: Node<'_>, sink: &mut Sink<'_>, on_error: &mut OnError<'_>) -> Result<(), ParseError> {
     let t = &node.head.tokens();
     if let (1, Some(container)) = (t.len(), Container::from_keyword(t[0])) {
         sink(Event::Block {
             container,
             line: node.head.no,
-        })?;
+        })
+        .or_else(&mut *on_error)?;
         // Children: a depth-1 line and the deeper lines after it.
         let mut i = 0;
         while i < node.body.len() {
@@ -239,25 +277,35 @@ fn emit(node: Node<'_>, sink: &mut Sink<'_>) -> Result<(), ParseError> {
             }
             let head = &node.body[start].1;
             let tokens = head.tokens();
-            let h = classify_child(container, &tokens).map_err(|b| head.error(&tokens, b))?;
-            sink(Event::Item(ConfigItem {
-                category: h.category,
-                container: Some(container),
-                key: h.key,
-                header: h.header,
-                body: body_lines(&node.body[start + 1..i], 1),
-                line: Some(head.no),
-            }))?;
+            let item = classify_child(container, &tokens)
+                .map_err(|b| head.error(&tokens, b))
+                .and_then(|h| {
+                    Ok(ConfigItem {
+                        category: h.category,
+                        container: Some(container),
+                        key: h.key,
+                        body: body_lines(h.category, &node.body[start + 1..i], 1)?,
+                        header: h.header,
+                        line: Some(head.no),
+                    })
+                });
+            item.and_then(|item| sink(Event::Item(item)))
+                .or_else(&mut *on_error)?;
         }
         return Ok(());
     }
-    let h = classify(t, false).map_err(|b| node.head.error(t, b))?;
-    sink(Event::Item(ConfigItem {
-        category: h.category,
-        container: None,
-        key: h.key,
-        header: h.header,
-        body: body_lines(&node.body, 0),
-        line: Some(node.head.no),
-    }))
+    let item = classify(t, false)
+        .map_err(|b| node.head.error(t, b))
+        .and_then(|h| {
+            Ok(ConfigItem {
+                category: h.category,
+                container: None,
+                key: h.key,
+                body: body_lines(h.category, &node.body, 0)?,
+                header: h.header,
+                line: Some(node.head.no),
+            })
+        });
+    item.and_then(|item| sink(Event::Item(item)))
+        .or_else(on_error)
 }

@@ -8,7 +8,7 @@ use hashbrown::{HashMap, HashTable};
 
 use crate::error::ParseError;
 use crate::item::{Category, ConfigItem, Container, IdRef, Identity};
-use crate::parse::{Event, parse_events};
+use crate::parse::{Event, parse_events, parse_events_with};
 use crate::sync::Conflict;
 
 /// The name of the root system in every `vsys: &str` / `vsys: String` of
@@ -362,24 +362,52 @@ impl ConfigStore {
         let mut current: Option<usize> = None;
         // A file saved with a byte-order mark (the peer's items never have one).
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        parse_events(text, &mut |event| {
-            match event {
-                Event::Return { .. } => current = None,
-                Event::Switch { line, column, name } => {
-                    current = Some(*store.vsys_index.get(name).ok_or_else(|| {
-                        ParseError::UnknownVsys {
-                            line,
-                            column,
-                            name: name.to_owned(),
-                        }
-                    })?);
-                }
-                Event::Block { container, .. } => store.system_at(current).ensure_block(container),
-                Event::Item(item) => store.insert_parsed(current, item)?,
-            }
-            Ok(())
-        })?;
+        parse_events(text, &mut |event| store.parsed_event(&mut current, event))?;
         Ok(store)
+    }
+
+    /// Like [`ConfigStore::parse`], but goes on past errors: returns what
+    /// parsed and every error, in line order (a line in error is skipped).
+    pub fn parse_all(text: &str) -> (Self, Vec<ParseError>) {
+        let mut store = ConfigStore::new();
+        let mut current: Option<usize> = None;
+        let mut errors = Vec::new();
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+        let _ = parse_events_with(
+            text,
+            &mut |event| store.parsed_event(&mut current, event),
+            &mut |e| {
+                errors.push(e);
+                Ok(())
+            },
+        );
+        (store, errors)
+    }
+
+    fn parsed_event(
+        &mut self,
+        current: &mut Option<usize>,
+        event: Event<'_>,
+    ) -> Result<(), ParseError> {
+        match event {
+            Event::Return { .. } => *current = None,
+            Event::Switch { line, column, name } => {
+                *current =
+                    Some(
+                        *self
+                            .vsys_index
+                            .get(name)
+                            .ok_or_else(|| ParseError::UnknownVsys {
+                                line,
+                                column,
+                                name: name.to_owned(),
+                            })?,
+                    );
+            }
+            Event::Block { container, .. } => self.system_at(*current).ensure_block(container),
+            Event::Item(item) => self.insert_parsed(*current, item)?,
+        }
+        Ok(())
     }
 
     fn system_at(&mut self, vsys: Option<usize>) -> &mut System {

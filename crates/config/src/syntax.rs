@@ -177,7 +177,7 @@ pub(crate) fn hrp_key_len(t: &[&str]) -> usize {
         (
             Some(
                 "enable" | "node-id" | "local-address" | "remote-address" | "priority" | "preempt"
-                | "dead-count" | "authentication-key" | "admin-socket",
+                | "dead-count" | "authentication-key" | "admin-socket" | "metrics" | "role-control",
             ),
             _,
             _,
@@ -527,6 +527,52 @@ pub(crate) fn flat_header_len(t: &[&str]) -> Option<(usize, Category)> {
         _ => return None,
     };
     Some((r.0.min(t.len()), r.1))
+}
+
+/// Check one sub-command line of an item of `category`: every token shaped
+/// like a dotted IPv4 address must be one, and `mask` must be followed by a
+/// valid mask. Free text (`description`, `alias`) is not checked.
+pub(crate) fn check_body_line(category: Category, t: &[&str]) -> Result<(), Bad> {
+    let checked = matches!(
+        category,
+        Category::Interface
+            | Category::AddressSet
+            | Category::SecurityRule
+            | Category::NatRule
+            | Category::Zone
+    );
+    if !checked || matches!(t.first(), Some(&("description" | "alias"))) {
+        return Ok(());
+    }
+    for (i, tok) in t.iter().enumerate() {
+        if looks_dotted(tok) {
+            number::<Ipv4Addr>(t, i, "an IPv4 address")?;
+        }
+        if *tok == "mask" {
+            ipv4_mask_len(t, i + 1)?;
+        }
+    }
+    // `ip address IP MASK|LEN [sub]` (not `dhcp-alloc`, `unnumbered`).
+    let interface_address = category == Category::Interface
+        && t.first() == Some(&"ip")
+        && t.get(1) == Some(&"address")
+        && t.get(2).is_some_and(|s| looks_dotted(s));
+    if interface_address {
+        ipv4_mask_len(t, 3)?;
+    }
+    Ok(())
+}
+
+/// Digits and dots with at least one dot: meant as an IPv4 address.
+fn looks_dotted(s: &str) -> bool {
+    s.contains('.') && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// The id of a `vsys name NAME [id] N` declaration, if it has one.
+pub(crate) fn vsys_id(header: &str) -> Option<(u32, usize)> {
+    let t: Vec<&str> = header.split_whitespace().collect();
+    let at = if t.get(3) == Some(&"id") { 4 } else { 3 };
+    Some((t.get(at)?.parse().ok()?, at))
 }
 
 /// Split flattened sub-command tokens into body lines: each keyword starts a

@@ -5,7 +5,7 @@
 //! config connection.
 
 use crate::sink::StoreSink;
-use crate::{NodeConfig, Request, Shared};
+use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
 use hotsync_proto::{ConnKind, Event, Peer, Phase};
 use mio::net::{TcpListener, TcpStream};
@@ -65,6 +65,9 @@ pub(crate) struct EventLoop {
     attempts: u64,
     state_changes: VecDeque<(SystemTime, String)>,
     next_aging: Instant,
+    io: IoCounters,
+    /// `heartbeats_rx` when last looked at (a change stamps `last_heartbeat`).
+    heartbeats_seen: u64,
 }
 
 fn random_bytes() -> [u8; 32] {
@@ -133,10 +136,15 @@ impl EventLoop {
             attempts: 0,
             state_changes: VecDeque::new(),
             next_aging: now + AGING_PERIOD,
+            io: IoCounters::default(),
+            heartbeats_seen: 0,
         })
     }
 
     pub fn run(mut self) {
+        // Every line this thread logs (the protocol's too) names the node:
+        // two nodes in one process stay apart.
+        let _span = tracing::info_span!("hrp", node = self.cfg.proto.node_id).entered();
         let mut events = Events::with_capacity(256);
         tracing::info!(
             node = self.cfg.proto.node_id,
@@ -269,13 +277,22 @@ impl EventLoop {
     fn request(&mut self, req: Request, now: Instant) -> bool {
         match req {
             Request::SyncSessions(tx) => {
-                let _ = tx.send(self.peer.start_session_sync(now));
+                let r = self.peer.start_session_sync(now);
+                self.log_job_started(&r, hotsync_proto::JobKind::ConnectionStatus);
+                let _ = tx.send(r);
             }
             Request::SyncConfig(items, tx) => {
-                let _ = tx.send(self.peer.start_config_sync(items, now));
+                let r = self.peer.start_config_sync(items, now);
+                self.log_job_started(&r, hotsync_proto::JobKind::Config);
+                let _ = tx.send(r);
             }
             Request::ConfigOp { op, vsys, text } => {
                 self.peer.queue_config_op(op, &vsys, &text);
+            }
+            Request::SetRole(role, tx) => {
+                let r = self.peer.set_role_external(role, now);
+                self.process_events(now);
+                let _ = tx.send(r);
             }
             Request::Jobs(tx) => {
                 let _ = tx.send(self.peer.jobs());
@@ -286,6 +303,7 @@ impl EventLoop {
                     self.connect_error.clone(),
                     self.attempts,
                     self.state_changes.iter().cloned().collect(),
+                    self.io.clone(),
                 ));
             }
             Request::DropConnections => {
@@ -300,11 +318,27 @@ impl EventLoop {
 
     fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
         let items = crate::syncable_config(&self.shared);
-        self.peer.start_config_sync(items, now)
+        let r = self.peer.start_config_sync(items, now);
+        self.log_job_started(&r, hotsync_proto::JobKind::Config);
+        r
     }
 
+    /// The one line for a job start (its end is the protocol's `batch sync
+    /// finished`).
+    fn log_job_started(
+        &self,
+        r: &Result<u64, hotsync_proto::RequestError>,
+        kind: hotsync_proto::JobKind,
+    ) {
+        if let Ok(id) = r {
+            let total = self.peer.job(*id).map_or(0, |j| j.total);
+            tracing::info!(job = id, kind = kind.name(), total, "batch sync started");
+        }
+    }
+
+    /// Records a state change for `display hrp state`. Not logged here: the
+    /// protocol logs each change once, with its fields, as it happens.
     fn note(&mut self, what: String) {
-        tracing::info!(node = self.cfg.proto.node_id, "{what}");
         self.state_changes.push_back((SystemTime::now(), what));
         while self.state_changes.len() > STATE_HISTORY {
             self.state_changes.pop_front();
@@ -347,17 +381,19 @@ impl EventLoop {
                     }
                 }
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
+                // Logged by the protocol (`batch sync finished`).
                 Event::JobFinished(st) => {
-                    tracing::info!(
-                        job = st.id,
-                        kind = st.kind.name(),
-                        sent = st.sent,
-                        "batch sync done"
-                    );
+                    if st.kind == hotsync_proto::JobKind::Config {
+                        self.io.config_items_tx += st.sent;
+                    }
                 }
-                Event::Connected(_)
-                | Event::PeerBatchStarted { .. }
-                | Event::PeerBatchFinished { .. } => {}
+                Event::PeerBatchStarted { kind, total } => {
+                    tracing::info!(kind = kind.name(), total, "peer batch sync started");
+                }
+                Event::PeerBatchFinished { kind, received } => {
+                    tracing::info!(kind = kind.name(), received, "peer batch sync finished");
+                }
+                Event::Connected(_) => {}
             }
         }
         self.shared
@@ -534,7 +570,14 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    if let Err(e) = self.peer.handle_received(kind, n, now) {
+                    self.io.bytes_rx[i] += n as u64;
+                    let r = self.peer.handle_received(kind, n, now);
+                    let heartbeats = self.peer.stats().heartbeats_rx;
+                    if heartbeats != self.heartbeats_seen {
+                        self.heartbeats_seen = heartbeats;
+                        self.io.last_heartbeat = Some(now);
+                    }
+                    if let Err(e) = r {
                         // The error is counted; the protocol queued a close
                         // frame: flush it, then drop the connection.
                         self.process_events(now);
@@ -580,6 +623,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    self.io.bytes_tx[i] += n as u64;
                     self.peer.consume(kind, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -84,6 +84,7 @@ impl NodeConfig {
             dead_count: s.dead_count,
             psk: s.authentication_key.as_ref().map(|k| k.as_bytes().to_vec()),
             auto_sync_on_establish: s.auto_sync_on_establish,
+            external_role: s.role_control_external,
             ..ProtoConfig::default()
         };
         Ok(NodeConfig {
@@ -160,11 +161,36 @@ pub struct NodeState {
     pub static_route_sync: bool,
     /// Recent role and relationship changes, oldest first.
     pub state_changes: Vec<(SystemTime, String)>,
+    /// What the event loop counts itself (socket bytes, heartbeats).
+    pub io: IoCounters,
+    /// Most sessions the table holds (`TableConfig::max_sessions`).
+    pub sessions_capacity: usize,
+}
+
+/// What the event loop counts itself, for metrics: the protocol counts
+/// frames and records, the loop the bytes each socket moved.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct IoCounters {
+    /// Bytes written to each connection's socket (session, config).
+    pub bytes_tx: [u64; 2],
+    /// Bytes read from each connection's socket (session, config).
+    pub bytes_rx: [u64; 2],
+    /// Configuration items of finished `hrp sync config` jobs (sent).
+    pub config_items_tx: u64,
+    /// When the last heartbeat from the peer arrived.
+    pub last_heartbeat: Option<Instant>,
 }
 
 /// What the loop reports for `NodeHandle::state`: protocol state, last
-/// connect error, connect attempts, recent state changes.
-pub(crate) type LoopState = (PeerState, Option<String>, u64, Vec<(SystemTime, String)>);
+/// connect error, connect attempts, recent state changes, I/O counters.
+pub(crate) type LoopState = (
+    PeerState,
+    Option<String>,
+    u64,
+    Vec<(SystemTime, String)>,
+    IoCounters,
+);
 
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
@@ -177,6 +203,7 @@ pub(crate) enum Request {
         text: String,
     },
     Jobs(Sender<Vec<JobStatus>>),
+    SetRole(Role, Sender<Result<bool, RequestError>>),
     State(Sender<LoopState>),
     DropConnections,
     Shutdown,
@@ -336,9 +363,16 @@ impl NodeHandle {
     /// The node's state.
     pub fn state(&self) -> NodeState {
         let cfg = &self.inner.cfg;
-        let (peer, connect_error, connect_attempts, state_changes) = self
-            .ask(Request::State)
-            .unwrap_or_else(|_| (stopped_state(), Some("node stopped".into()), 0, Vec::new()));
+        let (peer, connect_error, connect_attempts, state_changes, io) =
+            self.ask(Request::State).unwrap_or_else(|_| {
+                (
+                    stopped_state(),
+                    Some("node stopped".into()),
+                    0,
+                    Vec::new(),
+                    IoCounters::default(),
+                )
+            });
         NodeState {
             node_id: cfg.proto.node_id,
             listen: cfg.listen,
@@ -354,7 +388,16 @@ impl NodeHandle {
             standby_config_enable: cfg.standby_config_enable,
             static_route_sync: self.inner.shared.store().static_route_sync(),
             state_changes,
+            io,
+            sessions_capacity: cfg.table.max_sessions,
         }
+    }
+
+    /// `hrp role active|standby` with `hrp role-control external`: sets
+    /// this node's HRP role (keepalived decides); refused when hotsync's
+    /// own election decides. Returns whether the role changed.
+    pub fn set_role(&self, role: Role) -> Result<bool, NodeError> {
+        Ok(self.ask(|tx| Request::SetRole(role, tx))??)
     }
 
     /// This node's role now.

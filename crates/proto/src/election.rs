@@ -17,6 +17,9 @@ pub(crate) struct Election {
     priority: u16,
     preempt_delay: Option<Duration>,
     dead: Duration,
+    /// `hrp role-control external`: only [`Election::set_external`] changes
+    /// the role.
+    external: bool,
     /// When this instance started (the "no peer" timer runs from here).
     started: Instant,
     pub role: Role,
@@ -37,6 +40,7 @@ impl Election {
             priority: cfg.priority,
             preempt_delay: cfg.preempt_delay,
             dead: cfg.dead_interval(),
+            external: cfg.external_role,
             started: now,
             role: Role::Initial,
             role_since: now,
@@ -95,6 +99,10 @@ impl Election {
         events: &mut Events,
     ) -> (Role, bool) {
         self.peer = Some(peer);
+        if self.external {
+            self.peer_heard = Some(now);
+            return (self.role, false);
+        }
         let role = resolve(&self.claim(), &peer.claim());
         let changed = self.set_role(role, "roles agreed with peer", now, events);
         self.peer_heard = Some(now);
@@ -120,6 +128,9 @@ impl Election {
         };
         peer.role = peer_role;
         peer.priority = priority;
+        if self.external {
+            return false;
+        }
         let remote = peer.claim();
         let wins = outranks(&self.claim(), &remote);
         let changed = match (self.role, peer_role) {
@@ -144,7 +155,7 @@ impl Election {
 
     /// Arms or disarms the preemption timer.
     pub fn check_preempt(&mut self, established: bool, now: Instant) {
-        let Some(delay) = self.preempt_delay else {
+        let Some(delay) = self.preempt_delay.filter(|_| !self.external) else {
             return;
         };
         let Some(peer) = self.peer else { return };
@@ -167,7 +178,8 @@ impl Election {
         events: &mut Events,
     ) -> bool {
         let mut changed = false;
-        if self.role == Role::Initial && !established && now >= self.started + self.dead {
+        let own = !self.external;
+        if own && self.role == Role::Initial && !established && now >= self.started + self.dead {
             changed |= self.set_role(
                 Role::Active,
                 "no peer within the dead interval",
@@ -180,7 +192,7 @@ impl Election {
                 self.peer_heard = None;
                 events.push_back(Event::PeerDead);
                 tracing::warn!("HRP peer dead");
-                if self.role != Role::Active {
+                if own && self.role != Role::Active {
                     changed |= self.set_role(Role::Active, "peer dead: taking over", now, events);
                 }
             }
@@ -199,6 +211,13 @@ impl Election {
             }
         }
         changed
+    }
+
+    /// `hrp role active|standby` under external role control; `None` when
+    /// this node's own election decides. `Some(true)` if the role changed.
+    pub fn set_external(&mut self, to: Role, now: Instant, events: &mut Events) -> Option<bool> {
+        self.external
+            .then(|| self.set_role(to, "set by `hrp role` (external role control)", now, events))
     }
 
     /// The earliest of the role timers.

@@ -146,4 +146,9 @@ pub enum RequestError {
     /// One batch sync of a kind at a time.
     #[error("a batch sync of this kind is already running (job {0})")]
     AlreadyRunning(u64),
+    /// `hrp role` while hotsync's own election decides the role.
+    #[error(
+        "the role is decided by hotsync's election: `hrp role` needs `hrp role-control external`"
+    )]
+    RoleNotExternal,
 }

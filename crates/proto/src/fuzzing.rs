@@ -245,6 +245,7 @@ impl Harness {
             dead_count: 3,
             psk: psk.then(|| FUZZ_PSK.to_vec()),
             auto_sync_on_establish: opts & 4 != 0,
+            external_role: opts & 16 != 0,
             max_frame_len: FUZZ_MAX_FRAME_LEN,
             batch_records: 8,
             flush_interval: Duration::from_millis(if opts & 8 != 0 { 5 } else { 0 }),

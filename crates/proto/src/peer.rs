@@ -334,6 +334,21 @@ impl Peer {
         self.core.election.role
     }
 
+    /// `hrp role active|standby` with `hrp role-control external`: takes
+    /// `role` and tells the peer at once. Refused when this node's own
+    /// election decides. Returns whether the role changed.
+    pub fn set_role_external(&mut self, role: Role, now: Instant) -> Result<bool, RequestError> {
+        let core = &mut self.core;
+        let changed = core
+            .election
+            .set_external(role, now, &mut core.events)
+            .ok_or(RequestError::RoleNotExternal)?;
+        if changed {
+            core.announce_role(now);
+        }
+        Ok(changed)
+    }
+
     /// Whether the relationship is established.
     pub fn is_established(&self) -> bool {
         self.core.established

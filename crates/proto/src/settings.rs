@@ -23,6 +23,11 @@ pub struct ProtoConfig {
     pub psk: Option<Vec<u8>>,
     /// Run both batch syncs when the relationship forms (opt-in; B4).
     pub auto_sync_on_establish: bool,
+    /// `hrp role-control external`: the role changes only by
+    /// [`crate::Peer::set_role_external`] (keepalived's notify script);
+    /// this node's own election (agreement, split-brain rule, preemption,
+    /// dead-peer takeover) is off. Never both authorities at once.
+    pub external_role: bool,
     /// Largest frame sent or accepted.
     pub max_frame_len: usize,
     /// Session records per batch frame.
@@ -50,6 +55,7 @@ impl Default for ProtoConfig {
             dead_count: 3,
             psk: None,
             auto_sync_on_establish: false,
+            external_role: false,
             max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
             batch_records: 4096,
             flush_interval: Duration::from_micros(100),

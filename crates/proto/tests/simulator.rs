@@ -28,7 +28,7 @@
 //! `HOTSYNC_SIM_SEED=S` replays one seed, `HOTSYNC_SIM_KEEP=i,j,..` only
 //! those entries of its schedule (as printed after shrinking).
 
-use hotsync_proto::{ConfigSink, ConnKind, Event, ItemOutcome, Peer, ProtoConfig, Role};
+use hotsync_proto::{ConfigSink, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig, Role};
 use hotsync_table::{SessionGenerator, SessionKey, SessionTable, TableConfig, entry_digest};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -876,7 +876,13 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
     let ai = sim.resolve(Target::Active);
     // A restarted node lost what it had (B4): the operator's batch sync
     // refills it, as in `restarts.rs`.
-    if sim.restarted {
+    // A batch already running does it (it starts over for a fresh peer).
+    let running = sim.nodes[ai]
+        .peer
+        .jobs()
+        .iter()
+        .any(|j| j.kind == JobKind::ConnectionStatus && j.finished.is_none());
+    if sim.restarted && !running {
         let now = sim.now();
         sim.nodes[ai]
             .peer
@@ -1100,7 +1106,9 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
 /// The fixed set run by `cargo test`: seeds 0..FIXED_SEEDS, plus regression
 /// seeds found by random runs.
 const FIXED_SEEDS: u64 = 600;
-const REGRESSIONS: &[u64] = &[];
+/// 15556954759625895673: a batch still running at the heal made the
+/// simulator's own refill request fail (a simulator bug).
+const REGRESSIONS: &[u64] = &[15556954759625895673];
 
 fn seeds() -> Vec<u64> {
     if let Ok(s) = std::env::var("HOTSYNC_SIM_SEED") {

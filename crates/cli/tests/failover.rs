@@ -521,6 +521,12 @@ fn a_hundred_thousand_kernel_entries_reach_the_standby_kernel_field_by_field() {
     let cap = ["--sessions-capacity", "400000"];
     let a = start_node_with(&dir, "fwa", 1, pa, pb, 120, &lab.ns("a"), &cap);
     let b = start_node_with(&dir, "fwb", 2, pb, pa, 100, &lab.ns("b"), &cap);
+    // keepalived's part (`hrp role-control external`): it makes fw-a master.
+    wait("the relationship", || {
+        cli(&a, "display hrp state").contains("Relationship:       established")
+    });
+    cli(&a, "hrp role active");
+    cli(&b, "hrp role standby");
     wait("a active, b standby", || {
         cli(&a, "display hrp state").contains("active")
             && cli(&b, "display hrp state").contains("standby")

@@ -303,8 +303,9 @@ impl EventLoop {
         self.peer.start_config_sync(items, now)
     }
 
+    /// Records a state change for `display hrp state verbose`. Not logged:
+    /// the protocol core logs each of its events once, when it happens.
     fn note(&mut self, what: String) {
-        tracing::info!(node = self.cfg.proto.node_id, "{what}");
         self.state_changes.push_back((SystemTime::now(), what));
         while self.state_changes.len() > STATE_HISTORY {
             self.state_changes.pop_front();
@@ -347,15 +348,9 @@ impl EventLoop {
                     }
                 }
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
-                Event::JobFinished(st) => {
-                    tracing::info!(
-                        job = st.id,
-                        kind = st.kind.name(),
-                        sent = st.sent,
-                        "batch sync done"
-                    );
-                }
-                Event::Connected(_)
+                // Logged by the protocol core (`batch sync finished`).
+                Event::JobFinished(_)
+                | Event::Connected(_)
                 | Event::PeerBatchStarted { .. }
                 | Event::PeerBatchFinished { .. } => {}
             }

@@ -9,6 +9,7 @@
 //!
 //! A connection carries any number of requests, one at a time.
 
+use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -270,6 +271,62 @@ fn accept_loop(listener: UnixListener, handler: Handler, stop: Arc<AtomicBool>) 
     }
 }
 
+thread_local! {
+    /// The client whose request this thread is serving (see [`client_gone`]).
+    static CLIENT: RefCell<Option<UnixStream>> = const { RefCell::new(None) };
+    /// Bytes [`client_gone`] read ahead of the request reader.
+    static READ_AHEAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether the client of the request being served on this thread has
+/// closed its end of the socket. A long command (`session import` of a
+/// stream) checks it and stops rather than run for nobody.
+pub fn client_gone() -> bool {
+    CLIENT.with(|c| {
+        let c = c.borrow();
+        let Some(s) = c.as_ref() else {
+            return false;
+        };
+        // The thread is inside the handler: nothing else reads or writes
+        // the socket while it is briefly non-blocking. A byte read here (a
+        // request sent ahead) is kept for the request reader.
+        if s.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let r = (&*s).read(&mut byte);
+        let _ = s.set_nonblocking(false);
+        match r {
+            Ok(0) => true,
+            Ok(_) => {
+                READ_AHEAD.with(|a| a.borrow_mut().push(byte[0]));
+                false
+            }
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    })
+}
+
+/// The request side of a client connection: bytes read ahead by
+/// [`client_gone`] first.
+struct ClientReader(UnixStream);
+
+impl Read for ClientReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let ahead = READ_AHEAD.with(|a| {
+            let mut a = a.borrow_mut();
+            let n = a.len().min(buf.len());
+            buf[..n].copy_from_slice(&a[..n]);
+            a.drain(..n);
+            n
+        });
+        if ahead > 0 {
+            return Ok(ahead);
+        }
+        self.0.read(buf)
+    }
+}
+
 fn serve_client(stream: UnixStream, handler: Handler) {
     if stream.set_nonblocking(false).is_err() {
         return;
@@ -277,11 +334,13 @@ fn serve_client(stream: UnixStream, handler: Handler) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(stream);
+    CLIENT.with(|c| *c.borrow_mut() = stream.try_clone().ok());
+    READ_AHEAD.with(|a| a.borrow_mut().clear());
+    let mut reader = BufReader::new(ClientReader(stream));
     loop {
         match read_request(&mut reader) {
             Ok(Some((vsys, line))) => {
-                tracing::debug!(vsys = %vsys, command = %line, "admin request");
+                tracing::debug!(vsys = %vsys, command = %hotsync_config::mask_secrets(&line), "admin request");
                 let resp = handler(&vsys, &line);
                 if write_response(&mut writer, &resp).is_err() {
                     return;

@@ -12,6 +12,7 @@ mod conntrack;
 mod daemon;
 mod demo;
 mod display;
+mod grammar;
 mod progress;
 mod shell;
 mod vsys;

@@ -1,6 +1,8 @@
 //! Benchmark support: shared fixtures for the criterion benches and the
 //! measurement binaries.
 
+pub mod report;
+
 use dashmap::DashMap;
 use hotsync_table::{Change, SessionEntry, SessionGenerator, SessionKey, SessionTable};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT};
+use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT, printable};
 use hotsync_node::{NodeError, NodeHandle};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
 
@@ -76,23 +76,6 @@ fn bit(bits: &[u64], i: u64) -> bool {
         .ok()
         .and_then(|w| bits.get(w))
         .is_some_and(|b| b & (1 << (i % 64)) != 0)
-}
-
-/// Text from a file or an operator, safe to print on a terminal: control
-/// characters (escape sequences, NUL, ...) shown escaped, never raw.
-pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// An import's input, bounded: ends with an error when the client has
@@ -655,7 +638,7 @@ impl Commands {
                 skipped_count += 1;
                 skipped_run += 1;
                 if skipped.len() < 20 {
-                    skipped.push((line, printable(&why)));
+                    skipped.push((line, printable(&why).into_owned()));
                 }
                 if skipped_run >= MAX_SKIPPED_RUN {
                     let _ = writeln!(

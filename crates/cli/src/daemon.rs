@@ -10,8 +10,9 @@ use hotsync_config::{Category, ConfigStore, HrpSettings};
 use hotsync_node::{Node, NodeConfig};
 use hotsync_table::TableConfig;
 
-use crate::admin::{Handler, Server};
+use crate::admin::{Handler, Limits, Server};
 use crate::commands::Commands;
+use crate::socket_dir;
 
 /// `line L, column C: rest` -> `FILE:L:C: rest` (compiler style).
 pub fn located(file: &Path, msg: &str) -> String {
@@ -73,7 +74,7 @@ pub fn opaque_warnings(file: &Path, store: &ConfigStore) -> Vec<String> {
                 "{}:{}: warning: `{}`{place} is not a command hotsync knows: kept as opaque configuration, synchronized to the peer",
                 file.display(),
                 it.line().unwrap_or(0),
-                crate::commands::printable(it.header())
+                hotsync_config::printable(it.header())
             ))
         })
         .collect()
@@ -95,13 +96,12 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
         eprintln!("{w}");
     }
     let settings = HrpSettings::from_store(&store).unwrap_or_default();
-    let Some(admin) = admin.or(settings.admin_socket.clone()) else {
-        eprintln!(
-            "{}: no admin socket: add `hrp admin-socket PATH` or pass --admin PATH",
-            file.display()
-        );
-        return ExitCode::from(2);
-    };
+    let admin = socket_dir::resolve(admin.or(settings.admin_socket.clone()).as_deref());
+    // Refuse a socket another user could replace before anything starts.
+    if let Err(e) = socket_dir::prepare(&admin) {
+        eprintln!("Error: admin socket {}: {e}", admin.display());
+        return ExitCode::from(1);
+    }
     let cfg = match NodeConfig::from_store(store, TableConfig::with_capacity(capacity.max(1))) {
         Ok(c) => c,
         Err(e) => {
@@ -120,7 +120,7 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
     let commands = Commands::new(node.clone());
     let stop = Arc::clone(&commands.shutdown);
     let handler: Handler = Arc::new(move |vsys: &str, line: &str| commands.execute(vsys, line));
-    let mut server = match Server::start(&admin, handler) {
+    let mut server = match Server::start(&admin, handler, Limits::default()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("Error: admin socket {}: {e}", admin.display());
@@ -143,7 +143,10 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down ({} admin clients connected)",
+        server.clients()
+    );
     server.stop();
     node.shutdown();
     ExitCode::SUCCESS

@@ -264,8 +264,8 @@ pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
     let _ = writeln!(
         o,
         "  Channels:           session {}, config {}",
-        p.conn_phase[0].name(),
-        p.conn_phase[1].name()
+        p.conn_phase.session.name(),
+        p.conn_phase.config.name()
     );
     let _ = writeln!(
         o,

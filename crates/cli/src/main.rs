@@ -15,6 +15,7 @@ mod display;
 mod grammar;
 mod progress;
 mod shell;
+mod socket_dir;
 mod vsys;
 
 use std::path::PathBuf;
@@ -49,7 +50,10 @@ enum Cmd {
         /// Most sessions the table holds (storage is reserved up front).
         #[arg(long, value_name = "N", default_value_t = 1 << 20)]
         sessions_capacity: usize,
-        /// Admin socket path (overrides `hrp admin-socket PATH`).
+        /// Admin socket (overrides `hrp admin-socket PATH`; default
+        /// `hotsync.sock` in the private runtime directory: `/run/hotsync`
+        /// for root, else `$XDG_RUNTIME_DIR/hotsync` or `/tmp/hotsync-UID`).
+        /// A bare file name goes in that directory.
         #[arg(long, value_name = "SOCKET")]
         admin: Option<PathBuf>,
     },
@@ -57,9 +61,10 @@ enum Cmd {
     /// shell when no command is given. Each COMMAND is one command line
     /// (quote it): `hotsync cli --admin S "display hrp state" "hrp sync config --wait"`.
     Cli {
-        /// The node's admin socket.
+        /// The node's admin socket (default and bare file names as for
+        /// `hotsync node --admin`).
         #[arg(long, value_name = "SOCKET")]
-        admin: PathBuf,
+        admin: Option<PathBuf>,
         /// Commands to run in order; stops at the first that fails.
         #[arg(value_name = "COMMAND", trailing_var_arg = true)]
         commands: Vec<String>,
@@ -97,7 +102,9 @@ fn main() -> ExitCode {
             sessions_capacity,
             admin,
         } => daemon::run(&config, &log_level, sessions_capacity, admin),
-        Cmd::Cli { admin, commands } => shell::run(&admin, commands),
+        Cmd::Cli { admin, commands } => {
+            shell::run(&socket_dir::resolve(admin.as_deref()), commands)
+        }
         Cmd::Demo {
             sessions,
             no_progress,

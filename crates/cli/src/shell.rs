@@ -16,6 +16,8 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
+use hotsync_config::printable;
+
 use crate::admin::{self, Client, Response};
 use crate::display::JobView;
 use crate::grammar;
@@ -28,7 +30,12 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 enum Flow {
     Continue(u8),
     Exit,
+    /// The connection to the node failed: stop, with a failure status.
+    Lost,
 }
+
+/// Exit status when the node cannot be reached or the connection fails.
+const CONNECTION_FAILED: u8 = 2;
 
 struct Session {
     client: Client,
@@ -44,7 +51,7 @@ impl Session {
             self.vsys_names.clear();
             for l in r.text.lines() {
                 if let Some(n) = l.strip_prefix("sysname ") {
-                    self.sysname = n.to_owned();
+                    self.sysname = printable(n).into_owned();
                 } else if let Some(v) = l.strip_prefix("vsys ") {
                     self.vsys_names.push(v.to_owned());
                 }
@@ -61,11 +68,12 @@ impl Session {
     }
 
     fn print(r: &Response) {
+        let text = terminal_safe(&r.text);
         if r.status == admin::OK {
-            print!("{}", r.text);
+            print!("{text}");
         } else {
             // Errors go to stderr so scripts can tell them apart.
-            eprint!("{}", r.text);
+            eprint!("{text}");
         }
     }
 
@@ -124,7 +132,7 @@ impl Session {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("Error: lost the connection to the node: {e}");
-                        return Flow::Exit;
+                        return Flow::Lost;
                     }
                 };
                 Self::print(&r);
@@ -175,6 +183,16 @@ impl Session {
     }
 }
 
+/// `text` with every character a terminal would act on escaped (ANSI
+/// escapes, carriage returns, ...; see `hotsync_config::printable`), line
+/// ends kept: output may quote what the peer sent.
+pub fn terminal_safe(text: &str) -> String {
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The job id in `... started as job N; ...`.
 pub fn job_id(text: &str) -> Option<u64> {
     let rest = &text[text.find("as job ")? + 7..];
@@ -193,7 +211,7 @@ pub fn run(admin: &Path, commands: Vec<String>) -> ExitCode {
                 "Error: cannot connect to the admin socket {}: {e}",
                 admin.display()
             );
-            return ExitCode::from(2);
+            return ExitCode::from(CONNECTION_FAILED);
         }
     };
     let interactive = commands.is_empty();
@@ -211,6 +229,7 @@ pub fn run(admin: &Path, commands: Vec<String>) -> ExitCode {
                 Flow::Continue(0) => {}
                 Flow::Continue(status) => return ExitCode::from(status),
                 Flow::Exit => break,
+                Flow::Lost => return ExitCode::from(CONNECTION_FAILED),
             }
         }
         return ExitCode::SUCCESS;
@@ -247,6 +266,10 @@ fn interactive_loop(mut s: Session) -> ExitCode {
                 match s.run_line(&line) {
                     Flow::Continue(st) => status = st,
                     Flow::Exit => break,
+                    Flow::Lost => {
+                        status = CONNECTION_FAILED;
+                        break;
+                    }
                 }
                 if let Some(h) = rl.helper_mut() {
                     h.vsys.clone_from(&s.vsys_names);
@@ -347,5 +370,14 @@ mod tests {
             Some(12)
         );
         assert_eq!(job_id("nothing"), None);
+    }
+
+    #[test]
+    fn output_is_escaped_for_the_terminal() {
+        assert_eq!(
+            terminal_safe("rule name a\u{1b}[2J\n description x\ry\n"),
+            "rule name a\\u{1b}[2J\n description x\\ry\n"
+        );
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
     }
 }

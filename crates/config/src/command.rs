@@ -2,6 +2,7 @@
 
 use crate::error::{CommandError, ParseError};
 use crate::item::{BodyLine, Category, ConfigItem, Container};
+use crate::limits::{MAX_COMMAND_BYTES, MAX_LINE_BYTES, check_line};
 use crate::order::Placement;
 use crate::parse::locate;
 use crate::store::{ConfigStore, ROOT, Upsert};
@@ -128,6 +129,7 @@ impl ConfigStore {
         line: &str,
     ) -> Result<ConfigChange, CommandError> {
         let vsys = vsys.unwrap_or(ROOT);
+        check_line(1, 0, line, MAX_COMMAND_BYTES, "a command")?;
         let t: Vec<&str> = line.split_whitespace().collect();
         let Some(&first) = t.first() else {
             return Err(CommandError::Empty);
@@ -169,6 +171,7 @@ impl ConfigStore {
         let undo = first == "undo";
         let start = usize::from(undo);
         let item = flat_item(&t, start, undo).map_err(syntax)?;
+        check_item_lines(&item, undo)?;
         if vsys != ROOT && matches!(item.category, Category::Vsys | Category::Hrp) {
             return Err(CommandError::RootOnly {
                 command: item.header,
@@ -216,6 +219,27 @@ impl ConfigStore {
         }
         Ok(change(op, item))
     }
+}
+
+/// Every line the command becomes fits a configuration line (an `undo` of
+/// an opaque command may be stored with `undo ` in front), so what is
+/// typed here always reads back from a file or from the peer.
+fn check_item_lines(item: &ConfigItem, undo: bool) -> Result<(), CommandError> {
+    let prefix = if undo { "undo ".len() } else { 0 };
+    let longest = std::iter::once(item.header.len() + prefix)
+        .chain(item.body.iter().map(|l| l.text.len()))
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_LINE_BYTES {
+        return Err(CommandError::Syntax(ParseError::TooLong {
+            line: 1,
+            column: 1,
+            what: "a configuration line",
+            limit: MAX_LINE_BYTES,
+            unit: "bytes",
+        }));
+    }
+    Ok(())
 }
 
 /// Build an item from a flattened one-line command (`t[start..]`).

@@ -3,6 +3,7 @@
 //! wrong (1-based; columns count characters, not bytes).
 
 use crate::item::Category;
+use crate::limits::printable;
 
 /// A configuration text (a whole `display current-configuration`, or one
 /// item as it crosses the wire) could not be parsed.
@@ -116,6 +117,33 @@ pub enum ParseError {
         /// Items found (counting stops at 2).
         found: usize,
     },
+    /// A line is longer than the configuration allows (see
+    /// `docs/CONFIG.md`, "Limits").
+    #[error("line {line}, column {column}: expected {what} of at most {limit} {unit}")]
+    TooLong {
+        /// Line number.
+        line: u32,
+        /// Column where the text goes past the limit (1 for a whole line).
+        column: u32,
+        /// What is too long (`a line`, `a command`).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// Its unit (`bytes`).
+        unit: &'static str,
+    },
+    /// A control or formatting character (an ANSI escape, NUL, a carriage
+    /// return, a line separator, a bidirectional override, ...): never part
+    /// of a configuration.
+    #[error("line {line}, column {column}: expected printable text, found {found}")]
+    ForbiddenChar {
+        /// Line number.
+        line: u32,
+        /// Column of the character.
+        column: u32,
+        /// The character, escaped.
+        found: String,
+    },
 }
 
 impl ParseError {
@@ -130,7 +158,9 @@ impl ParseError {
             | Self::RootOnly { line, .. }
             | Self::Duplicate { line, .. }
             | Self::UnexpectedControl { line, .. }
-            | Self::NotOneItem { line, .. } => *line,
+            | Self::NotOneItem { line, .. }
+            | Self::TooLong { line, .. }
+            | Self::ForbiddenChar { line, .. } => *line,
         }
     }
 
@@ -145,7 +175,9 @@ impl ParseError {
             | Self::RootOnly { column, .. }
             | Self::Duplicate { column, .. }
             | Self::UnexpectedControl { column, .. }
-            | Self::NotOneItem { column, .. } => *column,
+            | Self::NotOneItem { column, .. }
+            | Self::TooLong { column, .. }
+            | Self::ForbiddenChar { column, .. } => *column,
         }
     }
 }
@@ -171,19 +203,19 @@ pub enum CommandError {
         command: String,
     },
     /// `undo` names an item that does not exist.
-    #[error("{identity} does not exist")]
+    #[error("{} does not exist", printable(.identity))]
     NotFound {
         /// The identity, as text.
         identity: String,
     },
     /// The command was addressed to a virtual system this node does not have.
-    #[error("virtual system `{name}` does not exist")]
+    #[error("virtual system `{}` does not exist", printable(.name))]
     UnknownVsys {
         /// The name.
         name: String,
     },
     /// The command is valid in the root system only (`vsys name`, `hrp`).
-    #[error("`{command}` is valid in the root system only")]
+    #[error("`{}` is valid in the root system only", printable(.command))]
     RootOnly {
         /// The command.
         command: String,
@@ -204,14 +236,25 @@ pub enum ApplyError {
         category: Category,
     },
     /// The change names a virtual system this node does not have.
-    #[error("virtual system `{name}` does not exist")]
+    #[error("virtual system `{}` does not exist", printable(.name))]
     UnknownVsys {
         /// The name.
         name: String,
     },
+    /// A block whose sub-command is a node-local, user database or SSL VPN
+    /// command (`hrp ...` inside an opaque block): it would smuggle what
+    /// may not cross.
+    #[error("a block may not hold `{line}`: node-local, user and SSL VPN commands never cross")]
+    ForbiddenSubCommand {
+        /// The sub-command, escaped and shortened for display.
+        line: String,
+    },
     /// A `vsys name` declaration addressed to a virtual system instead of
     /// the root system.
-    #[error("a vsys declaration must be addressed to the root system, not `{vsys}`")]
+    #[error(
+        "a vsys declaration must be addressed to the root system, not `{}`",
+        printable(.vsys)
+    )]
     VsysOutsideRoot {
         /// The virtual system it was addressed to.
         vsys: String,

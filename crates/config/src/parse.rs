@@ -5,6 +5,7 @@
 
 use crate::error::ParseError;
 use crate::item::{BodyLine, ConfigItem, Container};
+use crate::limits::{MAX_LINE_BYTES, check_line};
 use crate::syntax::{Bad, Control, classify, classify_child, control};
 
 /// What the parser found.
@@ -114,12 +115,16 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
     let mut base: Option<u32> = None;
     for (i, full) in text.split('\n').enumerate() {
         let no = to_u32(i + 1);
+        // A CRLF line end is a line end; any other CR is refused below.
+        let full = full.strip_suffix('\r').unwrap_or(full);
+        check_line(no, 0, full, usize::MAX, "a line")?;
         let spaces = full.bytes().take_while(|&b| b == b' ').count();
         let rest = &full[spaces..];
         let text = rest.trim_end();
         if text.is_empty() {
             continue;
         }
+        check_line(no, spaces, text, MAX_LINE_BYTES, "a line")?;
         if let Some(c) = rest.chars().next().filter(|c| c.is_whitespace()) {
             return Err(ParseError::BadIndentation {
                 line: no,

@@ -410,6 +410,8 @@ impl ConfigStore {
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let mut store = ConfigStore::new();
         let mut current: Option<usize> = None;
+        // A file saved with a byte-order mark (the peer's items never have one).
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         parse_events(text, &mut |event| {
             match event {
                 Event::Return { .. } => current = None,

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::command::{ChangeOp, ConfigChange};
 use crate::error::ApplyError;
 use crate::item::{Category, ConfigItem, Identity};
+use crate::limits::{MAX_NAME_CHARS, printable};
 use crate::order::{Misplaced, Placement, StreamOrder, is_ordered};
 use crate::store::{ConfigStore, ROOT, Upsert};
 
@@ -94,16 +95,26 @@ pub enum RejectReason {
     UnknownVsys(String),
     /// A `vsys name` declaration addressed to a virtual system.
     VsysOutsideRoot(String),
+    /// A sub-command that may not cross hidden in a block (`hrp ...` under
+    /// an opaque command), escaped and shortened for display.
+    ForbiddenSubCommand(String),
 }
 
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RejectReason::NotSyncable(c) => write!(f, "{c} items are not synchronized"),
-            RejectReason::UnknownVsys(v) => write!(f, "virtual system `{v}` does not exist"),
-            RejectReason::VsysOutsideRoot(v) => {
-                write!(f, "vsys declaration addressed to vsys `{v}`")
+            RejectReason::UnknownVsys(v) => {
+                write!(f, "virtual system `{}` does not exist", printable(v))
             }
+            RejectReason::VsysOutsideRoot(v) => {
+                write!(f, "vsys declaration addressed to vsys `{}`", printable(v))
+            }
+            RejectReason::ForbiddenSubCommand(line) => write!(
+                f,
+                "a block may not hold `{}`: node-local, user and SSL VPN commands never cross",
+                printable(line)
+            ),
         }
     }
 }
@@ -380,6 +391,7 @@ impl ConfigStore {
                 RejectReason::NotSyncable(category) => ApplyError::NotSyncable { category },
                 RejectReason::UnknownVsys(name) => ApplyError::UnknownVsys { name },
                 RejectReason::VsysOutsideRoot(vsys) => ApplyError::VsysOutsideRoot { vsys },
+                RejectReason::ForbiddenSubCommand(line) => ApplyError::ForbiddenSubCommand { line },
             })?;
         let Some(system) = self.system_mut(vsys) else {
             return Err(ApplyError::UnknownVsys {
@@ -428,10 +440,13 @@ impl ConfigStore {
             return Err(RejectReason::NotSyncable(item.category));
         }
         if item.category == Category::Vsys && vsys != ROOT {
-            return Err(RejectReason::VsysOutsideRoot(vsys.to_owned()));
+            return Err(RejectReason::VsysOutsideRoot(shown(vsys)));
         }
         if !self.has_vsys(vsys) {
-            return Err(RejectReason::UnknownVsys(vsys.to_owned()));
+            return Err(RejectReason::UnknownVsys(shown(vsys)));
+        }
+        if let Some(line) = item.body.iter().find(|l| smuggles(&l.text)) {
+            return Err(RejectReason::ForbiddenSubCommand(shown(&line.text)));
         }
         Ok(())
     }
@@ -481,5 +496,23 @@ impl ConfigStore {
                 self.conflict_index.insert(moved_key, i);
             }
         }
+    }
+}
+
+/// Top-level commands that never cross (node-local, user database, SSL
+/// VPN) and so may not be hidden as a sub-command of a block that does.
+const NEVER_NESTED: &[&str] = &["hrp", "sysname", "user-manage", "sslvpn", "v-gateway"];
+
+fn smuggles(line: &str) -> bool {
+    let first = line.split(' ').find(|w| *w != "undo");
+    first.is_some_and(|w| NEVER_NESTED.contains(&w))
+}
+
+/// Peer text for an error message: escaped, and cut to a name's length.
+fn shown(s: &str) -> String {
+    let escaped = printable(s);
+    match escaped.char_indices().nth(MAX_NAME_CHARS) {
+        Some((cut, _)) => format!("{}...", &escaped[..cut]),
+        None => escaped.into_owned(),
     }
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::hrp::{HrpSettings, apply_hrp};
 use crate::item::{Category, Container};
+use crate::limits::name_fits;
 
 /// A grammar error inside one line: which token (None = end of line) and
 /// what was expected there.
@@ -33,6 +34,9 @@ pub(crate) struct Head {
 /// Classify a top-level first line. `identity_only` (for `undo`) skips the
 /// validation of values that are not part of the identity.
 pub(crate) fn classify(t: &[&str], identity_only: bool) -> Result<Head, Bad> {
+    if t.first() == Some(&"undo") {
+        return undo_line(t);
+    }
     let w = |i: usize| t.get(i).copied();
     let joined = || t.join(" ");
     let head = |category, key: String| {
@@ -45,24 +49,28 @@ pub(crate) fn classify(t: &[&str], identity_only: bool) -> Result<Head, Bad> {
     match (w(0).unwrap_or(""), w(1)) {
         ("sysname", _) => {
             if !identity_only {
-                need(t, 1, "a host name")?;
+                named(t, 1, "a host name")?;
                 end(t, 2)?;
             }
             head(Category::Sysname, String::new())
         }
         ("interface", _) => {
             need(t, 1, "an interface name")?;
-            head(Category::Interface, t[1..].join(" "))
+            let name = t[1..].join(" ");
+            if !name_fits(&name) {
+                return Err(bad(t, 1, LONG_NAME));
+            }
+            head(Category::Interface, name)
         }
         ("firewall", Some("zone")) => {
             let key = if w(2) == Some("name") {
-                need(t, 3, "a zone name")?;
+                named(t, 3, "a zone name")?;
                 if !identity_only {
                     optional_id(t, 4)?;
                 }
                 t[3]
             } else {
-                need(t, 2, "a zone name")?;
+                named(t, 2, "a zone name")?;
                 if !identity_only {
                     end(t, 3)?;
                 }
@@ -83,7 +91,7 @@ pub(crate) fn classify(t: &[&str], identity_only: bool) -> Result<Head, Bad> {
         ("ip", Some("address-set")) => set(t, Category::AddressSet, identity_only),
         ("ip", Some("service-set")) => set(t, Category::ServiceSet, identity_only),
         ("vsys", Some("name")) => {
-            need(t, 2, "a virtual system name")?;
+            named(t, 2, "a virtual system name")?;
             if !identity_only {
                 if t.get(3)
                     .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
@@ -98,7 +106,10 @@ pub(crate) fn classify(t: &[&str], identity_only: bool) -> Result<Head, Bad> {
         }
         ("user-manage", _) => {
             let key = match (w(1), w(2)) {
-                (Some("user" | "group"), Some(_)) => t[1..3].join(" "),
+                (Some("user" | "group"), Some(_)) => {
+                    named(t, 2, "a user or group name")?;
+                    t[1..3].join(" ")
+                }
                 _ => t[1..].join(" "),
             };
             head(Category::UserDatabase, key)
@@ -110,8 +121,13 @@ pub(crate) fn classify(t: &[&str], identity_only: bool) -> Result<Head, Bad> {
 
 /// Classify a sub-command of `security-policy` / `nat-policy`.
 pub(crate) fn classify_child(c: Container, t: &[&str]) -> Result<Head, Bad> {
+    let undos = t.iter().take_while(|w| **w == "undo").count();
+    if undos > 0 && t.get(undos) == Some(&"rule") && t.get(undos + 1) == Some(&"name") {
+        // Typed, `undo rule name X` deletes the rule; it is never an item.
+        return Err(bad(t, undos, UNDO_NAMED));
+    }
     if t.first() == Some(&"rule") && t.get(1) == Some(&"name") {
-        need(t, 2, "a rule name")?;
+        named(t, 2, "a rule name")?;
         let category = match c {
             Container::SecurityPolicy => Category::SecurityRule,
             Container::NatPolicy => Category::NatRule,
@@ -141,7 +157,7 @@ pub(crate) fn control<'a>(t: &[&'a str]) -> Option<Result<Control<'a>, Bad>> {
     match t.first().copied()? {
         "return" | "quit" => Some(end(t, 1).map(|()| Control::Return)),
         "switch" if t.get(1) == Some(&"vsys") => Some(
-            need(t, 2, "a virtual system name")
+            named(t, 2, "a virtual system name")
                 .and_then(|()| end(t, 3))
                 .map(|()| Control::Switch(t[2])),
         ),
@@ -175,6 +191,44 @@ pub(crate) fn need(t: &[&str], i: usize, expected: &'static str) -> Result<(), B
     } else {
         Err(Bad { at: None, expected })
     }
+}
+
+const LONG_NAME: &str = "a name of at most 255 characters";
+const UNDO_NAMED: &str =
+    "an opaque command after `undo` (`undo` of a named item deletes it; it is not an item)";
+
+/// Token `i` is present and short enough to be a name (see
+/// [`crate::MAX_NAME_CHARS`]).
+pub(crate) fn named(t: &[&str], i: usize, expected: &'static str) -> Result<(), Bad> {
+    need(t, i, expected)?;
+    if name_fits(t[i]) {
+        Ok(())
+    } else {
+        Err(bad(t, i, LONG_NAME))
+    }
+}
+
+/// `undo X` read as an item (from a file or the peer). VRP prints it for
+/// an opaque default turned off (`undo info-center enable`), and that is
+/// all it may be: for anything with an identity (a rule, a set, a route,
+/// a vsys, a node-local, user or SSL VPN setting) `undo` is a deletion,
+/// exactly as when typed, never an item to store.
+fn undo_line(t: &[&str]) -> Result<Head, Bad> {
+    let n = t.iter().take_while(|w| **w == "undo").count();
+    need(t, n, "a command to undo")?;
+    let undone = if Container::from_keyword(t[n]).is_some() {
+        None
+    } else {
+        classify(&t[n..], true).ok().map(|h| h.category)
+    };
+    if undone != Some(Category::Opaque) {
+        return Err(bad(t, n, UNDO_NAMED));
+    }
+    Ok(Head {
+        category: Category::Opaque,
+        key: t.join(" "),
+        header: t.join(" "),
+    })
 }
 
 pub(crate) fn end(t: &[&str], i: usize) -> Result<(), Bad> {
@@ -213,7 +267,7 @@ fn optional_id(t: &[&str], i: usize) -> Result<(), Bad> {
 }
 
 fn set(t: &[&str], category: Category, identity_only: bool) -> Result<Head, Bad> {
-    need(t, 2, "a set name")?;
+    named(t, 2, "a set name")?;
     if !identity_only && t.len() > 3 {
         keyword(t, 3, "type")?;
         match t.get(4).copied() {
@@ -253,7 +307,7 @@ fn route(t: &[&str], v6: bool, identity_only: bool) -> Result<Head, Bad> {
         key.push_str("ipv6 ");
     }
     if t.get(i) == Some(&"vpn-instance") {
-        need(t, i + 1, "a vpn-instance name")?;
+        named(t, i + 1, "a vpn-instance name")?;
         out.push(t[i].to_owned());
         out.push(t[i + 1].to_owned());
         key.push_str("vpn-instance ");

@@ -382,7 +382,7 @@ impl EventLoop {
             // stranger must not be able to cut the real peer off. A stale
             // one is closed by its dead timer, then the peer gets in.
             let busy =
-                self.slots[i].stream.is_some() && self.peer.state().conn_phase[i] == Phase::Up;
+                self.slots[i].stream.is_some() && self.peer.state().conn_phase[kind] == Phase::Up;
             if busy {
                 self.peer.count_error("connection_refused_busy");
                 tracing::debug!(%from, conn = kind.name(), "refusing a second connection");
@@ -593,7 +593,7 @@ impl EventLoop {
     /// counted as `handshake_incomplete`, so probes and connection floods
     /// are visible like every other failure.
     fn count_if_in_handshake(&mut self, kind: ConnKind) {
-        let phase = self.peer.state().conn_phase[idx(kind)];
+        let phase = self.peer.state().conn_phase[kind];
         if matches!(phase, Phase::AwaitHello | Phase::AwaitAuth) {
             self.peer.count_error("handshake_incomplete");
         }

@@ -446,7 +446,7 @@ fn stopped_state() -> PeerState {
         established: false,
         authenticated: false,
         peer: None,
-        conn_phase: [hotsync_proto::Phase::Down; 2],
+        conn_phase: hotsync_proto::PerConn::from_fn(|_| hotsync_proto::Phase::Down),
         uncertain_shards: 0,
         config_queue: 0,
         stats: Default::default(),

@@ -206,7 +206,7 @@ impl Puppet {
             if !self.flush() {
                 return false;
             }
-            match self.peer.state().conn_phase[0] {
+            match self.peer.state().conn_phase.session {
                 Phase::Up => return true,
                 Phase::Closing | Phase::Down => return false,
                 _ => {}

@@ -2,8 +2,10 @@
 //! acknowledgements, and the outgoing byte queue.
 
 use crate::error::ProtoError;
+use crate::event::PeerInfo;
 use crate::stats::Stats;
 use hotsync_wire::{Channel, FrameEncoder, Integrity, WireMessage};
+use std::ops::{Index, IndexMut};
 use std::time::Instant;
 
 /// Which of the two connections between the nodes.
@@ -19,13 +21,6 @@ pub enum ConnKind {
 impl ConnKind {
     /// Both kinds, session first (the order the driver services them in).
     pub const ALL: [ConnKind; 2] = [ConnKind::Session, ConnKind::Config];
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            ConnKind::Session => 0,
-            ConnKind::Config => 1,
-        }
-    }
 
     /// The wire channel of this connection's data frames.
     pub fn channel(self) -> Channel {
@@ -48,6 +43,61 @@ impl ConnKind {
             Channel::Session => Some(ConnKind::Session),
             Channel::Config => Some(ConnKind::Config),
             _ => None,
+        }
+    }
+}
+
+/// One value per connection, addressed by [`ConnKind`]: no slot numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerConn<T> {
+    /// The session connection's.
+    pub session: T,
+    /// The config connection's.
+    pub config: T,
+}
+
+impl<T> PerConn<T> {
+    /// Builds both values from their kind.
+    pub fn from_fn(mut f: impl FnMut(ConnKind) -> T) -> Self {
+        Self {
+            session: f(ConnKind::Session),
+            config: f(ConnKind::Config),
+        }
+    }
+
+    /// Both values with their kind, session first.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnKind, &T)> {
+        [
+            (ConnKind::Session, &self.session),
+            (ConnKind::Config, &self.config),
+        ]
+        .into_iter()
+    }
+
+    /// Maps both values.
+    pub fn map<U>(&self, mut f: impl FnMut(&T) -> U) -> PerConn<U> {
+        PerConn {
+            session: f(&self.session),
+            config: f(&self.config),
+        }
+    }
+}
+
+impl<T> Index<ConnKind> for PerConn<T> {
+    type Output = T;
+    fn index(&self, kind: ConnKind) -> &T {
+        match kind {
+            ConnKind::Session => &self.session,
+            ConnKind::Config => &self.config,
+        }
+    }
+}
+
+impl<T> IndexMut<ConnKind> for PerConn<T> {
+    fn index_mut(&mut self, kind: ConnKind) -> &mut T {
+        match kind {
+            ConnKind::Session => &mut self.session,
+            ConnKind::Config => &mut self.config,
         }
     }
 }
@@ -86,6 +136,11 @@ pub(crate) struct Conn {
     pub is_connector: bool,
     pub nonce: [u8; 32],
     pub peer_nonce: [u8; 32],
+    /// What the remote's hello claimed on this connection. It becomes the
+    /// node's view of its peer only once this connection completes its
+    /// handshake (authenticated, with a key): a stranger's hello on the
+    /// other channel changes nothing shared.
+    pub claim: Option<PeerInfo>,
     pub encoder: FrameEncoder,
     /// Frames waiting for the socket, from `out_pos`.
     pub out: Vec<u8>,
@@ -111,6 +166,7 @@ impl Conn {
             is_connector: false,
             nonce: [0; 32],
             peer_nonce: [0; 32],
+            claim: None,
             encoder: FrameEncoder::new(max_frame_len),
             out: Vec::new(),
             out_pos: 0,
@@ -130,6 +186,7 @@ impl Conn {
         self.is_connector = is_connector;
         self.nonce = nonce;
         self.peer_nonce = [0; 32];
+        self.claim = None;
         self.encoder.set_integrity(Integrity::Crc32c);
         self.out.clear();
         self.out_pos = 0;
@@ -144,12 +201,23 @@ impl Conn {
 
     pub fn close(&mut self) {
         self.phase = Phase::Down;
+        self.claim = None;
         self.out.clear();
         self.out_pos = 0;
     }
 
     pub fn is_up(&self) -> bool {
         self.phase == Phase::Up
+    }
+
+    /// Whether the phase allows frames to be processed.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.phase, Phase::Down | Phase::Closing)
+    }
+
+    /// Whether fewer than `limit` bytes are queued.
+    pub fn has_room(&self, limit: usize) -> bool {
+        self.pending() < limit
     }
 
     /// Bytes queued and not yet taken by the socket.

@@ -20,16 +20,16 @@
 //!   remote that never sent a valid proof never gets a connection up);
 //! - an error on a connection leaves it closing (never up).
 
-use crate::auth;
-use crate::conn::{ConnKind, Phase};
-use crate::peer::{CAP_AUTH, ConfigSink, Event, ItemOutcome, Peer};
+mod remote;
+
+use crate::config_queue::{ConfigSink, ItemOutcome};
+use crate::conn::{ConnKind, PerConn, Phase};
+use crate::event::Event;
+use crate::peer::Peer;
 use crate::settings::ProtoConfig;
 use arbitrary::{Arbitrary, Unstructured};
 use hotsync_table::{SessionGenerator, SessionTable, TableConfig};
-use hotsync_wire::{
-    AuthProof, Channel, FORMAT_FINGERPRINT, FrameDecoder, FrameEncoder, Hello, Integrity, Message,
-    MessageRef, PROTOCOL_VERSION,
-};
+use hotsync_wire::{Channel, FrameDecoder, FrameEncoder, Message};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -118,7 +118,7 @@ struct Harness {
     psk: bool,
     base: Instant,
     t_ms: u64,
-    remotes: [Remote; 2],
+    remotes: PerConn<Remote>,
     nonce_counter: u8,
     /// Some connection reached `Up` at some point.
     ever_up: bool,
@@ -128,10 +128,6 @@ struct Harness {
     local_writes: bool,
     initial_digest: hotsync_table::TableDigest,
     gen_seed: u64,
-}
-
-fn idx(kind: ConnKind) -> usize {
-    kind.index()
 }
 
 impl Harness {
@@ -144,209 +140,6 @@ impl Harness {
         [self.nonce_counter; 32]
     }
 
-    fn connect(&mut self, kind: ConnKind, peer_is_connector: bool) {
-        let now = self.now();
-        let nonce = self.nonce();
-        let r = &mut self.remotes[idx(kind)];
-        *r = Remote::new();
-        r.open = true;
-        r.local_nonce = nonce;
-        r.peer_is_connector = peer_is_connector;
-        self.peer
-            .handle_connected(kind, peer_is_connector, nonce, now);
-        self.after_op();
-    }
-
-    fn disconnect(&mut self, kind: ConnKind) {
-        let now = self.now();
-        self.flush(kind);
-        self.remotes[idx(kind)].open = false;
-        self.peer.handle_disconnected(kind, now);
-        self.after_op();
-    }
-
-    /// Feeds bytes to the peer in pieces of `split` bytes, as a socket would.
-    fn feed(&mut self, kind: ConnKind, bytes: &[u8], split: usize) {
-        if !self.remotes[idx(kind)].open {
-            return;
-        }
-        let now = self.now();
-        let mut failed = false;
-        for chunk in bytes.chunks(split.max(1)) {
-            if self.peer.handle_bytes(kind, chunk, now).is_err() {
-                failed = true;
-                break;
-            }
-        }
-        if failed {
-            assert_ne!(
-                self.phase(kind),
-                Phase::Up,
-                "an error left the connection up"
-            );
-        }
-    }
-
-    fn phase(&self, kind: ConnKind) -> Phase {
-        self.peer.state().conn_phase[idx(kind)]
-    }
-
-    /// Encodes `msg` as the remote's next frame on `kind`.
-    fn send(
-        &mut self,
-        kind: ConnKind,
-        channel: Channel,
-        msg: &Message,
-        seq_skew: u64,
-        split: usize,
-    ) {
-        let r = &mut self.remotes[idx(kind)];
-        if !r.open {
-            return;
-        }
-        r.tx_seq += 1;
-        let seq = r.tx_seq.wrapping_add(seq_skew);
-        let mut out = Vec::new();
-        if msg.encode(&mut r.enc, channel, seq, &mut out).is_err() {
-            r.tx_seq -= 1;
-            return;
-        }
-        let before = self.phase(kind);
-        let hello_nonce = match msg {
-            Message::Hello(h) => Some(h.nonce),
-            _ => None,
-        };
-        let is_proof = matches!(msg, Message::AuthProof(_));
-        self.feed(kind, &out, split);
-        let after = self.phase(kind);
-        let r = &mut self.remotes[idx(kind)];
-        if before == Phase::AwaitHello && after != Phase::AwaitHello {
-            // Accepted (or accepted, then failed on later bytes): the peer
-            // derives its frame key from this nonce.
-            if let Some(n) = hello_nonce {
-                r.remote_nonce = Some(n);
-            }
-        }
-        // After our proof, we send with frame MACs (as a real node does).
-        if is_proof && self.psk {
-            if let Some(rn) = r.remote_nonce {
-                let key = frame_key(r, &rn);
-                r.enc.set_integrity(Integrity::Hmac(key));
-            }
-        }
-    }
-
-    /// A complete, valid handshake on `kind` (with a wrong key when
-    /// `wrong_key`), as a real peer would do it.
-    fn handshake(
-        &mut self,
-        kind: ConnKind,
-        role: u8,
-        priority: u16,
-        wrong_key: bool,
-        split: usize,
-    ) {
-        let nonce = {
-            let mut n = self.nonce();
-            n[0] ^= 0x80; // never equal to a local nonce
-            n
-        };
-        let hello = Hello {
-            protocol_version: PROTOCOL_VERSION,
-            format_fingerprint: FORMAT_FINGERPRINT,
-            node_id: REMOTE_NODE_ID,
-            priority,
-            capabilities: if self.psk { CAP_AUTH } else { 0 },
-            nonce,
-            channel: kind.channel() as u8,
-            shard_count: FUZZ_SHARDS as u32,
-            role,
-            preempt: priority % 2 == 0,
-        };
-        self.send(kind, Channel::Control, &Message::Hello(hello), 0, split);
-        if self.psk {
-            let r = &self.remotes[idx(kind)];
-            let key: &[u8] = if wrong_key { b"not-the-key" } else { FUZZ_PSK };
-            let mac = auth::proof(
-                key,
-                !r.peer_is_connector,
-                REMOTE_NODE_ID,
-                &nonce,
-                &r.local_nonce,
-            );
-            if !wrong_key && r.remote_nonce == Some(nonce) {
-                self.sent_valid_proof = true;
-            }
-            self.send(
-                kind,
-                Channel::Control,
-                &Message::AuthProof(AuthProof { mac }),
-                0,
-                split,
-            );
-        }
-    }
-
-    /// Takes everything the peer wants to send on `kind` and checks it.
-    fn flush(&mut self, kind: ConnKind) {
-        let now = self.now();
-        let mut rounds = 0;
-        while let Some(bytes) = self.peer.poll_transmit(kind, now) {
-            let bytes = bytes.to_vec();
-            self.peer.consume(kind, bytes.len());
-            self.check_output(kind, &bytes);
-            rounds += 1;
-            if rounds > 64 {
-                break; // a long batch: enough for one op
-            }
-        }
-    }
-
-    /// Everything the peer sends must decode.
-    fn check_output(&mut self, kind: ConnKind, bytes: &[u8]) {
-        let psk = self.psk;
-        let r = &mut self.remotes[idx(kind)];
-        if r.closed || !r.open {
-            return;
-        }
-        let mut data = bytes;
-        while !data.is_empty() {
-            let buf = r.dec.read_buf();
-            assert!(!buf.is_empty(), "peer output: decoder full without a frame");
-            let n = buf.len().min(data.len());
-            buf[..n].copy_from_slice(&data[..n]);
-            r.dec.commit(n);
-            data = &data[n..];
-            loop {
-                let frame = match r.dec.next_frame() {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => panic!("the peer sent an undecodable frame: {e}"),
-                };
-                assert_eq!(frame.header.seq, r.rx_seq + 1, "peer output sequence");
-                r.rx_seq = frame.header.seq;
-                let msg = frame
-                    .message()
-                    .unwrap_or_else(|e| panic!("the peer sent an invalid payload: {e}"));
-                let switch = match msg {
-                    MessageRef::Close(_) => {
-                        r.closed = true;
-                        return;
-                    }
-                    MessageRef::AuthProof(_) => psk,
-                    _ => false,
-                };
-                if switch {
-                    assert!(!r.rx_keyed, "second proof from the peer");
-                    let rn = r.remote_nonce.expect("proof before a hello was accepted");
-                    let key = frame_key(r, &rn);
-                    r.dec.set_integrity(Integrity::Hmac(key));
-                    r.rx_keyed = true;
-                }
-            }
-        }
-    }
-
     /// Handles the peer's events as the node does, then checks invariants.
     fn after_op(&mut self) {
         let now = self.now();
@@ -354,7 +147,7 @@ impl Harness {
             if let Event::Close { conn, .. } = ev {
                 // The driver flushes (the close frame) and drops the socket.
                 self.flush(conn);
-                self.remotes[idx(conn)].open = false;
+                self.remotes[conn].open = false;
                 self.peer.handle_disconnected(conn, now);
             }
         }
@@ -373,7 +166,7 @@ impl Harness {
                 tx <= TX_HIGH_WATER + 8 * FUZZ_MAX_FRAME_LEN,
                 "send queue {tx} over bound"
             );
-            if st.conn_phase[idx(kind)] == Phase::Up {
+            if st.conn_phase[kind] == Phase::Up {
                 self.ever_up = true;
                 if self.psk {
                     assert!(
@@ -397,14 +190,6 @@ impl Harness {
                 );
             }
         }
-    }
-}
-
-fn frame_key(r: &Remote, remote_nonce: &[u8; 32]) -> [u8; 32] {
-    if r.peer_is_connector {
-        auth::frame_key(FUZZ_PSK, &r.local_nonce, remote_nonce)
-    } else {
-        auth::frame_key(FUZZ_PSK, remote_nonce, &r.local_nonce)
     }
 }
 
@@ -438,75 +223,81 @@ pub fn proto_input(data: &[u8]) -> Outcome {
     let Ok(opts) = u8::arbitrary(&mut u) else {
         return Outcome::default();
     };
-    let psk = opts & 1 != 0;
-    let cfg = ProtoConfig {
-        node_id: LOCAL_NODE_ID,
-        priority: 100,
-        preempt_delay: (opts & 2 != 0).then(|| Duration::from_millis(300)),
-        hello_interval: Duration::from_millis(100),
-        dead_count: 3,
-        psk: psk.then(|| FUZZ_PSK.to_vec()),
-        auto_sync_on_establish: opts & 4 != 0,
-        max_frame_len: FUZZ_MAX_FRAME_LEN,
-        batch_records: 8,
-        flush_interval: if opts & 8 != 0 {
-            Duration::from_millis(5)
-        } else {
-            Duration::ZERO
-        },
-        tx_high_water: TX_HIGH_WATER,
-        config_queue_limit: 16,
-    };
-    let mut tc = TableConfig::with_capacity(256);
-    tc.shards = FUZZ_SHARDS;
-    tc.journal_capacity = 8;
-    let table = Arc::new(SessionTable::new(tc));
-    // A few sessions of our own, so batches and resyncs have something.
-    let mut g = SessionGenerator::new(u64::from(opts), 0, opts & 16 != 0, 1000);
-    for _ in 0..(opts >> 5) * 4 {
-        let (k, e) = g.next_session();
-        let _ = table.upsert(&k, &e);
-    }
-    let sink_calls = Arc::new(AtomicU64::new(0));
-    let base = Instant::now();
-    let peer = Peer::new(
-        cfg,
-        table.clone(),
-        Box::new(CountingSink(sink_calls.clone())),
-        7,
-        base,
-    );
-    let initial_digest = table.digest();
-    let mut h = Harness {
-        peer,
-        table,
-        sink_calls,
-        psk,
-        base,
-        t_ms: 0,
-        remotes: [Remote::new(), Remote::new()],
-        nonce_counter: 0,
-        ever_up: false,
-        sent_valid_proof: false,
-        local_writes: false,
-        initial_digest,
-        gen_seed: u64::from(opts) << 8,
-    };
+    let mut h = Harness::new(opts);
     for _ in 0..MAX_OPS {
         let Ok(op) = u8::arbitrary(&mut u) else { break };
+        if !h.run_op(op, &mut u) {
+            break;
+        }
+        h.after_op();
+    }
+    h.finish()
+}
+
+impl Harness {
+    fn new(opts: u8) -> Self {
+        let psk = opts & 1 != 0;
+        let cfg = ProtoConfig {
+            node_id: LOCAL_NODE_ID,
+            priority: 100,
+            preempt_delay: (opts & 2 != 0).then(|| Duration::from_millis(300)),
+            hello_interval: Duration::from_millis(100),
+            dead_count: 3,
+            psk: psk.then(|| FUZZ_PSK.to_vec()),
+            auto_sync_on_establish: opts & 4 != 0,
+            max_frame_len: FUZZ_MAX_FRAME_LEN,
+            batch_records: 8,
+            flush_interval: Duration::from_millis(if opts & 8 != 0 { 5 } else { 0 }),
+            tx_high_water: TX_HIGH_WATER,
+            config_queue_limit: 16,
+        };
+        let mut tc = TableConfig::with_capacity(256);
+        tc.shards = FUZZ_SHARDS;
+        tc.journal_capacity = 8;
+        let table = Arc::new(SessionTable::new(tc));
+        // A few sessions of our own, so batches and resyncs have something.
+        let mut g = SessionGenerator::new(u64::from(opts), 0, opts & 16 != 0, 1000);
+        for _ in 0..(opts >> 5) * 4 {
+            let (k, e) = g.next_session();
+            let _ = table.upsert(&k, &e);
+        }
+        let sink_calls = Arc::new(AtomicU64::new(0));
+        let base = Instant::now();
+        let sink = Box::new(CountingSink(sink_calls.clone()));
+        let peer = Peer::new(cfg, table.clone(), sink, 7, base);
+        Self {
+            peer,
+            initial_digest: table.digest(),
+            table,
+            sink_calls,
+            psk,
+            base,
+            t_ms: 0,
+            remotes: PerConn::from_fn(|_| Remote::new()),
+            nonce_counter: 0,
+            ever_up: false,
+            sent_valid_proof: false,
+            local_writes: false,
+            gen_seed: u64::from(opts) << 8,
+        }
+    }
+
+    /// One operation of the input; false when the input ran out.
+    fn run_op(&mut self, op: u8, u: &mut Unstructured<'_>) -> bool {
         let kind = kind_of(op >> 4);
         let split = usize::from(op >> 5) * 7 + 1;
+        let now = self.now();
         match op & 15 {
             // Raw bytes: garbage, truncated frames, replays.
             0 | 1 => {
                 let len = u.int_in_range(0..=512u32).unwrap_or(0) as usize;
                 let bytes = u.bytes(len.min(u.len())).unwrap_or(&[]).to_vec();
-                h.feed(kind, &bytes, split);
+                self.feed(kind, &bytes, split);
             }
             // A well-formed frame carrying an arbitrary message.
             2..=4 => {
-                let Ok(msg) = Message::arbitrary(&mut u) else {
-                    break;
+                let Ok(msg) = Message::arbitrary(u) else {
+                    return false;
                 };
                 let channel = if msg.kind().allowed_on(kind.channel()) {
                     kind.channel()
@@ -514,93 +305,94 @@ pub fn proto_input(data: &[u8]) -> Outcome {
                     Channel::Control
                 };
                 let skew = if op & 15 == 4 {
-                    u64::from(u8::arbitrary(&mut u).unwrap_or(0))
+                    u64::from(u8::arbitrary(u).unwrap_or(0))
                 } else {
                     0
                 };
-                h.send(kind, channel, &msg, skew, split);
+                self.send(kind, channel, &msg, skew, split);
             }
             // A valid handshake (or one with the wrong key).
             5 => {
-                let role = u8::arbitrary(&mut u).unwrap_or(0) % 4;
-                let priority = u16::arbitrary(&mut u).unwrap_or(0);
-                let wrong_key = op & 0x40 != 0 && psk;
-                h.handshake(kind, role, priority, wrong_key, split);
+                let role = u8::arbitrary(u).unwrap_or(0) % 4;
+                let priority = u16::arbitrary(u).unwrap_or(0);
+                let wrong_key = op & 0x40 != 0 && self.psk;
+                self.handshake(kind, role, priority, wrong_key, split);
             }
             // (Re)connect.
-            6 => h.connect(kind, op & 0x20 != 0),
-            7 => h.disconnect(kind),
+            6 => self.connect(kind, op & 0x20 != 0),
+            7 => self.disconnect(kind),
             // Time passes.
             8 => {
-                let dt = u.int_in_range(0..=1000u64).unwrap_or(0);
-                h.t_ms += dt;
-                let now = h.now();
-                h.peer.handle_timeout(now);
+                self.t_ms += u.int_in_range(0..=1000u64).unwrap_or(0);
+                let now = self.now();
+                self.peer.handle_timeout(now);
             }
             // The socket takes what the peer queued.
-            9 => h.flush(kind),
+            9 => self.flush(kind),
             // Control plane.
             10 => {
-                let now = h.now();
-                let _ = h.peer.start_session_sync(now);
+                let _ = self.peer.start_session_sync(now);
             }
             11 => {
                 let n = u.int_in_range(0..=40u32).unwrap_or(0);
                 let items = (0..n)
                     .map(|i| ("vsys".repeat(i as usize % 3), format!("item {i}")))
                     .collect();
-                let now = h.now();
-                let _ = h.peer.start_config_sync(items, now);
+                let _ = self.peer.start_config_sync(items, now);
             }
             12 => {
-                let _ = h.peer.queue_config_op(op >> 6, "", "op");
+                let _ = self.peer.queue_config_op(op >> 6, "", "op");
             }
             // Data plane.
-            13 | 14 => {
-                h.local_writes = true;
-                h.gen_seed += 1;
-                let mut g = SessionGenerator::new(h.gen_seed, 0, false, 1000);
-                let n = u.int_in_range(0..=64u32).unwrap_or(0);
-                for i in 0..n {
-                    let (k, e) = g.next_session();
-                    if op & 15 == 14 && i % 3 == 0 {
-                        h.table.remove(&k);
-                    } else {
-                        let _ = h.table.upsert(&k, &e);
-                    }
-                }
-                let now = h.now();
-                h.peer.handle_timeout(now);
-            }
+            13 | 14 => self.write_locally(op & 15 == 14, u),
             _ => {
-                let now = h.now();
-                let _ = h.peer.wants_transmit(kind);
-                let _ = h.peer.poll_timeout();
-                let _ = h.peer.jobs();
-                h.peer.handle_timeout(now);
+                let _ = self.peer.wants_transmit(kind);
+                let _ = self.peer.poll_timeout();
+                let _ = self.peer.jobs();
+                self.peer.handle_timeout(now);
             }
         }
-        h.after_op();
+        true
     }
-    // Let the peer finish: flush, then run out every timer.
-    for kind in ConnKind::ALL {
-        h.flush(kind);
+
+    fn write_locally(&mut self, removals: bool, u: &mut Unstructured<'_>) {
+        self.local_writes = true;
+        self.gen_seed += 1;
+        let mut g = SessionGenerator::new(self.gen_seed, 0, false, 1000);
+        let n = u.int_in_range(0..=64u32).unwrap_or(0);
+        for i in 0..n {
+            let (k, e) = g.next_session();
+            if removals && i % 3 == 0 {
+                self.table.remove(&k);
+            } else {
+                let _ = self.table.upsert(&k, &e);
+            }
+        }
+        let now = self.now();
+        self.peer.handle_timeout(now);
     }
-    h.after_op();
-    h.t_ms += 10_000;
-    let now = h.now();
-    h.peer.handle_timeout(now);
-    h.after_op();
-    for kind in ConnKind::ALL {
-        h.flush(kind);
-    }
-    h.after_op();
-    let st = h.peer.state();
-    Outcome {
-        psk,
-        handshake_done: h.ever_up,
-        established: st.established,
-        errors: st.stats.error_total(),
-        records_rx: st.stats.records_rx,
+
+    /// Lets the peer finish: flush, then run out every timer.
+    fn finish(mut self) -> Outcome {
+        for kind in ConnKind::ALL {
+            self.flush(kind);
+        }
+        self.after_op();
+        self.t_ms += 10_000;
+        let now = self.now();
+        self.peer.handle_timeout(now);
+        self.after_op();
+        for kind in ConnKind::ALL {
+            self.flush(kind);
+        }
+        self.after_op();
+        let st = self.peer.state();
+        Outcome {
+            psk: self.psk,
+            handshake_done: self.ever_up,
+            established: st.established,
+            errors: st.stats.error_total(),
+            records_rx: st.stats.records_rx,
+        }
     }
 }

@@ -1,6 +1,37 @@
-//! Batch-sync jobs: what `hrp sync ...` started and how far it got.
+//! Batch-sync jobs: what `hrp sync ...` started, how far it got, and how
+//! it resumes after the connection drops.
+//!
+//! A session job walks the table shard by shard; a shard whose frames the
+//! peer acknowledged is never sent again, so a job cut by a disconnect
+//! resumes at the first unacknowledged shard. A config job resends from
+//! the start (the peer's apply is additive and idempotent).
 
+use crate::conn::Conn;
+use crate::error::{ProtoError, RequestError};
+use crate::event::{Event, Events};
+use crate::settings::ProtoConfig;
+use crate::stats::Stats;
+use hotsync_table::{SessionTable, ShardSet, SnapshotCursor};
+use hotsync_wire::{
+    ArchivedConfigBatchResult, BatchEnd, BatchStart, Channel, ConfigItem, ConfigItemBatch,
+    SessionUpsertBatch,
+};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+/// `BatchStart::what` values.
+pub(crate) const WHAT_SESSIONS: u8 = 0;
+pub(crate) const WHAT_CONFIG: u8 = 1;
+
+/// How many finished jobs are remembered for `display hrp sync-status`.
+const JOB_HISTORY: usize = 16;
+
+/// Config items per batch frame, and the bytes at which a frame is cut.
+const CONFIG_ITEMS_PER_FRAME: usize = 128;
+const CONFIG_BYTES_PER_FRAME: usize = 64 << 10;
+/// Config batch frames generated per fill: the config connection is low
+/// priority.
+const CONFIG_FRAMES_PER_FILL: usize = 4;
 
 /// What a job synchronizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,5 +121,393 @@ impl JobStatus {
         let r = self.rate(now);
         (self.state == JobState::Running && r > 0.0)
             .then(|| Duration::from_secs_f64(self.total.saturating_sub(self.acked) as f64 / r))
+    }
+}
+
+/// One frame of a session job not yet acknowledged.
+struct InFlight {
+    seq: u64,
+    entries: u32,
+    /// The shard this frame finished, if any.
+    finished_shard: Option<u32>,
+    /// The end marker.
+    end: bool,
+}
+
+struct SessionJob {
+    status: JobStatus,
+    cursor: SnapshotCursor,
+    acked_shards: ShardSet,
+    acked_in_done_shards: u64,
+    inflight: VecDeque<InFlight>,
+    start_sent: bool,
+    end_sent: bool,
+}
+
+struct ConfigJob {
+    status: JobStatus,
+    items: Vec<(String, String)>,
+    next: usize,
+    /// (seq, items) of frames not yet acknowledged.
+    inflight: VecDeque<(u64, u32)>,
+    start_sent: bool,
+    end_sent: bool,
+}
+
+/// The running jobs (at most one of each kind) and the recent finished ones.
+pub(crate) struct Jobs {
+    next_id: u64,
+    session: Option<SessionJob>,
+    config: Option<ConfigJob>,
+    history: VecDeque<JobStatus>,
+    /// Encoding scratch for session chunks.
+    bulk: SessionUpsertBatch,
+}
+
+/// What a job step works with.
+pub(crate) struct Step<'a> {
+    pub conn: &'a mut Conn,
+    pub table: &'a SessionTable,
+    pub cfg: &'a ProtoConfig,
+    pub stats: &'a mut Stats,
+}
+
+impl Jobs {
+    pub fn new() -> Self {
+        Self {
+            next_id: 1,
+            session: None,
+            config: None,
+            history: VecDeque::new(),
+            bulk: SessionUpsertBatch::default(),
+        }
+    }
+
+    fn new_status(&mut self, kind: JobKind, total: u64, now: Instant) -> JobStatus {
+        let id = self.next_id;
+        self.next_id += 1;
+        JobStatus {
+            id,
+            kind,
+            state: JobState::Running,
+            total,
+            sent: 0,
+            acked: 0,
+            restarts: 0,
+            started: now,
+            finished: None,
+            config: None,
+        }
+    }
+
+    /// Running jobs, then recently finished ones (newest first).
+    pub fn list(&self) -> Vec<JobStatus> {
+        let mut v = Vec::new();
+        v.extend(self.session.as_ref().map(|j| j.status.clone()));
+        v.extend(self.config.as_ref().map(|j| j.status.clone()));
+        v.extend(self.history.iter().rev().cloned());
+        v
+    }
+
+    /// Whether a session job has frames left to send.
+    pub fn session_pending(&self) -> bool {
+        self.session.as_ref().is_some_and(|j| !j.end_sent)
+    }
+
+    /// Whether a config job has frames left to send.
+    pub fn config_pending(&self) -> bool {
+        self.config.as_ref().is_some_and(|j| !j.end_sent)
+    }
+
+    /// Starts a session job over the whole table.
+    pub fn start_session(
+        &mut self,
+        table: &SessionTable,
+        now: Instant,
+    ) -> Result<u64, RequestError> {
+        if let Some(j) = &self.session {
+            return Err(RequestError::AlreadyRunning(j.status.id));
+        }
+        let total = table.backup_len() as u64;
+        let status = self.new_status(JobKind::ConnectionStatus, total, now);
+        let id = status.id;
+        self.session = Some(SessionJob {
+            status,
+            cursor: table.snapshot(),
+            acked_shards: ShardSet::new(table.shard_count()),
+            acked_in_done_shards: 0,
+            inflight: VecDeque::new(),
+            start_sent: false,
+            end_sent: false,
+        });
+        Ok(id)
+    }
+
+    /// Starts a config job over these (virtual system, text) items.
+    pub fn start_config(
+        &mut self,
+        items: Vec<(String, String)>,
+        now: Instant,
+    ) -> Result<u64, RequestError> {
+        if let Some(j) = &self.config {
+            return Err(RequestError::AlreadyRunning(j.status.id));
+        }
+        let status = self.new_status(JobKind::Config, items.len() as u64, now);
+        let id = status.id;
+        self.config = Some(ConfigJob {
+            status,
+            items,
+            next: 0,
+            inflight: VecDeque::new(),
+            start_sent: false,
+            end_sent: false,
+        });
+        Ok(id)
+    }
+
+    /// Sends the next piece of the session job; false if there was none.
+    pub fn session_step(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
+        let Some(job) = &mut self.session else {
+            return Ok(false);
+        };
+        if job.end_sent {
+            return Ok(false);
+        }
+        if !job.start_sent {
+            job.start_sent = true;
+            let msg = BatchStart {
+                job_id: job.status.id,
+                what: WHAT_SESSIONS,
+                total: job.status.total,
+            };
+            cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
+            return Ok(true);
+        }
+        self.bulk.clear();
+        let bulk = &mut self.bulk;
+        let n = cx
+            .table
+            .snapshot_chunk_with(&mut job.cursor, cx.cfg.batch_records, |k, e| {
+                bulk.push(k, e)
+            });
+        let finished_shard = job.cursor.finished_shard().map(|s| s as u32);
+        let mut seq = cx.conn.tx_seq;
+        if n > 0 {
+            seq = cx.conn.send(Channel::Session, &self.bulk, cx.stats, now)?;
+            cx.stats.batches_tx += 1;
+            cx.stats.records_tx += n as u64;
+            job.status.sent += n as u64;
+        }
+        if n > 0 || finished_shard.is_some() {
+            job.inflight.push_back(InFlight {
+                seq,
+                entries: n as u32,
+                finished_shard,
+                end: false,
+            });
+        }
+        if job.cursor.is_done() {
+            let msg = BatchEnd {
+                job_id: job.status.id,
+                sent: job.status.sent,
+            };
+            let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
+            job.inflight.push_back(InFlight {
+                seq,
+                entries: 0,
+                finished_shard: None,
+                end: true,
+            });
+            job.end_sent = true;
+        }
+        Ok(true)
+    }
+
+    /// Sends a bounded part of the config job (low priority).
+    pub fn config_step(&mut self, cx: Step<'_>, now: Instant) -> Result<(), ProtoError> {
+        let Some(job) = &mut self.config else {
+            return Ok(());
+        };
+        if job.end_sent {
+            return Ok(());
+        }
+        if !job.start_sent {
+            job.start_sent = true;
+            let msg = BatchStart {
+                job_id: job.status.id,
+                what: WHAT_CONFIG,
+                total: job.status.total,
+            };
+            cx.conn.send(Channel::Config, &msg, cx.stats, now)?;
+        }
+        let mut frames = 0;
+        while job.next < job.items.len()
+            && frames < CONFIG_FRAMES_PER_FILL
+            && cx.conn.has_room(cx.cfg.tx_high_water)
+        {
+            let batch = job.next_frame();
+            let n = batch.items.len() as u32;
+            let seq = cx.conn.send(Channel::Config, &batch, cx.stats, now)?;
+            job.status.sent += u64::from(n);
+            job.inflight.push_back((seq, n));
+            frames += 1;
+        }
+        if job.next >= job.items.len() {
+            let msg = BatchEnd {
+                job_id: job.status.id,
+                sent: job.status.sent,
+            };
+            cx.conn.send(Channel::Config, &msg, cx.stats, now)?;
+            job.end_sent = true;
+        }
+        Ok(())
+    }
+
+    /// The peer acknowledged session frames up to `seq`.
+    pub fn on_session_ack(&mut self, seq: u64, now: Instant, events: &mut Events) {
+        let Some(job) = &mut self.session else {
+            return;
+        };
+        let mut finished = false;
+        while let Some(f) = job.inflight.front() {
+            if f.seq > seq {
+                break;
+            }
+            job.status.acked += u64::from(f.entries);
+            if let Some(shard) = f.finished_shard {
+                job.acked_shards.insert(shard as usize);
+                job.acked_in_done_shards = job.status.acked;
+            }
+            finished |= f.end;
+            job.inflight.pop_front();
+        }
+        if finished {
+            if let Some(job) = self.session.take() {
+                self.finish(job.status, JobState::Done, now, events);
+            }
+        }
+    }
+
+    /// The peer acknowledged config frames up to `seq`.
+    pub fn on_config_ack(&mut self, seq: u64) {
+        let Some(job) = &mut self.config else {
+            return;
+        };
+        while let Some(&(s, n)) = job.inflight.front() {
+            if s > seq {
+                break;
+            }
+            job.inflight.pop_front();
+            job.status.acked += u64::from(n);
+        }
+    }
+
+    /// The peer's counts for a config job: it is done.
+    pub fn on_config_result(
+        &mut self,
+        r: &ArchivedConfigBatchResult,
+        now: Instant,
+        events: &mut Events,
+    ) {
+        let id = r.job_id.to_native();
+        if let Some(job) = self.config.take_if(|j| j.status.id == id) {
+            let mut st = job.status;
+            st.config = Some(ConfigOutcome {
+                added: r.added.to_native(),
+                equal: r.equal.to_native(),
+                conflicts: r.conflicts.to_native(),
+                rejected: r.rejected.to_native(),
+            });
+            st.acked = st.total;
+            self.finish(st, JobState::Done, now, events);
+        }
+    }
+
+    /// The session connection dropped: resume at the first shard the peer
+    /// did not acknowledge whole.
+    pub fn on_session_lost(&mut self, shard_count: usize) {
+        let Some(job) = &mut self.session else {
+            return;
+        };
+        let mut remaining = ShardSet::full(shard_count);
+        for s in job.acked_shards.iter() {
+            remaining.remove(s);
+        }
+        job.cursor = SnapshotCursor::over(remaining);
+        job.status.acked = job.acked_in_done_shards;
+        job.status.sent = job.acked_in_done_shards;
+        job.inflight.clear();
+        job.start_sent = false;
+        job.end_sent = false;
+        job.status.restarts += 1;
+    }
+
+    /// The config connection dropped: resend from the start (the peer's
+    /// apply is additive, a replayed item is equal).
+    pub fn on_config_lost(&mut self) {
+        let Some(job) = &mut self.config else {
+            return;
+        };
+        job.next = 0;
+        job.status.sent = 0;
+        job.status.acked = 0;
+        job.inflight.clear();
+        job.start_sent = false;
+        job.end_sent = false;
+        job.status.restarts += 1;
+    }
+
+    /// The peer says it has held no role yet: it is a fresh process. What
+    /// the running session job delivered to its previous incarnation is
+    /// gone, so resuming from the acknowledged shards would end "done" with
+    /// holes: start over.
+    pub fn on_peer_restarted(&mut self, table: &SessionTable) {
+        let Some(job) = &mut self.session else {
+            return;
+        };
+        job.cursor = table.snapshot();
+        job.acked_shards = ShardSet::new(table.shard_count());
+        job.acked_in_done_shards = 0;
+        job.status.acked = 0;
+        job.status.sent = 0;
+        tracing::info!(
+            job = job.status.id,
+            "peer restarted: batch sync starts over"
+        );
+    }
+
+    fn finish(&mut self, mut st: JobStatus, state: JobState, now: Instant, events: &mut Events) {
+        st.state = state;
+        st.finished = Some(now);
+        tracing::info!(job = st.id, kind = st.kind.name(), sent = st.sent, state = ?st.state, "batch sync finished");
+        events.push_back(Event::JobFinished(st.clone()));
+        self.history.push_back(st);
+        while self.history.len() > JOB_HISTORY {
+            self.history.pop_front();
+        }
+    }
+}
+
+impl ConfigJob {
+    /// The next frame of items, bounded by count and bytes.
+    fn next_frame(&mut self) -> ConfigItemBatch {
+        let mut batch = ConfigItemBatch {
+            job_id: self.status.id,
+            items: Vec::new(),
+        };
+        let mut bytes = 0;
+        while self.next < self.items.len()
+            && batch.items.len() < CONFIG_ITEMS_PER_FRAME
+            && bytes < CONFIG_BYTES_PER_FRAME
+        {
+            let (vsys, text) = &self.items[self.next];
+            bytes += vsys.len() + text.len() + 16;
+            batch.items.push(ConfigItem {
+                vsys: vsys.clone(),
+                text: text.clone(),
+            });
+            self.next += 1;
+        }
+        batch
     }
 }

@@ -10,20 +10,32 @@
 //! batches and changes, low priority).
 
 mod auth;
+mod config_queue;
 mod conn;
+mod election;
 mod error;
+mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod handshake;
+mod incremental;
 mod jobs;
 mod peer;
+mod receive;
+mod resync;
 mod role;
 mod settings;
 mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use conn::{ConnKind, Phase};
+pub use config_queue::{ConfigSink, ItemOutcome, RejectConfig};
+pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{ProtoError, RequestError};
+pub use event::{Event, PeerInfo, PeerState};
+pub use handshake::CAP_AUTH;
 pub use jobs::{ConfigOutcome, JobKind, JobState, JobStatus};
-pub use peer::{CAP_AUTH, ConfigSink, Event, ItemOutcome, Peer, PeerInfo, PeerState, RejectConfig};
+pub use peer::Peer;
 pub use role::{Claim, Role, outranks, resolve};
 pub use settings::ProtoConfig;
 pub use stats::Stats;

@@ -118,7 +118,9 @@ impl SessionGenerator {
             dst_zone: 2,
             state: state as u8,
             flags: f,
-            reserved: [0; 2],
+            mark: 0,
+            ct_status: 0,
+            tcp_wscale: [0; 2],
         };
         (key, entry)
     }

@@ -2,22 +2,28 @@
 //! sync engine finds what to send.
 //!
 //! - [`SessionTable::upsert`], [`SessionTable::update`],
-//!   [`SessionTable::remove`], [`SessionTable::get`]: the data-plane API. It
-//!   takes one shard lock for one operation, never waits on sync work and
-//!   never allocates once the table is created.
+//!   [`SessionTable::remove`], [`SessionTable::get`]: the data-plane API.
+//!   `get` takes no lock and never waits for a writer (an atomic index and
+//!   seqlocked slots); a write takes its shard's writer lock for one
+//!   operation, never waits on sync work and never allocates once the table
+//!   is created.
 //! - Change capture: every change of a backup-capable entry puts its key in
 //!   its shard's bounded journal (once, however often it changes before the
 //!   sync engine drains it). A full journal marks the shard overflowed; the
 //!   engine resyncs that shard whole ([`SessionTable::take_overflowed`]).
 //! - [`SessionTable::digest`]: an order-independent digest per shard, kept
 //!   current on every write, so two tables compare in O(shards).
-//! - [`SnapshotCursor`]: walks shards in bounded chunks for batch sync while
-//!   writers go on.
+//! - [`SnapshotCursor`]: walks shards in bounded chunks for batch sync,
+//!   lock-free, while writers go on.
 //! - `apply_*`: the receiving side; never journaled, so nothing echoes back.
 
 pub mod generate;
+mod index;
+mod mem;
 pub mod model;
+mod shard;
 mod shard_set;
+mod slot;
 mod table;
 
 pub use generate::SessionGenerator;

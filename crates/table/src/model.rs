@@ -41,10 +41,15 @@ pub mod ip_proto {
     pub const ICMPV6: u8 = 58;
 }
 
-/// Identity of a session: the 5-tuple inside one virtual system.
+/// Identity of a session: what the kernel's conntrack tuple holds (the
+/// original direction) inside one virtual system and one conntrack zone.
 ///
-/// 40 bytes, alignment 2, no padding. For ICMP the ports carry the ICMP
-/// identifier (`src_port`) and type/code (`dst_port`, type in the high byte).
+/// 42 bytes, alignment 2, no padding. The two port fields carry what the
+/// protocol's tuple carries there: TCP/UDP/SCTP/DCCP ports; for ICMP and
+/// ICMPv6 the identifier (`src_port`) and type/code (`dst_port`, type in the
+/// high byte); for GRE the source and destination keys (the PPTP call ids,
+/// 16 bits each as in the kernel's tuple). Entries that differ only in the
+/// zone or a GRE key are distinct sessions, as in the kernel.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable, Default)]
 #[repr(C)]
 pub struct SessionKey {
@@ -54,9 +59,13 @@ pub struct SessionKey {
     pub dst_addr: [u8; 16],
     /// Virtual-system id (0 is the root system).
     pub vsys: u16,
-    /// Source port, or ICMP identifier.
+    /// Conntrack zone (`CTA_ZONE`; 0 is the default zone). Part of the
+    /// identity: the kernel keeps one table per zone.
+    pub ct_zone: u16,
+    /// Source port, ICMP identifier, or GRE source key.
     pub src_port: u16,
-    /// Destination port, or ICMP type (high byte) and code (low byte).
+    /// Destination port, ICMP type (high byte) and code (low byte), or GRE
+    /// destination key.
     pub dst_port: u16,
     /// [`IpFamily`] as a byte (4 or 6).
     pub family: u8,
@@ -104,11 +113,18 @@ impl SessionKey {
             src_addr: addr_bytes(src),
             dst_addr: addr_bytes(dst),
             vsys,
+            ct_zone: 0,
             src_port,
             dst_port,
             family: family as u8,
             protocol,
         }
+    }
+
+    /// The same key in conntrack zone `zone`.
+    pub fn with_ct_zone(mut self, zone: u16) -> Self {
+        self.ct_zone = zone;
+        self
     }
 
     /// The address family, or `None` if the stored byte is invalid.
@@ -136,8 +152,9 @@ impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "vsys{} proto{} {}:{} -> {}:{}",
+            "vsys{} zone{} proto{} {}:{} -> {}:{}",
             self.vsys,
+            self.ct_zone,
             self.protocol,
             self.src(),
             self.src_port,
@@ -147,7 +164,10 @@ impl fmt::Debug for SessionKey {
     }
 }
 
-/// Position of a session in its protocol's state machine.
+/// Position of a session in its protocol's state machine. The numbers are
+/// the kernel's TCP conntrack states (`enum tcp_conntrack`), so a conntrack
+/// state byte is stored as is; a byte with no name here is still stored and
+/// replicated (a newer kernel may report more states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum SessionState {
@@ -169,6 +189,8 @@ pub enum SessionState {
     TimeWait = 7,
     /// TCP closed (RST or fully closed).
     Close = 8,
+    /// TCP simultaneous open: SYN seen from both sides.
+    SynSent2 = 9,
 }
 
 impl SessionState {
@@ -184,6 +206,7 @@ impl SessionState {
             6 => Self::LastAck,
             7 => Self::TimeWait,
             8 => Self::Close,
+            9 => Self::SynSent2,
             _ => return None,
         })
     }
@@ -200,6 +223,7 @@ impl SessionState {
             Self::LastAck => "LAST_ACK",
             Self::TimeWait => "TIME_WAIT",
             Self::Close => "CLOSE",
+            Self::SynSent2 => "SYN_SENT2",
         }
     }
 }
@@ -216,6 +240,12 @@ pub mod flags {
 }
 
 /// A NAT translation: the addresses and ports after translation.
+///
+/// For a conntrack entry this is the reply tuple read the other way round:
+/// the translated source is where replies go (reply destination), the
+/// translated destination is where replies come from (reply source); for
+/// ICMP the destination port keeps the original type/code (the reply's type
+/// follows from it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable, Default, Debug)]
 #[repr(C)]
 pub struct NatTranslation {
@@ -229,7 +259,7 @@ pub struct NatTranslation {
     pub dst_port: u16,
 }
 
-/// The state of one session. 96 bytes, alignment 8, no padding.
+/// The state of one session. 104 bytes, alignment 8, no padding.
 ///
 /// Times are whole seconds: `created` and `last_seen` are Unix seconds,
 /// `timeout` is the idle time after which the entry expires.
@@ -252,6 +282,11 @@ pub struct SessionEntry {
     pub last_seen: u32,
     /// Idle timeout in seconds.
     pub timeout: u32,
+    /// Conntrack mark (`CTA_MARK`).
+    pub mark: u32,
+    /// Conntrack status bits (`CTA_STATUS`, the kernel's `IPS_*`), stored as
+    /// the kernel reports them.
+    pub ct_status: u32,
     /// Source security zone id.
     pub src_zone: u16,
     /// Destination security zone id.
@@ -260,8 +295,9 @@ pub struct SessionEntry {
     pub state: u8,
     /// [`flags`] bits.
     pub flags: u8,
-    /// Zero; keeps the layout free of padding.
-    pub reserved: [u8; 2],
+    /// TCP window scale of the original (`[0]`) and reply (`[1]`) direction
+    /// (`CTA_PROTOINFO_TCP_WSCALE_*`); zero for other protocols.
+    pub tcp_wscale: [u8; 2],
 }
 
 impl SessionEntry {
@@ -286,8 +322,8 @@ impl SessionEntry {
     }
 }
 
-const _: () = assert!(std::mem::size_of::<SessionKey>() == 40);
-const _: () = assert!(std::mem::size_of::<SessionEntry>() == 96);
+const _: () = assert!(std::mem::size_of::<SessionKey>() == 42);
+const _: () = assert!(std::mem::size_of::<SessionEntry>() == 104);
 
 #[cfg(feature = "arbitrary")]
 mod arb {
@@ -297,7 +333,7 @@ mod arb {
     impl<'a> Arbitrary<'a> for SessionKey {
         fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
             let mut k = Self::zeroed();
-            bytemuck::bytes_of_mut(&mut k).copy_from_slice(u.bytes(40)?);
+            bytemuck::bytes_of_mut(&mut k).copy_from_slice(u.bytes(size_of::<Self>())?);
             Ok(k)
         }
     }
@@ -305,7 +341,7 @@ mod arb {
     impl<'a> Arbitrary<'a> for SessionEntry {
         fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
             let mut e = Self::zeroed();
-            bytemuck::bytes_of_mut(&mut e).copy_from_slice(u.bytes(96)?);
+            bytemuck::bytes_of_mut(&mut e).copy_from_slice(u.bytes(size_of::<Self>())?);
             Ok(e)
         }
     }

@@ -1,21 +1,24 @@
 //! The sharded table itself.
 //!
-//! Layout of one shard: a dense slab of slots (key, entry, bookkeeping) and a
-//! `hashbrown::HashTable<u32>` index of slot numbers. The index holds 4 bytes
-//! per bucket instead of the 136-byte record, so the table costs about 1.1x
-//! the key+entry bytes per session instead of the ~1.7x of a map holding the
-//! records in its buckets; lookups pay one extra cache line (the slot).
+//! Layout of one shard ([`crate::shard`]): a dense slab of slots (key, entry,
+//! bookkeeping; [`crate::slot`]) and an index of atomic words, each a hash
+//! tag and a slot number ([`crate::index`]). The index costs 12 bytes per
+//! session instead of a 136-byte record per bucket, so the table stays near
+//! 1.2x the key+entry bytes per session.
+//!
+//! Readers (`get`, the snapshot walk) take no lock: they probe the index
+//! and copy a slot under its seqlock. Writers of one shard share its writer
+//! lock, which also guards its free list, journal, digest and resync state.
 //! Freed slots go to an intrusive free list and are reused; slots never move,
-//! which is what lets the snapshot cursor walk a shard in chunks while
-//! writers go on and still visit every surviving entry exactly once.
+//! which is what lets the snapshot cursor walk a shard while writers go on
+//! and still visit every surviving entry exactly once.
 
 use crate::model::{SessionEntry, SessionKey};
+use crate::shard::{Locked, Shard};
 use crate::shard_set::ShardSet;
+use crate::slot::key_words;
 use crossbeam_utils::CachePadded;
-use hashbrown::HashTable;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Seed of the key hash that picks the shard and the index bucket. Fixed, so
@@ -24,17 +27,16 @@ const KEY_SEED: u64 = 0x686f_7473_796e_6331; // "hotsync1"
 /// Seed of the digest hash, distinct from the key hash.
 const DIGEST_SEED: u64 = 0x6469_6765_7374_7631; // "digestv1"
 
-/// Most records [`SessionTable::apply_upserts`] applies under one lock hold.
+/// Most records [`SessionTable::apply_upserts`] applies under one writer-lock
+/// hold.
 pub const APPLY_RUN: usize = 256;
 
 /// Largest supported shard count.
 pub const MAX_SHARDS: usize = 4096;
 
-/// Slot bookkeeping bits (`Slot::meta`).
-const LIVE: u32 = 1 << 0;
-/// The key is in the shard's journal and not drained yet: further changes
-/// coalesce into that one journal record.
-const DIRTY: u32 = 1 << 1;
+/// How many records ahead a batch apply prefetches the index line (and,
+/// half as far ahead, the slot) it will probe.
+const PREFETCH_AHEAD: usize = 8;
 
 /// Sizing of a [`SessionTable`].
 #[derive(Clone, Debug)]
@@ -107,7 +109,7 @@ pub struct Change {
 
 /// A received record with its key hash computed once, for
 /// [`SessionTable::apply_upserts_grouped`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct HashedRecord {
     /// [`key_hash`] of `key`.
     pub hash: u64,
@@ -161,41 +163,10 @@ impl TableDigest {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-    entry: SessionEntry,
-    key: SessionKey,
-    meta: u32,
-    /// Live slot: the resync epoch that last wrote it. Free slot: the next
-    /// free slot, or `u32::MAX`.
-    aux: u32,
-    /// This entry's digest contribution (0 unless backup-capable), kept so
-    /// a replace or removal subtracts it without hashing again.
-    digest: u64,
-}
-
-struct Shard {
-    slab: Vec<Slot>,
-    index: HashTable<u32>,
-    free_head: u32,
-    len: usize,
-    capacity: usize,
-    journal: VecDeque<SessionKey>,
-    journal_capacity: usize,
-    overflowed: bool,
-    /// Sum of the digest hashes of backup-capable entries.
-    digest: u64,
-    backup_len: usize,
-    /// While the peer resyncs this shard into us: the epoch applies stamp.
-    resync_epoch: Option<u32>,
-    /// Where the aging sweep resumes.
-    aging_pos: usize,
-}
-
 /// The sharded session table. Shared by reference between data-plane
 /// threads and the sync engine (`Arc<SessionTable>`).
 pub struct SessionTable {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shards: Box<[CachePadded<Shard>]>,
     shard_mask: u64,
     /// Set when a journal goes from empty to non-empty or overflows; the
     /// sync engine clears it before draining.
@@ -242,183 +213,54 @@ pub fn entry_digest(key: &SessionKey, entry: &SessionEntry) -> u64 {
     xxh3_64_with_seed(entry.as_bytes(), k)
 }
 
-impl Shard {
-    fn new(capacity: usize, journal_capacity: usize) -> Self {
-        Self {
-            slab: Vec::with_capacity(capacity),
-            index: HashTable::with_capacity(capacity),
-            free_head: u32::MAX,
-            len: 0,
-            capacity,
-            journal: VecDeque::with_capacity(journal_capacity),
-            journal_capacity,
-            overflowed: false,
-            digest: 0,
-            backup_len: 0,
-            resync_epoch: None,
-            aging_pos: 0,
-        }
-    }
-
-    #[inline]
-    fn find(&self, hash: u64, key: &SessionKey) -> Option<u32> {
-        let slab = &self.slab;
-        self.index
-            .find(hash, |&s| slab[s as usize].key == *key)
-            .copied()
-    }
-    /// Replaces slot `idx`'s entry, keeping the shard digest current.
-    /// `digest` is [`digest_of`] the new entry (computed by the caller,
-    /// outside the lock where it can be).
-    #[inline]
-    fn replace(&mut self, idx: u32, entry: &SessionEntry, digest: u64) -> SessionEntry {
-        let slot = &mut self.slab[idx as usize];
-        let old = slot.entry;
-        let old_digest = slot.digest;
-        slot.entry = *entry;
-        slot.digest = digest;
-        self.backup_len =
-            self.backup_len + usize::from(entry.is_backup()) - usize::from(old.is_backup());
-        self.digest = self.digest.wrapping_sub(old_digest).wrapping_add(digest);
-        old
-    }
-    /// Records a change of `slot`'s key. Returns true when the journal went
-    /// from empty to non-empty or overflowed (the engine should be woken).
-    #[inline]
-    fn journal_slot(&mut self, slot: u32, overflow_flag: &AtomicBool) -> bool {
-        let s = &mut self.slab[slot as usize];
-        if s.meta & DIRTY != 0 {
-            return false; // coalesced into the record already queued
-        }
-        if self.overflowed {
-            return false; // the whole shard will be resynced
-        }
-        if self.journal.len() >= self.journal_capacity {
-            self.overflowed = true;
-            overflow_flag.store(true, Ordering::Release);
-            return true;
-        }
-        s.meta |= DIRTY;
-        let key = s.key;
-        self.journal.push_back(key);
-        self.journal.len() == 1
-    }
-
-    /// Records the removal of a key whose slot is already freed.
-    fn journal_removed(
-        &mut self,
-        key: &SessionKey,
-        was_dirty: bool,
-        overflow_flag: &AtomicBool,
-    ) -> bool {
-        if was_dirty || self.overflowed {
-            return false;
-        }
-        if self.journal.len() >= self.journal_capacity {
-            self.overflowed = true;
-            overflow_flag.store(true, Ordering::Release);
-            return true;
-        }
-        self.journal.push_back(*key);
-        self.journal.len() == 1
-    }
-
-    /// Touches every page of the slab's reserved capacity.
-    fn prefault(&mut self) {
-        let empty = Slot {
-            entry: SessionEntry::default(),
-            key: SessionKey::default(),
-            meta: 0,
-            aux: 0,
-            digest: 0,
-        };
-        // One write per page is enough for the kernel to back it.
-        let stride = (4096 / std::mem::size_of::<Slot>()).max(1);
-        for slot in self.slab.spare_capacity_mut().iter_mut().step_by(stride) {
-            slot.write(empty);
-        }
-    }
-
-    /// Finds `key` or inserts it, with a single index probe. Returns the
-    /// slot and, if the key existed, its previous entry (replaced). A new
-    /// slot gets `aux` (the resync epoch). `Err` when the shard is full.
-    fn upsert_slot(
-        &mut self,
-        hash: u64,
-        key: &SessionKey,
-        entry: &SessionEntry,
-        digest: u64,
-        aux: u32,
-    ) -> Result<(u32, Option<SessionEntry>), ()> {
-        use hashbrown::hash_table::Entry;
-        let Shard {
-            slab,
-            index,
-            free_head,
-            len,
-            capacity,
-            ..
-        } = self;
-        match index.entry(
-            hash,
-            |&s| slab[s as usize].key == *key,
-            |&s| key_hash(&slab[s as usize].key),
-        ) {
-            Entry::Occupied(o) => {
-                let idx = *o.get();
-                Ok((idx, Some(self.replace(idx, entry, digest))))
-            }
-            Entry::Vacant(v) => {
-                if *len >= *capacity {
-                    return Err(());
-                }
-                let slot = Slot {
-                    entry: *entry,
-                    key: *key,
-                    meta: LIVE,
-                    aux,
-                    digest,
-                };
-                let idx = if *free_head != u32::MAX {
-                    let idx = *free_head;
-                    *free_head = slab[idx as usize].aux;
-                    slab[idx as usize] = slot;
-                    idx
-                } else {
-                    slab.push(slot);
-                    (slab.len() - 1) as u32
-                };
-                v.insert(idx);
-                self.len += 1;
-                self.backup_len += usize::from(entry.is_backup());
-                self.digest = self.digest.wrapping_add(digest);
-                Ok((idx, None))
-            }
-        }
-    }
-
-    /// Frees `idx` (whose key hashes to `hash`); returns the old slot.
-    fn free(&mut self, hash: u64, idx: u32) -> Slot {
-        if let Ok(e) = self.index.find_entry(hash, |&s| s == idx) {
-            e.remove();
-        }
-        let old = self.slab[idx as usize];
-        let s = &mut self.slab[idx as usize];
-        s.meta = 0;
-        s.aux = self.free_head;
-        self.free_head = idx;
-        self.len -= 1;
-        self.backup_len -= usize::from(old.entry.is_backup());
-        self.digest = self.digest.wrapping_sub(old.digest);
-        old
-    }
+/// A small ring of records whose index lines are being prefetched: a batch
+/// apply issues the loads of the next records before it probes this one,
+/// so their cache misses overlap.
+struct Lookahead<I> {
+    records: I,
+    ring: [HashedRecord; PREFETCH_AHEAD],
+    head: usize,
+    len: usize,
 }
 
-fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A data-plane thread that panicked mid-write leaves at worst one entry
-    // half-updated; the table stays usable rather than poisoning every
-    // later packet.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl<I: Iterator<Item = HashedRecord>> Lookahead<I> {
+    fn new(table: &SessionTable, records: I) -> Self {
+        let mut l = Self {
+            records,
+            ring: [HashedRecord::default(); PREFETCH_AHEAD],
+            head: 0,
+            len: 0,
+        };
+        while l.len < PREFETCH_AHEAD && l.pull(table) {}
+        l
+    }
+
+    fn pull(&mut self, table: &SessionTable) -> bool {
+        let Some(r) = self.records.next() else {
+            return false;
+        };
+        table.shard_by_hash(r.hash).prefetch(r.hash);
+        self.ring[(self.head + self.len) % PREFETCH_AHEAD] = r;
+        self.len += 1;
+        true
+    }
+
+    /// The next record; refills the ring and prefetches the slot of the
+    /// record half-way ahead (its index line has arrived by now).
+    fn next(&mut self, table: &SessionTable) -> Option<HashedRecord> {
+        if self.len == 0 {
+            return None;
+        }
+        let r = self.ring[self.head];
+        self.head = (self.head + 1) % PREFETCH_AHEAD;
+        self.len -= 1;
+        self.pull(table);
+        if self.len > PREFETCH_AHEAD / 2 {
+            let mid = self.ring[(self.head + PREFETCH_AHEAD / 2) % PREFETCH_AHEAD];
+            table.shard_by_hash(mid.hash).prefetch_slot(mid.hash);
+        }
+        Some(r)
+    }
 }
 
 impl SessionTable {
@@ -439,12 +281,7 @@ impl SessionTable {
         let slack = (per_shard as f64).sqrt() as usize * 6 + 64;
         let capacity = per_shard + slack;
         let shards = (0..config.shards)
-            .map(|_| {
-                CachePadded::new(Mutex::new(Shard::new(
-                    capacity,
-                    config.journal_capacity.max(1),
-                )))
-            })
+            .map(|_| CachePadded::new(Shard::new(capacity, config.journal_capacity.max(1))))
             .collect();
         Self {
             shards,
@@ -463,8 +300,8 @@ impl SessionTable {
     /// kernel zeroing 1.4 GB page by page). Costs that time once, up front,
     /// and makes the table's resident size its capacity from the start.
     pub fn prefault(&self) {
-        for m in self.shards.iter() {
-            lock(m).prefault();
+        for s in self.shards.iter() {
+            s.prefault();
         }
     }
 
@@ -482,9 +319,19 @@ impl SessionTable {
 
     #[inline]
     fn shard_of_hash(hash: u64, mask: u64) -> usize {
-        // Bits 40.. : disjoint from the bucket bits (low) and hashbrown's
-        // 7-bit tag (top), so keys of one shard still spread in its index.
+        // Bits 40.. : disjoint from the index's tag and home (the low 32
+        // bits), so keys of one shard still spread in its index.
         ((hash >> 40) & mask) as usize
+    }
+
+    #[inline]
+    fn shard_by_hash(&self, hash: u64) -> &Shard {
+        &self.shards[Self::shard_of_hash(hash, self.shard_mask)]
+    }
+
+    #[inline]
+    fn lock(&self, shard: usize) -> Locked<'_> {
+        self.shards[shard].lock()
     }
 
     #[inline]
@@ -542,7 +389,7 @@ impl SessionTable {
 
     /// Number of sessions.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len).sum()
+        self.shards.iter().map(|s| s.lock().w.len).sum()
     }
 
     /// Whether the table is empty.
@@ -552,12 +399,12 @@ impl SessionTable {
 
     /// Number of backup-capable sessions (those replicated).
     pub fn backup_len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).backup_len).sum()
+        self.shards.iter().map(|s| s.lock().w.backup_len).sum()
     }
 
     /// Sessions in one shard.
     pub fn shard_len(&self, shard: usize) -> usize {
-        lock(&self.shards[shard]).len
+        self.lock(shard).w.len
     }
 
     // ----- data-plane API -------------------------------------------------
@@ -567,12 +414,12 @@ impl SessionTable {
     pub fn upsert(&self, key: &SessionKey, entry: &SessionEntry) -> Result<Upsert, TableFull> {
         let (hash, si) = self.shard_for(key);
         let digest = digest_of(key, entry);
-        let mut shard = lock(&self.shards[si]);
+        let mut shard = self.lock(si);
         let (idx, old) = shard
             .upsert_slot(hash, key, entry, digest, 0)
             .map_err(|()| TableFull {
                 shard: si,
-                capacity: shard.capacity,
+                capacity: shard.w.capacity,
             })?;
         let was_backup = old.is_some_and(|o| o.is_backup());
         let notify = (was_backup || entry.is_backup())
@@ -590,14 +437,15 @@ impl SessionTable {
     }
 
     /// Changes a session in place (counters, state, last-seen) and returns
-    /// whether it existed.
+    /// whether it existed. Concurrent readers see the entry before or after
+    /// `f`'s change, never part of it.
     pub fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> bool {
         let (hash, si) = self.shard_for(key);
-        let mut shard = lock(&self.shards[si]);
+        let mut shard = self.lock(si);
         let Some(idx) = shard.find(hash, key) else {
             return false;
         };
-        let old = shard.slab[idx as usize].entry;
+        let old = shard.slot(idx).entry();
         let mut new = old;
         f(&mut new);
         if new == old {
@@ -617,12 +465,12 @@ impl SessionTable {
     /// Removes a session; returns its last entry.
     pub fn remove(&self, key: &SessionKey) -> Option<SessionEntry> {
         let (hash, si) = self.shard_for(key);
-        let mut shard = lock(&self.shards[si]);
+        let mut shard = self.lock(si);
         let idx = shard.find(hash, key)?;
         let old = shard.free(hash, idx);
         let notify = old.entry.is_backup()
             && self.capturing()
-            && shard.journal_removed(key, old.meta & DIRTY != 0, &self.any_overflowed);
+            && shard.journal_removed(key, old.dirty, &self.any_overflowed);
         drop(shard);
         if notify {
             self.signal();
@@ -630,11 +478,22 @@ impl SessionTable {
         Some(old.entry)
     }
 
-    /// A copy of a session's entry.
+    /// A copy of a session's entry. Takes no lock and never waits for a
+    /// writer: it probes the shard's index and copies the slot under its
+    /// seqlock, retrying only if a write of that very slot (or, for a miss,
+    /// a removal in that shard) overlapped the copy. A lookup racing a
+    /// writer returns the entry before or after the write.
+    #[inline]
     pub fn get(&self, key: &SessionKey) -> Option<SessionEntry> {
-        let (hash, si) = self.shard_for(key);
-        let shard = lock(&self.shards[si]);
-        shard.find(hash, key).map(|i| shard.slab[i as usize].entry)
+        let hash = key_hash(key);
+        self.shard_by_hash(hash).get(hash, &key_words(key))
+    }
+
+    /// Whether a session exists (a lock-free [`Self::get`] without the copy
+    /// handed out).
+    #[inline]
+    pub fn contains(&self, key: &SessionKey) -> bool {
+        self.get(key).is_some()
     }
 
     // ----- change capture ---------------------------------------------------
@@ -642,28 +501,32 @@ impl SessionTable {
     /// Moves up to `max` changes of `shard` into `out` (appended), oldest
     /// first, and returns how many. Each key appears once however often it
     /// changed since it was journaled; the entry is read now, so it is the
-    /// latest. The shard lock is held for this call only.
+    /// latest. The shard's writer lock is held for this call only (readers
+    /// never wait for it).
     pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
-        let mut s = lock(&self.shards[shard]);
+        let mut s = self.lock(shard);
         let mut n = 0;
         while n < max {
-            let Some(key) = s.journal.pop_front() else {
+            let Some(key) = s.w.journal.pop_front() else {
                 break;
             };
             let hash = key_hash(&key);
             match s.find(hash, &key) {
                 Some(idx) => {
-                    let slot = &mut s.slab[idx as usize];
-                    if slot.meta & DIRTY == 0 && slot.entry.is_backup() {
+                    let slot = s.slot(idx);
+                    let entry = slot.entry();
+                    if slot.flags() & crate::slot::DIRTY == 0 && entry.is_backup() {
                         // Removed and re-inserted since journaled, and its
                         // current state was drained already. (Re-inserted
                         // local-only, it falls through: the peer must
                         // delete the version it has.)
                         continue;
                     }
-                    slot.meta &= !DIRTY;
-                    let entry = slot.entry.is_backup().then_some(slot.entry);
-                    out.push(Change { key, entry });
+                    slot.set_dirty(false);
+                    out.push(Change {
+                        key,
+                        entry: entry.is_backup().then_some(entry),
+                    });
                 }
                 None => out.push(Change { key, entry: None }),
             }
@@ -674,7 +537,7 @@ impl SessionTable {
 
     /// Number of keys waiting in `shard`'s journal.
     pub fn journal_len(&self, shard: usize) -> usize {
-        lock(&self.shards[shard]).journal.len()
+        self.lock(shard).w.journal.len()
     }
 
     /// Takes the overflow marks: returns the shards whose journal overflowed
@@ -687,10 +550,10 @@ impl SessionTable {
             return 0;
         }
         let mut n = 0;
-        for (i, m) in self.shards.iter().enumerate() {
-            let mut s = lock(m);
-            if s.overflowed {
-                s.overflowed = false;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut s = shard.lock();
+            if s.w.overflowed {
+                s.w.overflowed = false;
                 into.insert(i);
                 n += 1;
                 self.overflow_events.fetch_add(1, Ordering::Relaxed);
@@ -716,15 +579,15 @@ impl SessionTable {
     ) -> Result<Upsert, TableFull> {
         let (hash, si) = self.shard_for(key);
         let digest = digest_of(key, entry);
-        let mut shard = lock(&self.shards[si]);
-        let epoch = shard.resync_epoch.unwrap_or(0);
+        let mut shard = self.lock(si);
+        let epoch = shard.w.resync_epoch.unwrap_or(0);
         let (idx, old) = shard
             .upsert_slot(hash, key, entry, digest, epoch)
             .map_err(|()| TableFull {
                 shard: si,
-                capacity: shard.capacity,
+                capacity: shard.w.capacity,
             })?;
-        shard.slab[idx as usize].aux = epoch;
+        shard.slot(idx).set_aux(epoch);
         Ok(if old.is_some() {
             Upsert::Updated
         } else {
@@ -734,31 +597,34 @@ impl SessionTable {
 
     /// [`Self::apply_upsert`] for a whole received batch. Consecutive
     /// records of one shard (a batch-sync or resync chunk comes from one
-    /// shard) are applied under one lock acquisition, held for at most
-    /// [`APPLY_RUN`] records, so the cache misses of neighbouring records
-    /// overlap instead of each waiting behind a lock's memory barrier.
-    /// Returns how many records were refused because their shard was full.
+    /// shard) are applied under one writer-lock hold of at most
+    /// [`APPLY_RUN`] records, and the index line (then the slot) of the
+    /// records a few places ahead is prefetched, so their cache misses
+    /// overlap instead of each being waited for in turn. Readers are never
+    /// held up by the run. Returns how many records were refused because
+    /// their shard was full.
     pub fn apply_upserts(
         &self,
         records: impl Iterator<Item = (SessionKey, SessionEntry)>,
     ) -> usize {
+        let mut ahead = Lookahead::new(self, records.map(|(k, e)| HashedRecord::new(k, e)));
         let mut full = 0;
-        let mut held: Option<(usize, MutexGuard<'_, Shard>, usize)> = None;
-        for (key, entry) in records {
-            let (hash, si) = self.shard_for(&key);
-            let digest = digest_of(&key, &entry);
+        let mut held: Option<(usize, Locked<'_>, usize)> = None;
+        while let Some(r) = ahead.next(self) {
+            let si = Self::shard_of_hash(r.hash, self.shard_mask);
+            let digest = digest_of(&r.key, &r.entry);
             let reuse = matches!(&held, Some((s, _, n)) if *s == si && *n < APPLY_RUN);
             if !reuse {
                 drop(held.take()); // release before taking the next lock
-                held = Some((si, lock(&self.shards[si]), 0));
+                held = Some((si, self.lock(si), 0));
             }
             let Some((_, shard, n)) = held.as_mut() else {
                 continue;
             };
             *n += 1;
-            let epoch = shard.resync_epoch.unwrap_or(0);
-            match shard.upsert_slot(hash, &key, &entry, digest, epoch) {
-                Ok((idx, _)) => shard.slab[idx as usize].aux = epoch,
+            let epoch = shard.w.resync_epoch.unwrap_or(0);
+            match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
+                Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
                 Err(()) => full += 1,
             }
         }
@@ -767,9 +633,9 @@ impl SessionTable {
 
     /// [`Self::apply_upserts`] for records of many shards (an incremental
     /// batch): sorts them by shard first, so each shard's records are
-    /// applied under one lock hold and their cache misses overlap. The
-    /// sort is stable, so records of one key keep their order. Returns how
-    /// many records were refused because their shard was full.
+    /// applied under one writer-lock hold and their cache misses overlap.
+    /// The sort is stable, so records of one key keep their order. Returns
+    /// how many records were refused because their shard was full.
     pub fn apply_upserts_grouped(&self, records: &mut [HashedRecord]) -> usize {
         let mask = self.shard_mask;
         for (i, r) in records.iter_mut().enumerate() {
@@ -783,13 +649,20 @@ impl SessionTable {
             .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
         {
             let si = Self::shard_of_hash(run[0].hash, mask);
+            let shard_ref = &self.shards[si];
             for part in run.chunks(APPLY_RUN) {
-                let mut shard = lock(&self.shards[si]);
-                let epoch = shard.resync_epoch.unwrap_or(0);
-                for r in part {
+                for r in part.iter().take(PREFETCH_AHEAD) {
+                    shard_ref.prefetch(r.hash);
+                }
+                let mut shard = self.lock(si);
+                let epoch = shard.w.resync_epoch.unwrap_or(0);
+                for (i, r) in part.iter().enumerate() {
+                    if let Some(next) = part.get(i + PREFETCH_AHEAD) {
+                        shard_ref.prefetch(next.hash);
+                    }
                     let digest = digest_of(&r.key, &r.entry);
                     match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
-                        Ok((idx, _)) => shard.slab[idx as usize].aux = epoch,
+                        Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
                         Err(()) => full += 1,
                     }
                 }
@@ -801,7 +674,7 @@ impl SessionTable {
     /// Removes a session because the peer removed it. Never journaled.
     pub fn apply_remove(&self, key: &SessionKey) -> bool {
         let (hash, si) = self.shard_for(key);
-        let mut shard = lock(&self.shards[si]);
+        let mut shard = self.lock(si);
         match shard.find(hash, key) {
             Some(idx) => {
                 shard.free(hash, idx);
@@ -814,8 +687,8 @@ impl SessionTable {
     /// The peer starts resending `shard` whole: stamp what it sends with
     /// `epoch` (non-zero, new for each resync).
     pub fn begin_resync(&self, shard: usize, epoch: u32) {
-        if let Some(m) = self.shards.get(shard) {
-            lock(m).resync_epoch = Some(epoch);
+        if let Some(s) = self.shards.get(shard) {
+            s.lock().w.resync_epoch = Some(epoch);
         }
     }
 
@@ -823,20 +696,23 @@ impl SessionTable {
     /// entries it did not send (their deletions were lost). Returns how
     /// many were removed. Local-only entries stay.
     pub fn end_resync(&self, shard: usize, epoch: u32) -> usize {
-        let Some(m) = self.shards.get(shard) else {
+        let Some(s) = self.shards.get(shard) else {
             return 0;
         };
-        let mut s = lock(m);
-        if s.resync_epoch != Some(epoch) {
+        let mut s = s.lock();
+        if s.w.resync_epoch != Some(epoch) {
             return 0;
         }
-        s.resync_epoch = None;
+        s.w.resync_epoch = None;
         let mut removed = 0;
-        for idx in 0..s.slab.len() {
-            let slot = s.slab[idx];
-            if slot.meta & LIVE != 0 && slot.entry.is_backup() && slot.aux != epoch {
-                let hash = key_hash(&slot.key);
-                s.free(hash, idx as u32);
+        for idx in 0..s.used() as u32 {
+            if !s.is_live(idx) {
+                continue;
+            }
+            let slot = s.slot(idx);
+            if slot.entry().is_backup() && slot.aux() != epoch {
+                let hash = key_hash(&slot.key());
+                s.free(hash, idx);
                 removed += 1;
             }
         }
@@ -847,7 +723,7 @@ impl SessionTable {
 
     /// Digest of one shard's backup-capable entries.
     pub fn shard_digest(&self, shard: usize) -> u64 {
-        lock(&self.shards[shard]).digest
+        self.lock(shard).w.digest
     }
 
     /// Per-shard digests, so two tables compare in O(shards).
@@ -856,10 +732,10 @@ impl SessionTable {
         let shards = self
             .shards
             .iter()
-            .map(|m| {
-                let s = lock(m);
-                entries += s.backup_len as u64;
-                s.digest
+            .map(|s| {
+                let s = s.lock();
+                entries += s.w.backup_len as u64;
+                s.w.digest
             })
             .collect();
         TableDigest { shards, entries }
@@ -873,9 +749,10 @@ impl SessionTable {
     }
 
     /// Copies up to `max` backup-capable entries at the cursor into `out`
-    /// (appended) and advances it. Holds one shard lock for one chunk at
-    /// most. Returns how many entries it copied; the walk is over when
-    /// [`SnapshotCursor::is_done`].
+    /// (appended) and advances it. Takes no lock: each record is copied
+    /// under its slot's seqlock, so writers wait for nothing and a record
+    /// is seen before or after a concurrent write. Returns how many entries
+    /// it copied; the walk is over when [`SnapshotCursor::is_done`].
     pub fn snapshot_chunk(
         &self,
         cursor: &mut SnapshotCursor,
@@ -885,9 +762,8 @@ impl SessionTable {
         self.snapshot_chunk_with(cursor, max, |k, e| out.push((*k, *e)))
     }
 
-    /// [`Self::snapshot_chunk`] handing each entry to `visit` in place (no
-    /// copy into a buffer: the encoder reads straight from the slab).
-    /// `visit` runs under the shard lock: keep it short.
+    /// [`Self::snapshot_chunk`] handing each entry to `visit` (a consistent
+    /// copy on the stack, no lock held).
     pub fn snapshot_chunk_with(
         &self,
         cursor: &mut SnapshotCursor,
@@ -898,19 +774,20 @@ impl SessionTable {
         let Some(shard) = cursor.current else {
             return 0;
         };
-        let s = lock(&self.shards[shard]);
+        let s = &self.shards[shard];
         let mut taken = 0;
-        let end = s.slab.len();
+        let end = s.used();
         while cursor.pos < end && taken < max {
-            let slot = &s.slab[cursor.pos];
+            let slot = &s.slots[cursor.pos];
             cursor.pos += 1;
-            if slot.meta & LIVE != 0 && slot.entry.is_backup() {
-                visit(&slot.key, &slot.entry);
-                taken += 1;
+            if let Some((k, e)) = slot.read() {
+                if e.is_backup() {
+                    visit(&k, &e);
+                    taken += 1;
+                }
             }
         }
         if cursor.pos >= end {
-            drop(s);
             cursor.finished_shard = Some(shard);
             cursor.current = cursor.remaining.pop_first();
             cursor.pos = 0;
@@ -927,9 +804,9 @@ impl SessionTable {
     pub fn expire(&self, now: u32, budget: usize) -> usize {
         let mut expired = 0;
         let mut notify = false;
-        for m in self.shards.iter() {
-            let mut s = lock(m);
-            let len = s.slab.len();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            let len = s.used();
             if len == 0 {
                 continue;
             }
@@ -938,18 +815,17 @@ impl SessionTable {
                 if removed >= budget {
                     break;
                 }
-                let idx = s.aging_pos % len;
-                s.aging_pos = (idx + 1) % len;
-                let slot = s.slab[idx];
-                if slot.meta & LIVE != 0 && slot.entry.is_expired(now) {
-                    let hash = key_hash(&slot.key);
-                    s.free(hash, idx as u32);
-                    if slot.entry.is_backup() && self.capturing() {
-                        notify |= s.journal_removed(
-                            &slot.key,
-                            slot.meta & DIRTY != 0,
-                            &self.any_overflowed,
-                        );
+                let idx = s.w.aging_pos % len;
+                s.w.aging_pos = (idx + 1) % len;
+                if !s.is_live(idx as u32) {
+                    continue;
+                }
+                let entry = s.slot(idx as u32).entry();
+                if entry.is_expired(now) {
+                    let hash = key_hash(&s.slot(idx as u32).key());
+                    let old = s.free(hash, idx as u32);
+                    if old.entry.is_backup() && self.capturing() {
+                        notify |= s.journal_removed(&old.key, old.dirty, &self.any_overflowed);
                     }
                     removed += 1;
                 }
@@ -962,12 +838,14 @@ impl SessionTable {
         expired
     }
 
-    /// Visits every entry (any flag) of one shard under its lock; for
-    /// displays and tests, not the data path.
+    /// Visits every entry (any flag) of one shard, each a consistent copy;
+    /// for displays and tests, not the data path.
     pub fn for_each_in_shard(&self, shard: usize, mut f: impl FnMut(&SessionKey, &SessionEntry)) {
-        let s = lock(&self.shards[shard]);
-        for slot in s.slab.iter().filter(|s| s.meta & LIVE != 0) {
-            f(&slot.key, &slot.entry);
+        let s = &self.shards[shard];
+        for slot in &s.slots[..s.used()] {
+            if let Some((k, e)) = slot.read() {
+                f(&k, &e);
+            }
         }
     }
 }

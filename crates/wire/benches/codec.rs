@@ -38,7 +38,9 @@ fn session(i: u32) -> (SessionKey, SessionEntry) {
         dst_zone: 2,
         state: 3,
         flags: flags::BACKUP | flags::NAT,
-        reserved: [0, 0],
+        mark: 0x10,
+        ct_status: 0x18e,
+        tcp_wscale: [7, 7],
     };
     (key, entry)
 }

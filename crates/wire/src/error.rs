@@ -81,6 +81,18 @@ pub enum DecodeError {
         /// What bytecheck reported.
         detail: String,
     },
+    /// A session record in a valid archive is structurally invalid (a family
+    /// other than IPv4/IPv6, non-zero bytes where the format has none). The
+    /// whole batch is refused before any of it is applied.
+    #[error("invalid session record {index} in {kind:?}: {reason}")]
+    InvalidRecord {
+        /// The kind from the header.
+        kind: MessageKind,
+        /// Position of the record in its list.
+        index: usize,
+        /// What is wrong with it.
+        reason: crate::RecordError,
+    },
     /// [`FrameDecoder::feed`](crate::FrameDecoder::feed) was given more bytes
     /// than the bounded buffer can hold; drain frames first. Not a peer fault:
     /// nothing was consumed and the decoder is not poisoned.
@@ -107,6 +119,7 @@ impl DecodeError {
             Self::MissingMac => "missing_mac",
             Self::UnexpectedMac => "unexpected_mac",
             Self::InvalidPayload { .. } => "invalid_payload",
+            Self::InvalidRecord { .. } => "invalid_record",
             Self::BufferFull { .. } => "buffer_full",
         }
     }

@@ -13,6 +13,7 @@ mod fingerprint;
 mod frame;
 pub mod fuzzing;
 mod messages;
+mod records;
 
 pub use decode::{Frame, FrameDecoder, READ_CHUNK};
 pub use encode::FrameEncoder;
@@ -23,3 +24,7 @@ pub use frame::{
     MAGIC, MessageKind, PROTOCOL_VERSION,
 };
 pub use messages::*;
+pub use records::{
+    ArchivedCompactKeyV4, ArchivedCompactRecordV4, ArchivedFullKey, ArchivedFullRecord,
+    CompactKeyV4, CompactRecordV4, FullKey, FullRecord, RecordError,
+};

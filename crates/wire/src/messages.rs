@@ -8,7 +8,8 @@
 #![allow(missing_debug_implementations)]
 
 use crate::frame::{Channel, MessageKind};
-use hotsync_table::{NatTranslation, SessionEntry, SessionKey};
+use crate::records::*;
+use hotsync_table::{SessionEntry, SessionKey};
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Declares a message struct with the derives every message shares.
@@ -200,148 +201,6 @@ message! {
 }
 
 message! {
-    /// A session in the compact IPv4 form: the 12 always-zero bytes of each
-    /// address and the family byte are dropped. 85 bytes of data, 88 archived.
-    ///
-    /// Fields are ordered by alignment so the archived `repr(C)` struct has
-    /// only the 3 tail bytes of padding.
-    pub struct CompactRecordV4 {
-        /// Packets forward, reverse.
-        pub packets: [u64; 2],
-        /// Bytes forward, reverse.
-        pub bytes: [u64; 2],
-        /// Key source address (IPv4).
-        pub src_addr: [u8; 4],
-        /// Key destination address (IPv4).
-        pub dst_addr: [u8; 4],
-        /// NAT translated source address (IPv4).
-        pub nat_src_addr: [u8; 4],
-        /// NAT translated destination address (IPv4).
-        pub nat_dst_addr: [u8; 4],
-        /// Entry policy id.
-        pub policy_id: u32,
-        /// Entry application id.
-        pub app_id: u32,
-        /// Entry creation time.
-        pub created: u32,
-        /// Entry last-seen time.
-        pub last_seen: u32,
-        /// Entry idle timeout.
-        pub timeout: u32,
-        /// Key virtual system.
-        pub vsys: u16,
-        /// Key source port.
-        pub src_port: u16,
-        /// Key destination port.
-        pub dst_port: u16,
-        /// NAT translated source port.
-        pub nat_src_port: u16,
-        /// NAT translated destination port.
-        pub nat_dst_port: u16,
-        /// Entry source zone.
-        pub src_zone: u16,
-        /// Entry destination zone.
-        pub dst_zone: u16,
-        /// Key IP protocol.
-        pub protocol: u8,
-        /// Entry state byte.
-        pub state: u8,
-        /// Entry flag bits.
-        pub flags: u8,
-    }
-}
-
-message! {
-    /// A session in the general form: every field of the key and the entry.
-    pub struct FullRecord {
-        /// Packets forward, reverse.
-        pub packets: [u64; 2],
-        /// Bytes forward, reverse.
-        pub bytes: [u64; 2],
-        /// Key source address.
-        pub src_addr: [u8; 16],
-        /// Key destination address.
-        pub dst_addr: [u8; 16],
-        /// NAT translated source address.
-        pub nat_src_addr: [u8; 16],
-        /// NAT translated destination address.
-        pub nat_dst_addr: [u8; 16],
-        /// Entry policy id.
-        pub policy_id: u32,
-        /// Entry application id.
-        pub app_id: u32,
-        /// Entry creation time.
-        pub created: u32,
-        /// Entry last-seen time.
-        pub last_seen: u32,
-        /// Entry idle timeout.
-        pub timeout: u32,
-        /// Key virtual system.
-        pub vsys: u16,
-        /// Key source port.
-        pub src_port: u16,
-        /// Key destination port.
-        pub dst_port: u16,
-        /// NAT translated source port.
-        pub nat_src_port: u16,
-        /// NAT translated destination port.
-        pub nat_dst_port: u16,
-        /// Entry source zone.
-        pub src_zone: u16,
-        /// Entry destination zone.
-        pub dst_zone: u16,
-        /// Key family byte.
-        pub family: u8,
-        /// Key IP protocol.
-        pub protocol: u8,
-        /// Entry state byte.
-        pub state: u8,
-        /// Entry flag bits.
-        pub flags: u8,
-        /// Entry reserved bytes (carried so the record is lossless).
-        pub reserved: [u8; 2],
-    }
-}
-
-message! {
-    /// A session key in the compact IPv4 form.
-    pub struct CompactKeyV4 {
-        /// Source address (IPv4).
-        pub src_addr: [u8; 4],
-        /// Destination address (IPv4).
-        pub dst_addr: [u8; 4],
-        /// Virtual system.
-        pub vsys: u16,
-        /// Source port.
-        pub src_port: u16,
-        /// Destination port.
-        pub dst_port: u16,
-        /// IP protocol.
-        pub protocol: u8,
-    }
-}
-
-message! {
-    /// A session key in the general form.
-    pub struct FullKey {
-        /// Source address.
-        pub src_addr: [u8; 16],
-        /// Destination address.
-        pub dst_addr: [u8; 16],
-        /// Virtual system.
-        pub vsys: u16,
-        /// Source port.
-        pub src_port: u16,
-        /// Destination port.
-        pub dst_port: u16,
-        /// Family byte.
-        pub family: u8,
-        /// IP protocol.
-        pub protocol: u8,
-    }
-}
-
-message! {
     /// Inserted or updated sessions. Records that fit the compact IPv4 form
     /// go in `compact_v4`, the rest in `full`; order is kept within each list.
     pub struct SessionUpsertBatch {
@@ -359,227 +218,6 @@ message! {
         pub compact_v4: Vec<CompactKeyV4>,
         /// General keys.
         pub full: Vec<FullKey>,
-    }
-}
-
-/// First four bytes of an IPv4 address field whose other 12 bytes are zero.
-fn v4_part(a: &[u8; 16]) -> Option<[u8; 4]> {
-    if a[4..] == [0u8; 12] {
-        Some([a[0], a[1], a[2], a[3]])
-    } else {
-        None
-    }
-}
-
-/// Widens a compact address back to the 16-byte field.
-fn widen(a: [u8; 4]) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..4].copy_from_slice(&a);
-    b
-}
-
-const FAMILY_V4: u8 = hotsync_table::IpFamily::V4 as u8;
-
-impl CompactKeyV4 {
-    /// The compact form, when it represents `k` exactly.
-    pub fn from_key(k: &SessionKey) -> Option<Self> {
-        if k.family != FAMILY_V4 {
-            return None;
-        }
-        Some(Self {
-            src_addr: v4_part(&k.src_addr)?,
-            dst_addr: v4_part(&k.dst_addr)?,
-            vsys: k.vsys,
-            src_port: k.src_port,
-            dst_port: k.dst_port,
-            protocol: k.protocol,
-        })
-    }
-}
-
-impl FullKey {
-    /// The general form of `k`.
-    pub fn from_key(k: &SessionKey) -> Self {
-        Self {
-            src_addr: k.src_addr,
-            dst_addr: k.dst_addr,
-            vsys: k.vsys,
-            src_port: k.src_port,
-            dst_port: k.dst_port,
-            family: k.family,
-            protocol: k.protocol,
-        }
-    }
-}
-
-impl CompactRecordV4 {
-    /// The compact form, when it represents `(k, e)` exactly.
-    pub fn from_session(k: &SessionKey, e: &SessionEntry) -> Option<Self> {
-        if e.reserved != [0, 0] {
-            return None;
-        }
-        let key = CompactKeyV4::from_key(k)?;
-        Some(Self {
-            packets: e.packets,
-            bytes: e.bytes,
-            src_addr: key.src_addr,
-            dst_addr: key.dst_addr,
-            nat_src_addr: v4_part(&e.nat.src_addr)?,
-            nat_dst_addr: v4_part(&e.nat.dst_addr)?,
-            policy_id: e.policy_id,
-            app_id: e.app_id,
-            created: e.created,
-            last_seen: e.last_seen,
-            timeout: e.timeout,
-            vsys: k.vsys,
-            src_port: k.src_port,
-            dst_port: k.dst_port,
-            nat_src_port: e.nat.src_port,
-            nat_dst_port: e.nat.dst_port,
-            src_zone: e.src_zone,
-            dst_zone: e.dst_zone,
-            protocol: k.protocol,
-            state: e.state,
-            flags: e.flags,
-        })
-    }
-}
-
-impl FullRecord {
-    /// The general form of `(k, e)`.
-    pub fn from_session(k: &SessionKey, e: &SessionEntry) -> Self {
-        Self {
-            packets: e.packets,
-            bytes: e.bytes,
-            src_addr: k.src_addr,
-            dst_addr: k.dst_addr,
-            nat_src_addr: e.nat.src_addr,
-            nat_dst_addr: e.nat.dst_addr,
-            policy_id: e.policy_id,
-            app_id: e.app_id,
-            created: e.created,
-            last_seen: e.last_seen,
-            timeout: e.timeout,
-            vsys: k.vsys,
-            src_port: k.src_port,
-            dst_port: k.dst_port,
-            nat_src_port: e.nat.src_port,
-            nat_dst_port: e.nat.dst_port,
-            src_zone: e.src_zone,
-            dst_zone: e.dst_zone,
-            family: k.family,
-            protocol: k.protocol,
-            state: e.state,
-            flags: e.flags,
-            reserved: e.reserved,
-        }
-    }
-}
-
-/// Converts archived `[u64_le; 2]` to native.
-fn u64x2(a: &[rkyv::Archived<u64>; 2]) -> [u64; 2] {
-    [a[0].to_native(), a[1].to_native()]
-}
-
-impl ArchivedCompactKeyV4 {
-    /// The table key this archived record names.
-    pub fn to_key(&self) -> SessionKey {
-        SessionKey {
-            src_addr: widen(self.src_addr),
-            dst_addr: widen(self.dst_addr),
-            vsys: self.vsys.to_native(),
-            src_port: self.src_port.to_native(),
-            dst_port: self.dst_port.to_native(),
-            family: FAMILY_V4,
-            protocol: self.protocol,
-        }
-    }
-}
-
-impl ArchivedFullKey {
-    /// The table key this archived record names.
-    pub fn to_key(&self) -> SessionKey {
-        SessionKey {
-            src_addr: self.src_addr,
-            dst_addr: self.dst_addr,
-            vsys: self.vsys.to_native(),
-            src_port: self.src_port.to_native(),
-            dst_port: self.dst_port.to_native(),
-            family: self.family,
-            protocol: self.protocol,
-        }
-    }
-}
-
-impl ArchivedCompactRecordV4 {
-    /// The table key and entry, read straight from the archive.
-    pub fn to_session(&self) -> (SessionKey, SessionEntry) {
-        let key = SessionKey {
-            src_addr: widen(self.src_addr),
-            dst_addr: widen(self.dst_addr),
-            vsys: self.vsys.to_native(),
-            src_port: self.src_port.to_native(),
-            dst_port: self.dst_port.to_native(),
-            family: FAMILY_V4,
-            protocol: self.protocol,
-        };
-        let entry = SessionEntry {
-            packets: u64x2(&self.packets),
-            bytes: u64x2(&self.bytes),
-            nat: NatTranslation {
-                src_addr: widen(self.nat_src_addr),
-                dst_addr: widen(self.nat_dst_addr),
-                src_port: self.nat_src_port.to_native(),
-                dst_port: self.nat_dst_port.to_native(),
-            },
-            policy_id: self.policy_id.to_native(),
-            app_id: self.app_id.to_native(),
-            created: self.created.to_native(),
-            last_seen: self.last_seen.to_native(),
-            timeout: self.timeout.to_native(),
-            src_zone: self.src_zone.to_native(),
-            dst_zone: self.dst_zone.to_native(),
-            state: self.state,
-            flags: self.flags,
-            reserved: [0, 0],
-        };
-        (key, entry)
-    }
-}
-
-impl ArchivedFullRecord {
-    /// The table key and entry, read straight from the archive.
-    pub fn to_session(&self) -> (SessionKey, SessionEntry) {
-        let key = SessionKey {
-            src_addr: self.src_addr,
-            dst_addr: self.dst_addr,
-            vsys: self.vsys.to_native(),
-            src_port: self.src_port.to_native(),
-            dst_port: self.dst_port.to_native(),
-            family: self.family,
-            protocol: self.protocol,
-        };
-        let entry = SessionEntry {
-            packets: u64x2(&self.packets),
-            bytes: u64x2(&self.bytes),
-            nat: NatTranslation {
-                src_addr: self.nat_src_addr,
-                dst_addr: self.nat_dst_addr,
-                src_port: self.nat_src_port.to_native(),
-                dst_port: self.nat_dst_port.to_native(),
-            },
-            policy_id: self.policy_id.to_native(),
-            app_id: self.app_id.to_native(),
-            created: self.created.to_native(),
-            last_seen: self.last_seen.to_native(),
-            timeout: self.timeout.to_native(),
-            src_zone: self.src_zone.to_native(),
-            dst_zone: self.dst_zone.to_native(),
-            state: self.state,
-            flags: self.flags,
-            reserved: self.reserved,
-        };
-        (key, entry)
     }
 }
 
@@ -689,6 +327,41 @@ impl ArchivedSessionDeleteBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+impl MessageRef<'_> {
+    /// Refuses a session batch holding a structurally invalid full record
+    /// (compact records cannot be invalid).
+    fn check_records(&self) -> Result<(), crate::DecodeError> {
+        let (kind, result) = match self {
+            Self::SessionUpsertBatch(b) => (
+                MessageKind::SessionUpsertBatch,
+                first_error(b.full.iter().map(ArchivedFullRecord::check)),
+            ),
+            Self::SessionDeleteBatch(b) => (
+                MessageKind::SessionDeleteBatch,
+                first_error(b.full.iter().map(ArchivedFullKey::check)),
+            ),
+            _ => return Ok(()),
+        };
+        match result {
+            None => Ok(()),
+            Some((index, reason)) => Err(crate::DecodeError::InvalidRecord {
+                kind,
+                index,
+                reason,
+            }),
+        }
+    }
+}
+
+/// Position and reason of the first failed check.
+fn first_error(
+    checks: impl Iterator<Item = Result<(), crate::RecordError>>,
+) -> Option<(usize, crate::RecordError)> {
+    checks
+        .enumerate()
+        .find_map(|(i, r)| r.err().map(|e| (i, e)))
 }
 
 /// `Chain` that keeps `ExactSizeIterator` (std's does not, since the sum
@@ -825,12 +498,14 @@ macro_rules! messages {
                     kind,
                     detail: e.to_string(),
                 };
-                Ok(match kind {
+                let msg = match kind {
                     $(MessageKind::$name => Self::$name(
                         rkyv::access::<rkyv::Archived<$name>, rkyv::rancor::Error>(payload)
                             .map_err(invalid)?,
                     ),)*
-                })
+                };
+                msg.check_records()?;
+                Ok(msg)
             }
 
             /// The header kind.
@@ -887,7 +562,3 @@ messages! {
     ConfigOp,
     ConfigBatchResult,
 }
-
-// The compact record must stay within the 96-byte budget per IPv4 session.
-const _: () = assert!(size_of::<ArchivedCompactRecordV4>() <= 96);
-const _: () = assert!(size_of::<ArchivedFullRecord>() == 136);

@@ -67,6 +67,7 @@ pub struct NaiveRecord {
     pub src_addr: [u8; 16],
     pub dst_addr: [u8; 16],
     pub vsys: u16,
+    pub ct_zone: u16,
     pub src_port: u16,
     pub dst_port: u16,
     pub family: u8,
@@ -82,10 +83,13 @@ pub struct NaiveRecord {
     pub created: u32,
     pub last_seen: u32,
     pub timeout: u32,
+    pub mark: u32,
+    pub ct_status: u32,
     pub src_zone: u16,
     pub dst_zone: u16,
     pub state: u8,
     pub flags: u8,
+    pub tcp_wscale: [u8; 2],
 }
 
 impl NaiveRecord {
@@ -94,6 +98,7 @@ impl NaiveRecord {
             src_addr: k.src_addr,
             dst_addr: k.dst_addr,
             vsys: k.vsys,
+            ct_zone: k.ct_zone,
             src_port: k.src_port,
             dst_port: k.dst_port,
             family: k.family,
@@ -109,10 +114,13 @@ impl NaiveRecord {
             created: e.created,
             last_seen: e.last_seen,
             timeout: e.timeout,
+            mark: e.mark,
+            ct_status: e.ct_status,
             src_zone: e.src_zone,
             dst_zone: e.dst_zone,
             state: e.state,
             flags: e.flags,
+            tcp_wscale: e.tcp_wscale,
         }
     }
 }
@@ -123,6 +131,7 @@ impl ArchivedNaiveRecord {
             src_addr: self.src_addr,
             dst_addr: self.dst_addr,
             vsys: self.vsys.to_native(),
+            ct_zone: self.ct_zone.to_native(),
             src_port: self.src_port.to_native(),
             dst_port: self.dst_port.to_native(),
             family: self.family,
@@ -142,11 +151,13 @@ impl ArchivedNaiveRecord {
             created: self.created.to_native(),
             last_seen: self.last_seen.to_native(),
             timeout: self.timeout.to_native(),
+            mark: self.mark.to_native(),
+            ct_status: self.ct_status.to_native(),
             src_zone: self.src_zone.to_native(),
             dst_zone: self.dst_zone.to_native(),
             state: self.state,
             flags: self.flags,
-            reserved: [0; 2],
+            tcp_wscale: self.tcp_wscale,
         };
         (k, e)
     }

@@ -249,6 +249,9 @@ pub struct BulkRun {
     pub machine_busy_s: f64,
     /// Seconds runnable but waiting for a CPU, same order.
     pub wait_s: [f64; 4],
+    /// Progress of the job: (seconds since the sync command, entries
+    /// acknowledged), sampled every [`PROGRESS_POLL`] or so.
+    pub progress: Vec<(f64, u64)>,
 }
 
 impl BulkRun {
@@ -259,6 +262,9 @@ impl BulkRun {
         self.bytes_tx as f64 / self.records_tx.max(1) as f64
     }
 }
+
+/// How often the parent asks A how far the job is (its progress samples).
+pub const PROGRESS_POLL: Duration = Duration::from_millis(2);
 
 /// One bulk run of `n` sessions.
 pub fn run(n: usize, psk: Option<&str>, dead_count: u32) -> BulkRun {
@@ -303,13 +309,16 @@ pub fn run(n: usize, psk: Option<&str>, dead_count: u32) -> BulkRun {
     let t0 = Instant::now();
     let id = a.cmd("sync");
     let id = id.trim_start_matches("job ").to_string();
+    r.progress.push((0.0, 0));
     let job = loop {
         let j = a.cmd(&format!("job {id}"));
         let w: Vec<&str> = j.split_whitespace().collect();
+        let acked = w.get(3).and_then(|x| x.parse().ok()).unwrap_or(0);
+        r.progress.push((t0.elapsed().as_secs_f64(), acked));
         if w[1] != "running" {
             break w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(PROGRESS_POLL);
     };
     r.job_wall_s = t0.elapsed().as_secs_f64();
     assert_eq!(job[1], "done", "batch sync failed: {job:?}");

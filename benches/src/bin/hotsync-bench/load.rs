@@ -1,7 +1,9 @@
-//! `incremental` and `mixed`: a paced data-plane writer on the active node
-//! and a replication-latency probe on the standby, both nodes in this
-//! process (so each node's CPU is read per thread: its event loop thread is
-//! `hotsync-node-<id>`, the data plane is the writer thread).
+//! `incremental`, `mixed` and `during-bulk`: a paced data-plane writer on
+//! the active node and a replication-latency probe on the standby, both
+//! nodes in this process (so each node's CPU is read per thread: its event
+//! loop thread is `hotsync-node-<id>`, the data plane is the writer
+//! thread). `mixed` and `during-bulk` keep a [`Background`] job running
+//! through their second window.
 //!
 //! Latency measurement (see docs/PERFORMANCE.md):
 //! - Writers follow a fixed schedule: op `i` of a writer is *intended* at
@@ -54,10 +56,24 @@ pub struct LoadOpts {
     pub probe_us: u64,
     pub psk: Option<String>,
     pub dead_count: u32,
-    /// Mixed: a config store with this many security rules on the active;
-    /// phase 2 runs `hrp sync config` (restarted when it ends).
-    pub config_items: Option<usize>,
+    /// Work run again and again through the second window.
+    pub background: Option<Background>,
 }
+
+/// A job kept running through the whole second window: started at its
+/// start, restarted as soon as it ends (polled every [`RESTART_POLL`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Background {
+    /// `mixed`: a config store with this many security rules on the
+    /// active; `hrp sync config`.
+    ConfigSync { items: usize },
+    /// `during-bulk`: `hrp sync connection-status` of the whole table (the
+    /// working set).
+    BatchSync,
+}
+
+/// How often the driver looks whether the background job has ended.
+pub const RESTART_POLL: Duration = Duration::from_millis(2);
 
 /// One measured window.
 #[derive(Debug)]
@@ -89,15 +105,28 @@ impl Phase {
     }
 }
 
-/// A config batch sync during the mixed phase.
+/// The background jobs of the second window.
 #[derive(Debug, Default, Clone)]
-pub struct ConfigRuns {
+pub struct BackgroundRuns {
+    /// Config items in the active's store (config sync only).
     pub items: usize,
     pub parse_s: f64,
     pub jobs_done: u64,
+    /// Items (entries or config items) acknowledged in the window,
+    /// including the part of a job still running at its end.
     pub items_done: u64,
-    pub first_job_s: Option<f64>,
+    /// Duration of every job that completed in the window.
+    pub job_s: Vec<f64>,
     pub first_outcome: String,
+    /// Time of the window with no job running (between one ending and the
+    /// next starting, and after the last one if it ended early).
+    pub idle_s: f64,
+}
+
+impl BackgroundRuns {
+    pub fn first_job_s(&self) -> Option<f64> {
+        self.job_s.first().copied()
+    }
 }
 
 #[derive(Debug)]
@@ -106,7 +135,7 @@ pub struct LoadResult {
     pub prefill_sync_s: f64,
     pub phases: Vec<Phase>,
     pub max_lag_us: f64,
-    pub config: Option<ConfigRuns>,
+    pub background: Option<BackgroundRuns>,
 }
 
 fn marker_key(seq: u64) -> SessionKey {
@@ -316,26 +345,26 @@ fn probe(
 }
 
 /// Runs the paced load; `phase_names` are the measured windows (after the
-/// warmup), each `opts.duration` long. In the mixed run the config batch
-/// sync runs during the second window.
+/// warmup), each `opts.duration` long. The background job, if any, runs
+/// through the second window.
 pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
     let (pa, pb) = two_port_pairs();
     let max = opts.working_set + opts.working_set / 8 + MARKER_KEYS as usize + 4096;
-    let mut config = None;
-    let store_a = match opts.config_items {
-        Some(n) => {
+    let mut background = opts.background.map(|_| BackgroundRuns::default());
+    let store_a = match opts.background {
+        Some(Background::ConfigSync { items: n }) => {
             let t = Instant::now();
             let store = ConfigStore::parse(&config_text(n)).expect("generated config parses");
             let parse_s = t.elapsed().as_secs_f64();
             eprintln!("  config: {} items parsed in {parse_s:.2} s", store.len());
-            config = Some(ConfigRuns {
+            background = Some(BackgroundRuns {
                 items: store.len(),
                 parse_s,
-                ..ConfigRuns::default()
+                ..BackgroundRuns::default()
             });
             store
         }
-        None => ConfigStore::new(),
+        _ => ConfigStore::new(),
     };
     let psk = opts.psk.as_deref();
     let a = Node::start(node_config(
@@ -459,43 +488,9 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
             st.bytes_tx,
             st.shards_resynced,
         ));
-        let mixed_phase = opts.config_items.is_some() && p == 1 && p < phase_names.len();
-        if mixed_phase {
-            let cr = config.as_mut().expect("config");
-            let phase_end = clock.at(bounds[p + 1]);
-            let mut job = a.sync_config().expect("sync config");
-            let mut started = Instant::now();
-            while Instant::now() < phase_end {
-                std::thread::sleep(
-                    Duration::from_millis(50)
-                        .min(phase_end.saturating_duration_since(Instant::now())),
-                );
-                let Some(j) = a.job(job) else { continue };
-                if j.finished.is_some() {
-                    assert_eq!(j.state, JobState::Done, "config sync: {j:?}");
-                    cr.jobs_done += 1;
-                    cr.items_done += j.total;
-                    if cr.first_job_s.is_none() {
-                        cr.first_job_s = Some(j.elapsed(Instant::now()).as_secs_f64());
-                        cr.first_outcome = format!("{:?}", j.config);
-                    }
-                    if Instant::now() < phase_end {
-                        job = a.sync_config().expect("sync config");
-                        started = Instant::now();
-                    }
-                }
-            }
-            // Partial progress of the running job counts as items done.
-            if let Some(j) = a.job(job) {
-                if j.finished.is_none() {
-                    cr.items_done += j.acked;
-                    eprintln!(
-                        "  config job still running at phase end: {}/{} acked after {:.2} s",
-                        j.acked,
-                        j.total,
-                        started.elapsed().as_secs_f64()
-                    );
-                }
+        if let (Some(kind), Some(bg)) = (opts.background, background.as_mut()) {
+            if p == 1 && p < phase_names.len() {
+                drive_background(&a, kind, bg, clock.at(bounds[p + 1]));
             }
         }
     }
@@ -539,7 +534,58 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         prefill_sync_s,
         phases,
         max_lag_us: max_lag.load(Ordering::Relaxed) as f64 / 1e3,
-        config,
+        background,
+    }
+}
+
+fn start_job(a: &NodeHandle, kind: Background) -> u64 {
+    match kind {
+        Background::ConfigSync { .. } => a.sync_config().expect("sync config"),
+        Background::BatchSync => a.sync_connection_status().expect("sync connection-status"),
+    }
+}
+
+/// Keeps a `kind` job running until `end`: starts one, and whenever it has
+/// finished starts the next.
+fn drive_background(a: &NodeHandle, kind: Background, bg: &mut BackgroundRuns, end: Instant) {
+    let mut job = start_job(a, kind);
+    let mut started = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep(RESTART_POLL.min(end - now));
+        let Some(j) = a.job(job) else { continue };
+        let Some(finished) = j.finished else { continue };
+        assert_eq!(j.state, JobState::Done, "background job: {j:?}");
+        bg.jobs_done += 1;
+        bg.items_done += j.total;
+        bg.job_s.push(j.elapsed(finished).as_secs_f64());
+        if bg.first_outcome.is_empty() {
+            bg.first_outcome = j.config.map_or("-".into(), |c| format!("{c:?}"));
+        }
+        let now = Instant::now();
+        bg.idle_s += now
+            .min(end)
+            .saturating_duration_since(finished)
+            .as_secs_f64();
+        if now < end {
+            job = start_job(a, kind);
+            started = Instant::now();
+        }
+    }
+    // Partial progress of the running job counts as items done.
+    if let Some(j) = a.job(job) {
+        if j.finished.is_none() {
+            bg.items_done += j.acked;
+            eprintln!(
+                "  background job still running at window end: {}/{} acked after {:.2} s",
+                j.acked,
+                j.total,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
 }
 

@@ -10,18 +10,29 @@
 //!   corrected), achieved rate, CPU per node.
 //! - `mixed`: the incremental load without, then with a 100k-item config
 //!   batch sync running.
+//! - `during-bulk`: the incremental load (200k/s) alone, then while batch
+//!   syncs of the whole table run back to back.
+//! - `lookup`: reader threads' lookups while one writer applies records,
+//!   for the table, a mutex-table baseline and a DashMap.
+//! - `compare OLD.json NEW.json [...]`: the figures two reports share.
 //!
-//! `--json FILE` writes every figure.
+//! On every scenario: `--repeat N` runs, `--json FILE` writes every figure
+//! (medians, and every run's values under `runs`), `--hgrm DIR` one
+//! HdrHistogram file per latency window, `--plot FILE.svg` a chart
+//! (`hotsync_bench::report`).
 
 mod baseline;
 mod bulk;
 mod load;
+mod lookup;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
+use hotsync_bench::report::{self, Figures, Outputs, Report, compare, median};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::time::Duration;
-use util::{Report, print_table, si};
+use util::{print_table, si};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,9 +40,21 @@ use util::{Report, print_table, si};
     about = "hotsync end-to-end benchmarks with baselines"
 )]
 struct Cli {
-    /// Write every figure to this file as JSON.
+    /// Write every figure to this file as JSON (the median of the runs
+    /// under each key, every run's values under `runs`).
     #[arg(long, global = true)]
-    json: Option<std::path::PathBuf>,
+    json: Option<PathBuf>,
+    /// Runs of the whole scenario (fresh nodes each).
+    #[arg(long, global = true, default_value_t = 1)]
+    repeat: usize,
+    /// Latency scenarios: write one HdrHistogram percentile distribution
+    /// per window to DIR/SCENARIO-WINDOW.hgrm (all runs merged).
+    #[arg(long, global = true, value_name = "DIR")]
+    hgrm: Option<PathBuf>,
+    /// Write an SVG chart: percentile curves of the latency windows, or
+    /// `bulk`'s entries acknowledged per 100 ms.
+    #[arg(long, global = true, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Pre-shared key for the pair (HMAC-SHA256 frame tags after the
     /// handshake); without it frames carry CRC32C.
     #[arg(long, global = true)]
@@ -52,6 +75,12 @@ enum Cmd {
     Incremental(LoadArgs),
     /// The incremental load without, then with a config batch sync.
     Mixed(MixedArgs),
+    /// The incremental load alone, then during batch syncs of the table.
+    DuringBulk(DuringBulkArgs),
+    /// Lookups racing a writer: the table, a mutex table, a DashMap.
+    Lookup(lookup::LookupArgs),
+    /// Compare reports written with --json (new/old of every figure).
+    Compare(CompareArgs),
     /// One node in a child process (driven by the bulk scenario).
     #[command(hide = true)]
     NodeChild(bulk::ChildArgs),
@@ -62,10 +91,6 @@ struct BulkArgs {
     /// Sessions to create on the active and batch-sync.
     #[arg(long, default_value_t = 1_000_000)]
     sessions: usize,
-    /// Runs of the whole scenario (fresh processes each); figures are
-    /// the median run's.
-    #[arg(long, default_value_t = 1)]
-    repeat: usize,
     /// Runs of each baseline (median reported); default 3 up to 2M
     /// sessions, else 1.
     #[arg(long)]
@@ -77,9 +102,10 @@ struct BulkArgs {
 
 #[derive(Args, Debug, Clone)]
 struct LoadArgs {
-    /// Updates per second (all writers together).
-    #[arg(long, default_value_t = 1_000_000.0)]
-    rate: f64,
+    /// Updates per second (all writers together); default 1,000,000
+    /// (`during-bulk`: 200,000).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Measured seconds (per phase).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -113,54 +139,63 @@ struct MixedArgs {
     config_items: usize,
 }
 
+#[derive(Args, Debug)]
+struct DuringBulkArgs {
+    /// The load; the batch sync carries the working set (default 1M).
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// Reports written by `--json`: the first is the old one, each other
+    /// is compared with it.
+    #[arg(required = true, num_args = 2..)]
+    files: Vec<PathBuf>,
+}
+
 fn median_by<T: Clone>(v: &[T], key: impl Fn(&T) -> f64) -> T {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     idx.sort_by(|&a, &b| key(&v[a]).total_cmp(&key(&v[b])));
     v[idx[(idx.len() - 1) / 2]].clone()
 }
 
-fn median(v: &[f64]) -> f64 {
-    median_by(v, |x| *x)
-}
-
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
 }
 
-fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) {
-    let n = a.sessions;
-    println!(
-        "bulk: batch sync of {n} sessions, node A and node B in child processes{}",
-        if psk.is_some() {
-            ", HMAC-SHA256 frames"
-        } else {
-            ", CRC32C frames"
-        }
-    );
-    let mut runs = Vec::new();
-    for i in 0..a.repeat.max(1) {
-        eprintln!("run {}/{}", i + 1, a.repeat.max(1));
-        let r = bulk::run(n, psk, dead_count);
-        eprintln!(
-            "  batch sync: {}/s, equal digests after {:.2} s",
-            si(r.entries_per_s()),
-            r.digest_equal_s
-        );
-        runs.push(r);
+/// What every scenario is given besides its own arguments.
+#[derive(Debug)]
+struct Ctx {
+    psk: Option<String>,
+    dead_count: u32,
+    repeat: usize,
+}
+
+impl Ctx {
+    fn psk(&self) -> Option<&str> {
+        self.psk.as_deref()
     }
-    let r = median_by(&runs, bulk::BulkRun::entries_per_s);
-    let eps = r.entries_per_s();
-    let bpe = r.wire_bytes_per_entry();
-    let mbps = r.bytes_tx as f64 / r.job_s / 1e6;
-    let rss_per = r.hwm.iter().copied().max().unwrap_or(0) as f64 / n as f64;
-    let mut rows = vec![
-        ("sessions".to_string(), n.to_string()),
+
+    fn run_label(&self, i: usize) -> String {
+        if self.repeat > 1 {
+            format!(" (run {}/{})", i + 1, self.repeat)
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn bulk_rows(r: &bulk::BulkRun) -> Vec<(String, String)> {
+    let n = r.n as f64;
+    vec![
+        ("sessions".to_string(), r.n.to_string()),
         (
             "A: data plane created them in".into(),
             format!(
                 "{:.2} s ({}/s, before B started)",
                 r.fill_s,
-                si(n as f64 / r.fill_s)
+                si(n / r.fill_s)
             ),
         ),
         (
@@ -171,12 +206,20 @@ fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) 
             "batch sync (job start -> all acked)".into(),
             format!("{:.3} s", r.job_s),
         ),
-        ("entries/s".into(), si(eps)),
+        ("entries/s".into(), si(r.entries_per_s())),
         (
             "wire bytes/entry".into(),
-            format!("{bpe:.1} ({} frames, {} bytes)", r.frames_tx, r.bytes_tx),
+            format!(
+                "{:.1} ({} frames, {} bytes)",
+                r.wire_bytes_per_entry(),
+                r.frames_tx,
+                r.bytes_tx
+            ),
         ),
-        ("wire MB/s".into(), format!("{mbps:.0}")),
+        (
+            "wire MB/s".into(),
+            format!("{:.0}", r.bytes_tx as f64 / r.job_s / 1e6),
+        ),
         (
             "sync command -> equal digests".into(),
             format!(
@@ -190,11 +233,7 @@ fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) 
         ),
         (
             "peak RSS per session A / B".into(),
-            format!(
-                "{:.1} / {:.1} B",
-                r.hwm[0] as f64 / n as f64,
-                r.hwm[1] as f64 / n as f64
-            ),
+            format!("{:.1} / {:.1} B", r.hwm[0] as f64 / n, r.hwm[1] as f64 / n),
         ),
         (
             "CPU during sync: A (loop) / B (loop)".into(),
@@ -216,23 +255,92 @@ fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) 
             "job restarts, disconnects (A), error kinds".into(),
             format!("{}, {}, {}", r.restarts, r.disconnects, r.error_kinds),
         ),
-    ];
-    rows.push((
-        "runnable but waiting for a CPU: A (loop) / B (loop)".into(),
-        format!(
-            "{:.2} s ({:.2} s) / {:.2} s ({:.2} s)",
-            r.wait_s[0], r.wait_s[1], r.wait_s[2], r.wait_s[3]
+        (
+            "runnable but waiting for a CPU: A (loop) / B (loop)".into(),
+            format!(
+                "{:.2} s ({:.2} s) / {:.2} s ({:.2} s)",
+                r.wait_s[0], r.wait_s[1], r.wait_s[2], r.wait_s[3]
+            ),
         ),
-    ));
-    rows.push((
-        "machine busy during sync (all processes)".into(),
-        format!(
-            "{:.2} CPU-s of {:.2} available; others (not A, B) {:.2} CPU-s",
-            r.machine_busy_s,
-            r.job_wall_s * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
-            (r.machine_busy_s - r.cpu_s[0] - r.cpu_s[2]).max(0.0)
+        (
+            "machine busy during sync (all processes)".into(),
+            format!(
+                "{:.2} CPU-s of {:.2} available; others (not A, B) {:.2} CPU-s",
+                r.machine_busy_s,
+                r.job_wall_s * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+                (r.machine_busy_s - r.cpu_s[0] - r.cpu_s[2]).max(0.0)
+            ),
         ),
-    ));
+    ]
+}
+
+fn bulk_figures(r: &bulk::BulkRun, f: &mut Figures) {
+    let n = r.n as f64;
+    f.num("entries_per_s", r.entries_per_s());
+    f.num("wire_bytes_per_entry", r.wire_bytes_per_entry());
+    f.num("wire_mb_per_s", r.bytes_tx as f64 / r.job_s / 1e6);
+    f.num("job_s", r.job_s);
+    f.num("digest_equal_s", r.digest_equal_s);
+    f.int("rss_peak_bytes_a", r.hwm[0]);
+    f.int("rss_peak_bytes_b", r.hwm[1]);
+    f.num(
+        "rss_bytes_per_session",
+        r.hwm.iter().copied().max().unwrap_or(0) as f64 / n,
+    );
+    f.num("rss_bytes_per_session_a", r.hwm[0] as f64 / n);
+    f.num("rss_bytes_per_session_b", r.hwm[1] as f64 / n);
+    f.num("fill_entries_per_s", n / r.fill_s);
+    f.num("cpu_s_a", r.cpu_s[0]);
+    f.num("cpu_s_a_loop", r.cpu_s[1]);
+    f.num("cpu_s_b", r.cpu_s[2]);
+    f.num("cpu_s_b_loop", r.cpu_s[3]);
+    f.num("wait_s_a", r.wait_s[0]);
+    f.num("wait_s_b", r.wait_s[2]);
+    f.num("machine_busy_cpu_s", r.machine_busy_s);
+    f.int("job_restarts", r.restarts);
+    f.int("disconnects", r.disconnects);
+}
+
+fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
+    let n = a.sessions;
+    println!(
+        "bulk: batch sync of {n} sessions, node A and node B in child processes{}",
+        if ctx.psk.is_some() {
+            ", HMAC-SHA256 frames"
+        } else {
+            ", CRC32C frames"
+        }
+    );
+    rep.param("sessions", n as u64);
+    rep.param(
+        "frame_integrity",
+        if ctx.psk.is_some() {
+            "hmac-sha256"
+        } else {
+            "crc32c"
+        },
+    );
+    let mut runs = Vec::new();
+    for i in 0..ctx.repeat {
+        eprintln!("run {}/{}", i + 1, ctx.repeat);
+        let r = bulk::run(n, ctx.psk(), ctx.dead_count);
+        eprintln!(
+            "  batch sync: {}/s, equal digests after {:.2} s",
+            si(r.entries_per_s()),
+            r.digest_equal_s
+        );
+        bulk_figures(&r, rep.run());
+        rep.series(&format!("run {}", i + 1), report::rates(&r.progress, 0.1));
+        runs.push(r);
+    }
+    rep.series_axes(
+        "seconds since the sync command",
+        "entries acknowledged per second (each 100 ms)",
+    );
+    let r = median_by(&runs, bulk::BulkRun::entries_per_s);
+    let eps = r.entries_per_s();
+    let mbps = r.bytes_tx as f64 / r.job_s / 1e6;
+    let mut rows = bulk_rows(&r);
     if runs.len() > 1 {
         rows.push((
             "entries/s of every run".into(),
@@ -241,46 +349,6 @@ fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) 
                 .collect::<Vec<_>>()
                 .join(", "),
         ));
-    }
-    rep.str("scenario", "bulk");
-    rep.int("sessions", n as u64);
-    rep.str(
-        "frame_integrity",
-        if psk.is_some() {
-            "hmac-sha256"
-        } else {
-            "crc32c"
-        },
-    );
-    rep.num("entries_per_s", eps);
-    rep.num("wire_bytes_per_entry", bpe);
-    rep.num("wire_mb_per_s", mbps);
-    rep.num("job_s", r.job_s);
-    rep.num("digest_equal_s", r.digest_equal_s);
-    rep.int("rss_peak_bytes_a", r.hwm[0]);
-    rep.int("rss_peak_bytes_b", r.hwm[1]);
-    rep.num("rss_bytes_per_session", rss_per);
-    rep.num("rss_bytes_per_session_a", r.hwm[0] as f64 / n as f64);
-    rep.num("rss_bytes_per_session_b", r.hwm[1] as f64 / n as f64);
-    rep.num("fill_entries_per_s", n as f64 / r.fill_s);
-    rep.num("cpu_s_a", r.cpu_s[0]);
-    rep.num("cpu_s_a_loop", r.cpu_s[1]);
-    rep.num("cpu_s_b", r.cpu_s[2]);
-    rep.num("cpu_s_b_loop", r.cpu_s[3]);
-    rep.num("wait_s_a", r.wait_s[0]);
-    rep.num("wait_s_b", r.wait_s[2]);
-    rep.num("machine_busy_cpu_s", r.machine_busy_s);
-    rep.int("job_restarts", r.restarts);
-    rep.int("disconnects", r.disconnects);
-    if runs.len() > 1 {
-        rep.str(
-            "runs_entries_per_s",
-            &runs
-                .iter()
-                .map(|r| format!("{:.0}", r.entries_per_s()))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
     }
     print_table("bulk (median run)", &rows);
 
@@ -336,23 +404,33 @@ fn bulk_cmd(a: &BulkArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) 
         ),
     ];
     print_table("baselines (same run, medians)", &rows);
-    rep.num("baseline_tcp_bytes_per_s", tcp_m);
-    rep.num("baseline_naive_entries_per_s", naive_m);
-    rep.num("baseline_naive_wire_bytes_per_entry", naive_bpe);
-    rep.num("baseline_insert_entries_per_s", insert_m);
-    rep.num("ratio_vs_naive", eps / naive_m);
-    rep.num("ratio_wire_vs_tcp", mbps * 1e6 / tcp_m);
-    rep.num("ratio_vs_insert", eps / insert_m);
+    rep.figure_values("baseline_tcp_bytes_per_s", &tcp);
+    rep.figure_values("baseline_naive_entries_per_s", &naive);
+    rep.figure_values("baseline_naive_wire_bytes_per_entry", &[naive_bpe]);
+    rep.figure_values("baseline_insert_entries_per_s", &insert);
+    // Each run against the baselines' medians.
+    let of_runs = |f: &dyn Fn(&bulk::BulkRun) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+    rep.figure_values(
+        "ratio_vs_naive",
+        &of_runs(&|r: &bulk::BulkRun| r.entries_per_s() / naive_m),
+    );
+    rep.figure_values(
+        "ratio_wire_vs_tcp",
+        &of_runs(&|r: &bulk::BulkRun| r.bytes_tx as f64 / r.job_s / tcp_m),
+    );
+    rep.figure_values(
+        "ratio_vs_insert",
+        &of_runs(&|r: &bulk::BulkRun| r.entries_per_s() / insert_m),
+    );
+    rep.reference(
+        "naive pipeline (average)",
+        naive.iter().sum::<f64>() / naive.len() as f64,
+    );
 }
 
-fn load_opts(
-    a: &LoadArgs,
-    psk: Option<&str>,
-    dead_count: u32,
-    config_items: Option<usize>,
-) -> load::LoadOpts {
+fn load_opts(a: &LoadArgs, ctx: &Ctx, background: Option<load::Background>) -> load::LoadOpts {
     load::LoadOpts {
-        rate: a.rate,
+        rate: a.rate.unwrap_or(1_000_000.0),
         duration: Duration::from_secs_f64(a.duration),
         warmup: Duration::from_secs_f64(a.warmup),
         writers: a.writers,
@@ -360,20 +438,10 @@ fn load_opts(
         marker_every: a.marker_every,
         pace_us: a.pace_us,
         probe_us: a.probe_us,
-        psk: psk.map(str::to_owned),
-        dead_count,
-        config_items,
+        psk: ctx.psk.clone(),
+        dead_count: ctx.dead_count,
+        background,
     }
-}
-
-fn latency_obj(p: &load::Phase) -> Value {
-    json!({
-        "p50": p.q_us(0.5),
-        "p90": p.q_us(0.9),
-        "p99": p.q_us(0.99),
-        "p999": p.q_us(0.999),
-        "max": p.max_us(),
-    })
 }
 
 fn cpu_obj(p: &load::Phase) -> Value {
@@ -385,45 +453,108 @@ fn cpu_obj(p: &load::Phase) -> Value {
     )
 }
 
-fn load_header(a: &LoadArgs, what: &str) {
+fn load_header(o: &load::LoadOpts, what: &str) {
     println!(
         "{what}: {}/s for {} s (+{} s warmup), {} writer(s), working set {}, marker every {} updates, bursts <= {} µs; both nodes in this process",
-        si(a.rate),
-        a.duration,
-        a.warmup,
-        a.writers,
-        a.working_set,
-        a.marker_every,
-        a.pace_us
+        si(o.rate),
+        o.duration.as_secs_f64(),
+        o.warmup.as_secs_f64(),
+        o.writers,
+        o.working_set,
+        o.marker_every,
+        o.pace_us
     );
 }
 
-fn incremental_cmd(a: &LoadArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) {
-    load_header(a, "incremental");
-    let r = load::run(&load_opts(a, psk, dead_count, None), &["incremental"]);
-    let p = &r.phases[0];
-    let mut rows = phase_rows_with_lag(p, r.max_lag_us);
-    rows.insert(
-        0,
-        (
-            "working set created / replicated".into(),
-            format!("{:.2} s / {:.2} s", r.prefill_s, r.prefill_sync_s),
+fn load_params(o: &load::LoadOpts, rep: &mut Report) {
+    rep.param("rate", o.rate);
+    rep.param("duration_s", o.duration.as_secs_f64());
+    rep.param("writers", o.writers as u64);
+    rep.param("working_set", o.working_set as u64);
+}
+
+/// Runs the load `ctx.repeat` times; `each` prints and records one run.
+fn repeat_load(
+    o: &load::LoadOpts,
+    windows: &[&'static str],
+    ctx: &Ctx,
+    rep: &mut Report,
+    mut each: impl FnMut(&load::LoadResult, &str, &mut Figures),
+) {
+    for i in 0..ctx.repeat {
+        if ctx.repeat > 1 {
+            eprintln!("run {}/{}", i + 1, ctx.repeat);
+        }
+        let r = load::run(o, windows);
+        each(&r, &ctx.run_label(i), rep.run());
+        for p in &r.phases {
+            rep.latency(p.name, &p.hist);
+        }
+    }
+    print_spread(rep);
+}
+
+/// With several runs: every figure's median and range.
+fn print_spread(rep: &Report) {
+    if rep.runs().len() < 2 {
+        return;
+    }
+    let rows: Vec<(String, String)> = compare::figures(&rep.to_json())
+        .into_iter()
+        .filter(|f| f.runs.len() > 1)
+        .map(|f| {
+            let all = f
+                .runs
+                .iter()
+                .map(|x| compare::fmt_value(*x))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                f.path.clone(),
+                format!(
+                    "{} (±{:.1}%; runs: {all})",
+                    compare::fmt_value(f.value),
+                    f.spread() * 100.0
+                ),
+            )
+        })
+        .collect();
+    print_table(
+        &format!(
+            "median of {} runs (± half the range around its middle)",
+            rep.runs().len()
         ),
+        &rows,
     );
-    print_table("incremental", &rows);
-    rep.str("scenario", "incremental");
-    rep.num("rate", a.rate);
-    rep.num("achieved_rate", p.achieved_rate());
-    rep.obj("latency_us", latency_obj(p));
-    rep.int("latency_samples", p.hist.len());
-    rep.int("latency_lost", p.lost);
-    rep.num("writer_max_lag_us", r.max_lag_us);
-    rep.num(
-        "records_per_batch",
-        p.records_tx as f64 / p.batches_tx.max(1) as f64,
-    );
-    rep.obj("cpu_percent", cpu_obj(p));
-    rep.num("machine_busy_percent", p.machine_busy);
+}
+
+fn incremental_cmd(a: &LoadArgs, ctx: &Ctx, rep: &mut Report) {
+    let o = load_opts(a, ctx, None);
+    load_header(&o, "incremental");
+    load_params(&o, rep);
+    repeat_load(&o, &["load"], ctx, rep, |r, label, f| {
+        let p = &r.phases[0];
+        let mut rows = phase_rows_with_lag(p, r.max_lag_us);
+        rows.insert(
+            0,
+            (
+                "working set created / replicated".into(),
+                format!("{:.2} s / {:.2} s", r.prefill_s, r.prefill_sync_s),
+            ),
+        );
+        print_table(&format!("incremental{label}"), &rows);
+        f.num("achieved_rate", p.achieved_rate());
+        f.obj("latency_us", report::latency_us(&p.hist));
+        f.int("latency_samples", p.hist.len());
+        f.int("latency_lost", p.lost);
+        f.num("writer_max_lag_us", r.max_lag_us);
+        f.num(
+            "records_per_batch",
+            p.records_tx as f64 / p.batches_tx.max(1) as f64,
+        );
+        f.obj("cpu_percent", cpu_obj(p));
+        f.num("machine_busy_percent", p.machine_busy);
+    });
 }
 
 fn phase_rows_with_lag(p: &load::Phase, lag: f64) -> Vec<(String, String)> {
@@ -435,76 +566,201 @@ fn phase_rows_with_lag(p: &load::Phase, lag: f64) -> Vec<(String, String)> {
     rows
 }
 
-fn mixed_cmd(a: &MixedArgs, psk: Option<&str>, dead_count: u32, rep: &mut Report) {
-    load_header(&a.load, "mixed");
-    let r = load::run(
-        &load_opts(&a.load, psk, dead_count, Some(a.config_items)),
-        &["without config sync", "with config sync"],
+fn mixed_cmd(a: &MixedArgs, ctx: &Ctx, rep: &mut Report) {
+    let bg = load::Background::ConfigSync {
+        items: a.config_items,
+    };
+    let o = load_opts(&a.load, ctx, Some(bg));
+    load_header(&o, "mixed");
+    load_params(&o, rep);
+    rep.param("config_items", a.config_items as u64);
+    let windows = ["without config sync", "with config sync"];
+    repeat_load(&o, &windows, ctx, rep, |r, label, f| {
+        let (p0, p1) = (&r.phases[0], &r.phases[1]);
+        let mut rows = load::phase_rows(p0);
+        rows.extend(load::phase_rows(p1));
+        let cfg = r.background.clone().unwrap_or_default();
+        let ratio = p1.q_us(0.99) / p0.q_us(0.99);
+        rows.push((
+            "config batch sync".into(),
+            format!(
+                "{} items (parsed in {:.2} s); {} job(s) completed in the window, first in {}; {} items/s; no job running {:.2} s of the window; outcome {}",
+                cfg.items,
+                cfg.parse_s,
+                cfg.jobs_done,
+                cfg.first_job_s().map_or("-".into(), |s| format!("{s:.2} s")),
+                si(cfg.items_done as f64 / p1.wall.as_secs_f64()),
+                cfg.idle_s,
+                cfg.first_outcome
+            ),
+        ));
+        rows.push((
+            "p99 with / without config sync".into(),
+            format!("{ratio:.2}x ({:+.1}%)", (ratio - 1.0) * 100.0),
+        ));
+        rows.push((
+            "writer: worst lag behind schedule".into(),
+            format!("{:.0} µs", r.max_lag_us),
+        ));
+        print_table(&format!("mixed{label}"), &rows);
+        f.num("achieved_rate", p1.achieved_rate());
+        f.obj("latency_us", report::latency_us(&p1.hist));
+        f.num("achieved_rate_without_config", p0.achieved_rate());
+        f.obj("latency_us_without_config", report::latency_us(&p0.hist));
+        f.num("p99_increase_percent", (ratio - 1.0) * 100.0);
+        f.num("p99_ratio_with_config", ratio);
+        f.num(
+            "config_items_per_s",
+            cfg.items_done as f64 / p1.wall.as_secs_f64(),
+        );
+        f.int("config_jobs_done", cfg.jobs_done);
+        if let Some(s) = cfg.first_job_s() {
+            f.num("config_job_s", s);
+        }
+        f.obj("cpu_percent", cpu_obj(p1));
+        f.obj("cpu_percent_without_config", cpu_obj(p0));
+        f.num("machine_busy_percent", p1.machine_busy);
+        f.num("machine_busy_percent_without_config", p0.machine_busy);
+    });
+}
+
+fn during_bulk_cmd(a: &DuringBulkArgs, ctx: &Ctx, rep: &mut Report) {
+    let mut o = load_opts(&a.load, ctx, Some(load::Background::BatchSync));
+    o.rate = a.load.rate.unwrap_or(200_000.0);
+    load_header(&o, "during-bulk");
+    println!(
+        "  window 2: batch syncs of the whole table ({} sessions), restarted as each ends",
+        o.working_set
     );
-    let (p0, p1) = (&r.phases[0], &r.phases[1]);
-    let mut rows = load::phase_rows(p0);
-    rows.extend(load::phase_rows(p1));
-    let cfg = r.config.clone().unwrap_or_default();
-    let inc = (p1.q_us(0.99) / p0.q_us(0.99) - 1.0) * 100.0;
-    rows.push((
-        "config batch sync".into(),
-        format!(
-            "{} items (parsed in {:.2} s); {} job(s) completed in the window, first in {}; {} items/s; outcome {}",
-            cfg.items,
-            cfg.parse_s,
-            cfg.jobs_done,
-            cfg.first_job_s.map_or("-".into(), |s| format!("{s:.2} s")),
-            si(cfg.items_done as f64 / p1.wall.as_secs_f64()),
-            cfg.first_outcome
-        ),
-    ));
-    rows.push((
-        "p99 with / without config sync".into(),
-        format!("{:+.1}%", inc),
-    ));
-    rows.push((
-        "writer: worst lag behind schedule".into(),
-        format!("{:.0} µs", r.max_lag_us),
-    ));
-    print_table("mixed", &rows);
-    rep.str("scenario", "mixed");
-    rep.num("rate", a.load.rate);
-    rep.int("config_items", cfg.items as u64);
-    rep.num("achieved_rate", p1.achieved_rate());
-    rep.obj("latency_us", latency_obj(p1));
-    rep.num("achieved_rate_without_config", p0.achieved_rate());
-    rep.obj("latency_us_without_config", latency_obj(p0));
-    rep.num("p99_increase_percent", inc);
-    rep.num(
-        "config_items_per_s",
-        cfg.items_done as f64 / p1.wall.as_secs_f64(),
-    );
-    rep.int("config_jobs_done", cfg.jobs_done);
-    rep.obj("cpu_percent", cpu_obj(p1));
-    rep.obj("cpu_percent_without_config", cpu_obj(p0));
-    rep.num("machine_busy_percent", p1.machine_busy);
-    rep.num("machine_busy_percent_without_config", p0.machine_busy);
+    load_params(&o, rep);
+    rep.param("bulk_sessions", o.working_set as u64);
+    let windows = ["alone", "during batch sync"];
+    repeat_load(&o, &windows, ctx, rep, |r, label, f| {
+        let (p0, p1) = (&r.phases[0], &r.phases[1]);
+        let mut rows = load::phase_rows(p0);
+        rows.extend(load::phase_rows(p1));
+        let bg = r.background.clone().unwrap_or_default();
+        let ratio = p1.q_us(0.99) / p0.q_us(0.99);
+        let job_s = median(&bg.job_s);
+        rows.push((
+            "batch syncs in window 2".into(),
+            format!(
+                "{} completed (median {:.3} s each), {}/s entries acknowledged; no job running {:.3} s of {:.2} s",
+                bg.jobs_done,
+                job_s,
+                si(bg.items_done as f64 / p1.wall.as_secs_f64()),
+                bg.idle_s,
+                p1.wall.as_secs_f64()
+            ),
+        ));
+        rows.push((
+            "p99 during / without batch sync".into(),
+            format!("{ratio:.2}x"),
+        ));
+        rows.push((
+            "writer: worst lag behind schedule".into(),
+            format!("{:.0} µs", r.max_lag_us),
+        ));
+        print_table(&format!("during-bulk{label}"), &rows);
+        f.num("achieved_rate", p1.achieved_rate());
+        f.obj("latency_us", report::latency_us(&p1.hist));
+        f.num("achieved_rate_alone", p0.achieved_rate());
+        f.obj("latency_us_alone", report::latency_us(&p0.hist));
+        f.num("p99_ratio_during_bulk", ratio);
+        f.int("latency_lost", p0.lost + p1.lost);
+        f.int("bulk_jobs_done", bg.jobs_done);
+        f.num("bulk_job_s", job_s);
+        f.num(
+            "bulk_entries_per_s",
+            bg.items_done as f64 / p1.wall.as_secs_f64(),
+        );
+        f.num("bulk_idle_s", bg.idle_s);
+        f.obj("cpu_percent", cpu_obj(p1));
+        f.obj("cpu_percent_alone", cpu_obj(p0));
+        f.num("machine_busy_percent", p1.machine_busy);
+        f.num("machine_busy_percent_alone", p0.machine_busy);
+    });
+}
+
+fn compare_cmd(a: &CompareArgs) -> i32 {
+    let mut reports = Vec::new();
+    for path in &a.files {
+        let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+        match read.and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string())) {
+            Ok(v) => reports.push((path.display().to_string(), v)),
+            Err(e) => {
+                eprintln!("hotsync-bench compare: {}: {e}", path.display());
+                return 2;
+            }
+        }
+    }
+    let (old_name, old) = &reports[0];
+    for (i, (name, new)) in reports.iter().enumerate().skip(1) {
+        if i > 1 {
+            println!();
+        }
+        print!("{}", compare::render(old_name, old, name, new));
+    }
+    0
 }
 
 fn main() {
     let cli = Cli::parse();
-    let psk = cli.psk.as_deref();
-    let mut rep = Report::default();
-    match &cli.cmd {
+    let ctx = Ctx {
+        psk: cli.psk.clone(),
+        dead_count: cli.dead_count,
+        repeat: cli.repeat.max(1),
+    };
+    let mut rep = match &cli.cmd {
         Cmd::NodeChild(c) => return bulk::child_main(c),
-        Cmd::Bulk(a) => bulk_cmd(a, psk, cli.dead_count, &mut rep),
-        Cmd::Incremental(a) => incremental_cmd(a, psk, cli.dead_count, &mut rep),
-        Cmd::Mixed(a) => mixed_cmd(a, psk, cli.dead_count, &mut rep),
-    }
+        Cmd::Compare(a) => std::process::exit(compare_cmd(a)),
+        Cmd::Bulk(_) => Report::new("bulk"),
+        Cmd::Incremental(_) => Report::new("incremental"),
+        Cmd::Mixed(_) => Report::new("mixed"),
+        Cmd::DuringBulk(_) => Report::new("during-bulk"),
+        Cmd::Lookup(_) => Report::new("lookup"),
+    };
     let args: Vec<String> = std::env::args().collect();
-    rep.str("command", &args.join(" "));
-    rep.int("dead_count", u64::from(cli.dead_count));
-    rep.int(
+    rep.param("command", args.join(" "));
+    rep.param("dead_count", u64::from(cli.dead_count));
+    rep.param(
         "cores",
         std::thread::available_parallelism().map_or(0, |n| n.get() as u64),
     );
-    if let Some(path) = &cli.json {
-        std::fs::write(path, rep.render()).expect("write JSON");
-        println!("\nJSON: {}", path.display());
+    match &cli.cmd {
+        Cmd::Bulk(a) => bulk_cmd(a, &ctx, &mut rep),
+        Cmd::Incremental(a) => incremental_cmd(a, &ctx, &mut rep),
+        Cmd::Mixed(a) => mixed_cmd(a, &ctx, &mut rep),
+        Cmd::DuringBulk(a) => during_bulk_cmd(a, &ctx, &mut rep),
+        Cmd::Lookup(a) => {
+            for _ in 0..ctx.repeat {
+                let run = rep.run();
+                for (k, v) in lookup::run(a) {
+                    run.obj(&k, v);
+                }
+            }
+        }
+        Cmd::NodeChild(_) | Cmd::Compare(_) => unreachable!("handled above"),
+    }
+    if cli.hgrm.is_some() && rep.windows().is_empty() {
+        eprintln!("--hgrm: {} has no latency histograms", rep.scenario());
+    }
+    let out = Outputs {
+        json: cli.json.clone(),
+        hgrm: cli.hgrm.clone().filter(|_| !rep.windows().is_empty()),
+        plot: cli.plot.clone(),
+    };
+    match rep.write(&out) {
+        Ok(files) if !files.is_empty() => {
+            println!();
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("hotsync-bench: writing the report: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Small helpers: ports, node settings, session generation, /proc readers,
-//! and a minimal JSON writer (the workspace has no serde_json).
+//! text tables.
 
 use hotsync_config::ConfigStore;
 use hotsync_node::NodeConfig;
@@ -222,34 +222,7 @@ pub fn tight_timer_slack() {
     let _ = std::fs::write("/proc/thread-self/timerslack_ns", "1000");
 }
 
-// ----- JSON ----------------------------------------------------------------
-
-/// Collects report figures in order, for the JSON file.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub fields: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Report {
-    pub fn num(&mut self, k: &str, v: f64) {
-        self.fields.insert(k.into(), serde_json::json!(v));
-    }
-    pub fn int(&mut self, k: &str, v: u64) {
-        self.fields.insert(k.into(), serde_json::json!(v));
-    }
-    pub fn str(&mut self, k: &str, v: &str) {
-        self.fields.insert(k.into(), serde_json::json!(v));
-    }
-    pub fn obj(&mut self, k: &str, v: serde_json::Value) {
-        self.fields.insert(k.into(), v);
-    }
-    /// The whole report, pretty-printed, with a final newline.
-    pub fn render(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.fields).unwrap_or_default();
-        s.push('\n');
-        s
-    }
-}
+// ----- text output ---------------------------------------------------------
 
 /// Prints a two-column table.
 pub fn print_table(title: &str, rows: &[(String, String)]) {

@@ -1,0 +1,123 @@
+//! What the protocol reports: events for the driver and the control plane,
+//! and state snapshots for displays.
+
+use crate::conn::{ConnKind, PerConn, Phase};
+use crate::jobs::{JobKind, JobStatus};
+use crate::role::{Claim, Role};
+use crate::stats::Stats;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// What the protocol tells its driver and the control plane.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A connection finished its handshake.
+    Connected(ConnKind),
+    /// The relationship is established: authenticated, roles agreed.
+    Established {
+        /// The peer's node id.
+        peer_node_id: u64,
+        /// Our role.
+        role: Role,
+        /// Whether the link is authenticated with the pre-shared key.
+        authenticated: bool,
+    },
+    /// The session connection was lost.
+    RelationshipLost {
+        /// Why.
+        reason: String,
+    },
+    /// Nothing heard from the peer for the dead interval.
+    PeerDead,
+    /// Our role changed.
+    RoleChanged {
+        /// Before.
+        from: Role,
+        /// After.
+        to: Role,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The driver must close this connection's transport (after flushing
+    /// what [`crate::Peer::poll_transmit`] still has) and call
+    /// [`crate::Peer::handle_disconnected`].
+    Close {
+        /// Which connection.
+        conn: ConnKind,
+        /// Why.
+        reason: String,
+    },
+    /// A job of ours ended.
+    JobFinished(JobStatus),
+    /// The peer started a batch sync towards us.
+    PeerBatchStarted {
+        /// What.
+        kind: JobKind,
+        /// Items announced.
+        total: u64,
+    },
+    /// The peer's batch sync towards us ended.
+    PeerBatchFinished {
+        /// What.
+        kind: JobKind,
+        /// Items received.
+        received: u64,
+    },
+    /// The relationship formed and `auto-sync on-establish` is on: the
+    /// driver should start a configuration batch sync (it owns the store).
+    ConfigSyncWanted,
+    /// Something the operator should know.
+    Warning(String),
+}
+
+/// The queue of events not yet polled.
+pub(crate) type Events = VecDeque<Event>;
+
+/// What we know of the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its node id.
+    pub node_id: u64,
+    /// Its priority.
+    pub priority: u16,
+    /// The role it last claimed.
+    pub role: Role,
+    /// Whether it preempts.
+    pub preempt: bool,
+}
+
+impl PeerInfo {
+    /// What it claims, for role resolution.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            role: self.role,
+            priority: self.priority,
+            node_id: self.node_id,
+        }
+    }
+}
+
+/// A snapshot of the protocol state, for `display hrp state`.
+#[derive(Clone, Debug)]
+pub struct PeerState {
+    /// This node's role.
+    pub role: Role,
+    /// Why it has that role.
+    pub role_reason: &'static str,
+    /// When the role last changed.
+    pub role_since: Instant,
+    /// Whether the relationship is established now.
+    pub established: bool,
+    /// Whether the link is authenticated with the pre-shared key.
+    pub authenticated: bool,
+    /// The peer, once a connection to it completed its handshake.
+    pub peer: Option<PeerInfo>,
+    /// Phase of each connection.
+    pub conn_phase: PerConn<Phase>,
+    /// Shards waiting for a resync.
+    pub uncertain_shards: usize,
+    /// Configuration changes queued for the peer.
+    pub config_queue: usize,
+    /// Counters.
+    pub stats: Stats,
+}

@@ -1,0 +1,118 @@
+//! The fill order: what each connection sends next when the driver asks
+//! for bytes.
+
+use super::Core;
+use crate::conn::ConnKind;
+use crate::error::ProtoError;
+use crate::incremental::Drain;
+use crate::jobs;
+use crate::resync;
+use hotsync_wire::{Ack, Channel};
+use std::time::Instant;
+
+impl Core {
+    pub(super) fn has_work(&self, kind: ConnKind) -> bool {
+        if self.conns[kind].ack_due {
+            return true;
+        }
+        if !self.established {
+            return false;
+        }
+        match kind {
+            ConnKind::Session => {
+                self.table.has_pending()
+                    || self.incremental.has_open_batch()
+                    || !self.ledger.uncertain.is_empty()
+                    || self.resync.walking()
+                    || self.jobs.session_pending()
+            }
+            ConnKind::Config => self.config_queue.has_unsent() || self.jobs.config_pending(),
+        }
+    }
+
+    /// The fill order: the acknowledgement first, then (once established)
+    /// the connection's own data.
+    pub(super) fn fill(&mut self, kind: ConnKind, now: Instant) -> Result<(), ProtoError> {
+        let conn = &mut self.conns[kind];
+        if !conn.is_up() {
+            return Ok(());
+        }
+        if conn.ack_due {
+            conn.ack_due = false;
+            let ack = Ack {
+                channel: kind.channel() as u8,
+                seq: conn.rx_seq,
+            };
+            conn.send(Channel::Control, &ack, &mut self.stats, now)?;
+            self.stats.acks_tx += 1;
+        }
+        if !self.established {
+            return Ok(());
+        }
+        match kind {
+            ConnKind::Session => self.fill_session(now),
+            ConnKind::Config => self.fill_config(now),
+        }
+    }
+
+    /// Incremental first (it is what the latency target is about), then the
+    /// repair of uncertain shards, then the bulk batch sync.
+    fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
+        self.drain_incremental(now)?;
+        // Bulk stops at a quarter of the high-water mark: enough queued to
+        // keep the socket busy with large writes, little enough that
+        // incremental records queued behind it are not delayed long.
+        while self.conns.session.has_room(self.cfg.tx_high_water / 4) {
+            let repair = resync::Step {
+                role: self.election.role,
+                conn: &mut self.conns.session,
+                table: &self.table,
+                cfg: &self.cfg,
+                ledger: &mut self.ledger,
+                stats: &mut self.stats,
+            };
+            if !self.resync.step(repair, now)? {
+                let job = jobs::Step {
+                    conn: &mut self.conns.session,
+                    table: &self.table,
+                    cfg: &self.cfg,
+                    stats: &mut self.stats,
+                };
+                if !self.jobs.session_step(job, now)? {
+                    break;
+                }
+            }
+            // New changes may have arrived while bulk was being encoded.
+            self.drain_incremental(now)?;
+        }
+        self.ledger.debug_check(self.conns.session.tx_seq);
+        Ok(())
+    }
+
+    fn drain_incremental(&mut self, now: Instant) -> Result<(), ProtoError> {
+        let mut cx = Drain {
+            conn: &mut self.conns.session,
+            table: &self.table,
+            cfg: &self.cfg,
+            ledger: &mut self.ledger,
+            stats: &mut self.stats,
+        };
+        self.incremental.drain(&mut cx, now)
+    }
+
+    /// Incremental changes in order, then a bounded part of the batch: the
+    /// config connection is low priority.
+    fn fill_config(&mut self, now: Instant) -> Result<(), ProtoError> {
+        let conn = &mut self.conns.config;
+        let high_water = self.cfg.tx_high_water;
+        self.config_queue
+            .fill(conn, high_water, &mut self.stats, now)?;
+        let job = jobs::Step {
+            conn,
+            table: &self.table,
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+        };
+        self.jobs.config_step(job, now)
+    }
+}

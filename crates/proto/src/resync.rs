@@ -1,0 +1,205 @@
+//! Repair of uncertain shards: which shards the peer may not hold exactly,
+//! and the walk that resends one whole.
+//!
+//! A shard becomes uncertain when its journal overflowed, when the session
+//! connection dropped with its data unacknowledged, or when the peer asks.
+//! The active node walks it (start marker, every entry, end marker: the
+//! receiver drops what the walk did not carry); a node that is not active
+//! asks the active to walk it instead.
+
+use crate::conn::Conn;
+use crate::error::ProtoError;
+use crate::role::Role;
+use crate::settings::ProtoConfig;
+use crate::stats::Stats;
+use hotsync_table::{SessionTable, ShardSet, SnapshotCursor};
+use hotsync_wire::{Channel, ResyncEnd, ResyncRequest, ResyncStart, SessionUpsertBatch};
+use std::time::Instant;
+
+/// Per shard: whether it is uncertain, and the last session-connection
+/// sequence number that carried its data (unacknowledged data makes it
+/// uncertain when the connection drops).
+pub(crate) struct ShardLedger {
+    pub uncertain: ShardSet,
+    last_sent_seq: Vec<u64>,
+}
+
+impl ShardLedger {
+    pub fn new(shards: usize) -> Self {
+        Self {
+            uncertain: ShardSet::new(shards),
+            last_sent_seq: vec![0; shards],
+        }
+    }
+
+    /// Frame `seq` carried data of `shard`.
+    pub fn sent(&mut self, shard: usize, seq: u64) {
+        self.last_sent_seq[shard] = seq;
+    }
+
+    /// Marks `shard` uncertain; true if it was not already.
+    pub fn mark(&mut self, shard: usize) -> bool {
+        self.uncertain.insert(shard)
+    }
+
+    /// The session connection dropped after the peer acknowledged `acked`:
+    /// every shard with later data is uncertain. Returns how many were
+    /// newly marked.
+    pub fn on_session_lost(&mut self, acked: u64) -> u64 {
+        let mut lost = 0;
+        for (s, seq) in self.last_sent_seq.iter_mut().enumerate() {
+            if *seq > acked {
+                lost += u64::from(self.uncertain.insert(s));
+            }
+            *seq = 0;
+        }
+        lost
+    }
+
+    /// Invariant the fuzz harness relies on: nothing recorded as sent
+    /// beyond what the connection sent.
+    pub fn debug_check(&self, tx_seq: u64) {
+        debug_assert!(
+            self.last_sent_seq.iter().all(|&s| s <= tx_seq),
+            "a shard's last sent seq is beyond the connection's tx_seq {tx_seq}"
+        );
+    }
+}
+
+struct Walk {
+    shard: u32,
+    epoch: u32,
+    cursor: SnapshotCursor,
+    start_sent: bool,
+}
+
+/// The walk of one uncertain shard at a time.
+pub(crate) struct Resync {
+    walk: Option<Walk>,
+    next_epoch: u32,
+    /// Encoding scratch: chunks go straight from the slab into it.
+    bulk: SessionUpsertBatch,
+}
+
+impl Resync {
+    pub fn new(nonce_seed: u64) -> Self {
+        Self {
+            walk: None,
+            next_epoch: (nonce_seed as u32) | 1,
+            bulk: SessionUpsertBatch::default(),
+        }
+    }
+
+    /// Whether a walk is under way.
+    pub fn walking(&self) -> bool {
+        self.walk.is_some()
+    }
+
+    /// The session connection dropped: a walk under way is cut short and
+    /// its shard is uncertain again. Returns how many shards were newly
+    /// marked.
+    pub fn on_session_lost(&mut self, ledger: &mut ShardLedger, stats: &mut Stats) -> u64 {
+        let Some(w) = self.walk.take() else {
+            return 0;
+        };
+        stats.resync_aborted += 1;
+        u64::from(ledger.mark(w.shard as usize))
+    }
+
+    /// Sends the next piece of repair; false if there was nothing to do.
+    pub fn step(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
+        if cx.role != Role::Active {
+            return self.request(cx, now);
+        }
+        if self.walk.is_none() {
+            let Some(shard) = cx.ledger.uncertain.pop_first() else {
+                return Ok(false);
+            };
+            let epoch = self.next_epoch;
+            self.next_epoch = self.next_epoch.wrapping_add(1).max(1);
+            let mut only = ShardSet::new(cx.table.shard_count());
+            only.insert(shard);
+            self.walk = Some(Walk {
+                shard: shard as u32,
+                epoch,
+                cursor: SnapshotCursor::over(only),
+                start_sent: false,
+            });
+        }
+        let Some(w) = &mut self.walk else {
+            return Ok(false);
+        };
+        let (shard, epoch) = (w.shard, w.epoch);
+        if !w.start_sent {
+            w.start_sent = true;
+            let msg = ResyncStart { shard, epoch };
+            let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
+            cx.ledger.sent(shard as usize, seq);
+        }
+        // Encode straight from the slab: no intermediate copy.
+        self.bulk.clear();
+        let bulk = &mut self.bulk;
+        cx.table
+            .snapshot_chunk_with(&mut w.cursor, cx.cfg.batch_records, |k, e| bulk.push(k, e));
+        let done = w.cursor.is_done();
+        if !self.bulk.is_empty() {
+            let n = self.bulk.len() as u64;
+            let seq = cx.conn.send(Channel::Session, &self.bulk, cx.stats, now)?;
+            cx.stats.batches_tx += 1;
+            cx.stats.records_tx += n;
+            cx.ledger.sent(shard as usize, seq);
+        }
+        if done {
+            let msg = ResyncEnd { shard, epoch };
+            let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
+            cx.ledger.sent(shard as usize, seq);
+            self.walk = None;
+            cx.stats.shards_resynced += 1;
+        }
+        Ok(true)
+    }
+
+    /// A node that is not active does not walk its uncertain shards: a
+    /// walk's end marker makes the receiver drop what the walk did not
+    /// carry, so a standby (or a node that lost a split brain) would
+    /// replace the active's authoritative shards with its own stale copy.
+    /// It asks the active to resync them instead. A walk under way when
+    /// the role changed is abandoned without its end marker (what it sent
+    /// is merged, nothing is deleted).
+    fn request(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
+        if let Some(w) = self.walk.take() {
+            if !cx.ledger.mark(w.shard as usize) {
+                // Marked again meanwhile: that mark covers it.
+                cx.stats.resync_aborted += 1;
+            }
+        }
+        if cx.ledger.uncertain.is_empty() {
+            return Ok(false);
+        }
+        let shards: Vec<u32> = cx.ledger.uncertain.iter().map(|s| s as u32).collect();
+        cx.ledger.uncertain.clear();
+        let n = shards.len() as u64;
+        let msg = ResyncRequest { shards };
+        let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
+        // Lost with the connection, the request is made again.
+        for &s in &msg.shards {
+            cx.ledger.sent(s as usize, seq);
+        }
+        cx.stats.resync_requested += n;
+        tracing::info!(
+            shards = n,
+            "asking the active peer to resync uncertain shards"
+        );
+        Ok(true)
+    }
+}
+
+/// What a repair step works with.
+pub(crate) struct Step<'a> {
+    pub role: Role,
+    pub conn: &'a mut Conn,
+    pub table: &'a SessionTable,
+    pub cfg: &'a ProtoConfig,
+    pub ledger: &'a mut ShardLedger,
+    pub stats: &'a mut Stats,
+}

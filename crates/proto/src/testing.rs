@@ -1,0 +1,497 @@
+//! An in-memory pair of nodes for tests: two [`Peer`]s, a clock that moves
+//! only when told, and a link per connection that can be cut, held or
+//! given a latency. No sockets, no threads, no real time: a test runs in
+//! microseconds and the same way every time.
+//!
+//! ```ignore
+//! let mut p = Pair::new(PairConfig::default());
+//! p.establish();
+//! p.a.table.upsert(&k, &e).unwrap();
+//! p.run_for(Duration::from_millis(10));
+//! assert_eq!(p.a.table.digest(), p.b.table.digest());
+//! ```
+//!
+//! [`Stranger`] plays a third party that speaks the wire format but is not
+//! the peer (no key, or a forged identity).
+
+use crate::config_queue::{ConfigSink, ItemOutcome};
+use crate::conn::{ConnKind, PerConn};
+use crate::event::Event;
+use crate::handshake::CAP_AUTH;
+use crate::peer::Peer;
+use crate::settings::ProtoConfig;
+use hotsync_table::{SessionTable, TableConfig};
+use hotsync_wire::{
+    Channel, FORMAT_FINGERPRINT, FrameEncoder, Hello, PROTOCOL_VERSION, WireMessage,
+};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The pre-shared key of a pair built `with_key`.
+pub const TEST_PSK: &[u8] = b"pair-test-key";
+
+/// What the configuration sink of a test node was asked, in order.
+pub type ConfigLog = Arc<Mutex<Vec<(u8, String, String)>>>;
+
+/// A sink that records every change and adds every batch item (or, for an
+/// item whose text starts with `conflict`, reports a conflict).
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    /// Batch items (op 255) and changes (op 0..2), in order.
+    pub log: ConfigLog,
+}
+
+impl ConfigSink for RecordingSink {
+    fn apply_batch_item(&mut self, vsys: &str, text: &str) -> ItemOutcome {
+        if let Ok(mut l) = self.log.lock() {
+            l.push((255, vsys.to_owned(), text.to_owned()));
+        }
+        if text.starts_with("conflict") {
+            ItemOutcome::Conflict
+        } else {
+            ItemOutcome::Added
+        }
+    }
+    fn apply_op(&mut self, op: u8, vsys: &str, text: &str) -> Result<(), String> {
+        if op > 2 {
+            return Err(format!("unknown op {op}"));
+        }
+        if let Ok(mut l) = self.log.lock() {
+            l.push((op, vsys.to_owned(), text.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// One node of the pair.
+pub struct Node {
+    /// Its protocol instance.
+    pub peer: Peer,
+    /// Its table.
+    pub table: Arc<SessionTable>,
+    /// What its config sink received.
+    pub config: ConfigLog,
+    /// Every event it reported, in order.
+    pub events: Vec<Event>,
+}
+
+impl Node {
+    /// A node with a fresh table of `shards` shards.
+    pub fn new(cfg: ProtoConfig, table: TableConfig, seed: u64, now: Instant) -> Self {
+        let table = Arc::new(SessionTable::new(table));
+        let sink = RecordingSink::default();
+        let config = sink.log.clone();
+        let peer = Peer::new(cfg, table.clone(), Box::new(sink), seed, now);
+        Self {
+            peer,
+            table,
+            config,
+            events: Vec::new(),
+        }
+    }
+
+    /// Whether it reported an event matching `f`.
+    pub fn saw(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(f)
+    }
+
+    /// How often the error `kind` was counted.
+    pub fn errors(&self, kind: &str) -> u64 {
+        self.peer.stats().errors.get(kind).copied().unwrap_or(0)
+    }
+}
+
+/// Settings of a pair.
+#[derive(Clone, Debug)]
+pub struct PairConfig {
+    /// Node A (it dials).
+    pub a: ProtoConfig,
+    /// Node B.
+    pub b: ProtoConfig,
+    /// A's table.
+    pub table_a: TableConfig,
+    /// B's table.
+    pub table_b: TableConfig,
+    /// One-way latency of both links.
+    pub latency: Duration,
+    /// Time one [`Pair::step`] advances.
+    pub tick: Duration,
+}
+
+/// Small, fast settings: 100 ms heartbeats, dead after 300 ms, no
+/// coalescing window, 16 shards, no key. A has priority 200 (it becomes
+/// active), B 100.
+impl Default for PairConfig {
+    fn default() -> Self {
+        let proto = |node_id, priority| ProtoConfig {
+            node_id,
+            priority,
+            hello_interval: Duration::from_millis(100),
+            dead_count: 3,
+            batch_records: 64,
+            flush_interval: Duration::ZERO,
+            tx_high_water: 64 << 10,
+            ..ProtoConfig::default()
+        };
+        let table = TableConfig {
+            shards: 16,
+            max_sessions: 4096,
+            journal_capacity: 1024,
+        };
+        Self {
+            a: proto(1, 200),
+            b: proto(2, 100),
+            table_a: table.clone(),
+            table_b: table,
+            latency: Duration::from_micros(200),
+            tick: Duration::from_micros(500),
+        }
+    }
+}
+
+impl PairConfig {
+    /// Both nodes with [`TEST_PSK`].
+    pub fn with_key(mut self) -> Self {
+        self.a.psk = Some(TEST_PSK.to_vec());
+        self.b.psk = Some(TEST_PSK.to_vec());
+        self
+    }
+}
+
+/// Which node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Node A (dials).
+    A,
+    /// Node B (accepts).
+    B,
+}
+
+/// One connection's link: up or not, and bytes in flight each way.
+#[derive(Default)]
+struct Link {
+    up: bool,
+    /// Delivery paused: bytes queue until released.
+    held: bool,
+    /// (arrival, bytes) from A to B, and from B to A.
+    a_to_b: VecDeque<(Instant, Vec<u8>)>,
+    b_to_a: VecDeque<(Instant, Vec<u8>)>,
+}
+
+/// Two nodes, a clock and two links.
+pub struct Pair {
+    /// Node A.
+    pub a: Node,
+    /// Node B.
+    pub b: Node,
+    /// The current time.
+    pub now: Instant,
+    cfg: PairConfig,
+    links: PerConn<Link>,
+    nonce: u8,
+    /// Connections reported closed by either node, in order.
+    pub closes: Vec<(Side, ConnKind, String)>,
+}
+
+impl Pair {
+    /// A pair with nothing connected.
+    pub fn new(cfg: PairConfig) -> Self {
+        let now = Instant::now();
+        Self {
+            a: Node::new(cfg.a.clone(), cfg.table_a.clone(), 11, now),
+            b: Node::new(cfg.b.clone(), cfg.table_b.clone(), 22, now),
+            now,
+            cfg,
+            links: PerConn::default(),
+            nonce: 0,
+            closes: Vec::new(),
+        }
+    }
+
+    /// The node on `side`.
+    pub fn node(&mut self, side: Side) -> &mut Node {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    /// A fresh nonce, never repeated within the pair.
+    pub fn nonce(&mut self) -> [u8; 32] {
+        self.nonce = self.nonce.wrapping_add(1);
+        let mut n = [self.nonce; 32];
+        n[31] = 0xa5;
+        n
+    }
+
+    /// Opens the transport of `kind`: A dials, B accepts.
+    pub fn connect(&mut self, kind: ConnKind) {
+        let (na, nb) = (self.nonce(), self.nonce());
+        self.links[kind] = Link {
+            up: true,
+            ..Link::default()
+        };
+        let now = self.now;
+        self.a.peer.handle_connected(kind, true, na, now);
+        self.b.peer.handle_connected(kind, false, nb, now);
+    }
+
+    /// Both connections, then steps until both nodes are established (at
+    /// most a simulated second). Panics if they do not establish.
+    pub fn establish(&mut self) {
+        for kind in ConnKind::ALL {
+            self.connect(kind);
+        }
+        let ok = self.run_until(Duration::from_secs(1), |p| {
+            p.a.peer.is_established()
+                && p.b.peer.is_established()
+                && p.a.peer.state().conn_phase.config == crate::Phase::Up
+                && p.b.peer.state().conn_phase.config == crate::Phase::Up
+        });
+        assert!(ok, "the pair did not establish");
+    }
+
+    /// Cuts `kind`: bytes in flight are lost, both nodes see the transport
+    /// go.
+    pub fn cut(&mut self, kind: ConnKind) {
+        self.links[kind] = Link::default();
+        let now = self.now;
+        self.a.peer.handle_disconnected(kind, now);
+        self.b.peer.handle_disconnected(kind, now);
+    }
+
+    /// Pauses (or resumes) delivery on `kind`: bytes wait in the link.
+    pub fn hold(&mut self, kind: ConnKind, held: bool) {
+        self.links[kind].held = held;
+    }
+
+    /// Whether `kind`'s link is up.
+    pub fn is_up(&self, kind: ConnKind) -> bool {
+        self.links[kind].up
+    }
+
+    /// Moves what `from` has queued on `kind` into the link.
+    pub fn transmit(&mut self, from: Side, kind: ConnKind) {
+        if !self.links[kind].up {
+            return;
+        }
+        let (now, at) = (self.now, self.now + self.cfg.latency);
+        let node = match from {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        };
+        let mut out = Vec::new();
+        while let Some(bytes) = node.peer.poll_transmit(kind, now) {
+            out.extend_from_slice(bytes);
+            let n = bytes.len();
+            node.peer.consume(kind, n);
+        }
+        if !out.is_empty() {
+            let q = match from {
+                Side::A => &mut self.links[kind].a_to_b,
+                Side::B => &mut self.links[kind].b_to_a,
+            };
+            q.push_back((at, out));
+        }
+    }
+
+    /// Delivers the bytes that arrived by now on `kind` (unless held).
+    pub fn deliver(&mut self, kind: ConnKind) {
+        for to in [Side::A, Side::B] {
+            loop {
+                let link = &mut self.links[kind];
+                if !link.up || link.held {
+                    return;
+                }
+                let q = match to {
+                    Side::A => &mut link.b_to_a,
+                    Side::B => &mut link.a_to_b,
+                };
+                let Some((at, _)) = q.front() else { break };
+                if *at > self.now {
+                    break;
+                }
+                let Some((_, bytes)) = q.pop_front() else {
+                    break;
+                };
+                let now = self.now;
+                // An error is reported as a close event, handled in `step`.
+                let _ = self.node(to).peer.handle_bytes(kind, &bytes, now);
+            }
+        }
+    }
+
+    /// Timers and events of both nodes; a close event closes the link as a
+    /// driver would: flush the close frame, then drop the transport.
+    pub fn poll(&mut self) {
+        let now = self.now;
+        for side in [Side::A, Side::B] {
+            self.node(side).peer.handle_timeout(now);
+            while let Some(ev) = self.node(side).peer.poll_event() {
+                if let Event::Close { conn, reason } = &ev {
+                    self.closes.push((side, *conn, reason.clone()));
+                    self.close_link(side, *conn);
+                }
+                self.node(side).events.push(ev);
+            }
+        }
+    }
+
+    /// `side` closes `kind`: what it queued still reaches the other side,
+    /// then both see the transport go.
+    fn close_link(&mut self, side: Side, kind: ConnKind) {
+        self.transmit(side, kind);
+        let link = std::mem::take(&mut self.links[kind]);
+        let now = self.now;
+        if link.up {
+            for (_, bytes) in link.a_to_b {
+                let _ = self.b.peer.handle_bytes(kind, &bytes, now);
+            }
+            for (_, bytes) in link.b_to_a {
+                let _ = self.a.peer.handle_bytes(kind, &bytes, now);
+            }
+        }
+        self.cut(kind);
+    }
+
+    /// One tick: deliver, run timers and events, transmit.
+    pub fn step(&mut self) {
+        self.now += self.cfg.tick;
+        for kind in ConnKind::ALL {
+            self.deliver(kind);
+        }
+        self.poll();
+        for kind in ConnKind::ALL {
+            self.transmit(Side::A, kind);
+            self.transmit(Side::B, kind);
+        }
+    }
+
+    /// Steps for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    /// Steps until `done` holds (true) or `limit` of simulated time passed
+    /// (false).
+    pub fn run_until(&mut self, limit: Duration, done: impl Fn(&Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step();
+        }
+        done(self)
+    }
+}
+
+/// A third party on one of A's connections: it speaks the wire format and
+/// says what it likes, but holds no key.
+pub struct Stranger {
+    kind: ConnKind,
+    encoder: FrameEncoder,
+    seq: u64,
+    /// Its nonce.
+    pub nonce: [u8; 32],
+}
+
+impl Stranger {
+    /// Opens `kind` on `node` from a stranger (the node accepts).
+    pub fn connect(node: &mut Node, kind: ConnKind, nonce: [u8; 32], now: Instant) -> Self {
+        let s = Self {
+            kind,
+            encoder: FrameEncoder::new(hotsync_wire::DEFAULT_MAX_FRAME_LEN),
+            seq: 0,
+            nonce,
+        };
+        node.peer
+            .handle_connected(kind, false, s.local_nonce(), now);
+        s
+    }
+
+    /// The nonce the node was given for this connection (a hello carrying
+    /// it is a reflection).
+    pub fn local_nonce(&self) -> [u8; 32] {
+        let mut local = self.nonce;
+        local[0] ^= 0xff;
+        local
+    }
+
+    /// Skips `n` sequence numbers (the next frame arrives out of order).
+    pub fn skip_seq(&mut self, n: u64) {
+        self.seq += n;
+    }
+
+    /// A hello claiming `node_id`, `priority` and `role` (wire code), for a
+    /// table of `shards` shards, announcing a key when `auth`.
+    pub fn hello(&self, node_id: u64, priority: u16, role: u8, shards: u32, auth: bool) -> Hello {
+        Hello {
+            protocol_version: PROTOCOL_VERSION,
+            format_fingerprint: FORMAT_FINGERPRINT,
+            node_id,
+            priority,
+            capabilities: if auth { CAP_AUTH } else { 0 },
+            nonce: self.nonce,
+            channel: self.kind.channel() as u8,
+            shard_count: shards,
+            role,
+            preempt: false,
+        }
+    }
+
+    /// Sends `msg` as its next frame (on the control channel for handshake
+    /// and connection messages, else on the connection's own).
+    pub fn send<M: WireMessage>(
+        &mut self,
+        node: &mut Node,
+        channel: Channel,
+        msg: &M,
+        now: Instant,
+    ) {
+        self.seq += 1;
+        let mut out = Vec::new();
+        if self
+            .encoder
+            .encode(channel, self.seq, msg, &mut out)
+            .is_ok()
+        {
+            let _ = node.peer.handle_bytes(self.kind, &out, now);
+        }
+        while let Some(ev) = node.peer.poll_event() {
+            node.events.push(ev);
+        }
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer", &self.peer)
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("a", &self.a)
+            .field("b", &self.b)
+            .field("closes", &self.closes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Stranger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stranger")
+            .field("kind", &self.kind)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}

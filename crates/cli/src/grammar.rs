@@ -143,7 +143,8 @@ impl Refused {
             Problem::Ambiguous => "Ambiguous command",
             Problem::Incomplete => "Incomplete command",
         };
-        let mut o = format!("  {}\n  {}^\n", line.trim_end(), " ".repeat(self.column));
+        let shown = hotsync_config::printable(line.trim_end());
+        let mut o = format!("  {shown}\n  {}^\n", " ".repeat(self.column));
         let _ = write!(o, "Error: {what} found at '^' position.");
         if !self.expected.is_empty() {
             let _ = write!(o, " Expected: {}.", self.expected.join(", "));

@@ -3,7 +3,7 @@
 //! reports prints the expected ratios and verdicts.
 
 use hdrhistogram::Histogram;
-use hotsync_bench::report::{Report, hgrm, plot};
+use hotsync_bench::report::{Report, Unit, hgrm, plot};
 use std::process::Command;
 
 /// A latency-like histogram (ns): a body around 250 µs and a long tail,
@@ -103,6 +103,26 @@ fn hgrm_files_are_named_by_scenario_and_window() {
     let back = hgrm::parse(&std::fs::read_to_string(&files[1]).expect("read")).expect("parse");
     assert_eq!(back.total_count, 1000);
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn hgrm_values_follow_the_reports_unit() {
+    let h = latency_histogram(3, 1000);
+    let mut rep = Report::new("lookup");
+    rep.latency_units(Unit::Nanos, Unit::Nanos);
+    rep.latency("standby writer", &h);
+    let dir = std::env::temp_dir().join(format!("hotsync-hgrm-ns-{}", std::process::id()));
+    let out = hotsync_bench::report::Outputs {
+        hgrm: Some(dir.clone()),
+        ..Default::default()
+    };
+    let files = rep.write(&out).expect("written");
+    let p = hgrm::parse(&std::fs::read_to_string(&files[0]).expect("read")).expect("parse");
+    assert_eq!(p.max, h.max() as f64, "nanoseconds, not milliseconds");
+    assert_eq!(p.value_at(0.5), Some(h.value_at_quantile(0.5) as f64));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let svg = rep.plot_svg().expect("windows").expect("rendered");
+    assert!(texts(&svg).iter().any(|t| t == "latency (ns)"));
 }
 
 /// Polylines of more than two points drawn in `color` (legend samples

@@ -83,11 +83,15 @@ fn measure_table(args: &Args) {
     let shards = config.shards;
     let per_shard = n.div_ceil(shards);
     let cap = per_shard + (per_shard as f64).sqrt() as usize * 6 + 64;
-    let buckets = (cap * 8 / 7).next_power_of_two();
-    // Key + entry + bookkeeping (meta, aux) + the kept digest contribution.
-    let slot = PAYLOAD_BYTES + 16;
+    // 1.5 index words per slot, rounded up to a multiple of 8.
+    let buckets = (cap + cap / 2).max(cap + 2).next_multiple_of(8);
+    // Key and entry in whole words + bookkeeping (sequence word, aux) +
+    // the kept digest contribution.
+    let slot = std::mem::size_of::<hotsync_table::SessionKey>().next_multiple_of(8)
+        + std::mem::size_of::<hotsync_table::SessionEntry>().next_multiple_of(8)
+        + 16;
     let slab = n * slot;
-    let index = shards * buckets * (4 + 1);
+    let index = shards * buckets * 8;
     let journal =
         shards * config.journal_capacity * std::mem::size_of::<hotsync_table::SessionKey>();
     let expected = slab + index + journal;

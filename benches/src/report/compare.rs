@@ -15,8 +15,9 @@ use serde_json::{Map, Value};
 use std::fmt::Write;
 
 /// Numbers of a report that describe the run rather than measure it.
-pub const PARAMS: [&str; 9] = [
+pub const PARAMS: [&str; 10] = [
     "rate",
+    "readers",
     "sessions",
     "config_items",
     "dead_count",

@@ -6,22 +6,30 @@
 //! scenario in takes a few lines:
 //!
 //! ```
-//! use hotsync_bench::report::{Outputs, Report};
+//! use hotsync_bench::report::{Outputs, Report, Unit};
 //! use hdrhistogram::Histogram;
+//! use serde_json::json;
 //!
 //! let mut rep = Report::new("lookup");
 //! rep.param("threads", 2);                 // what was run (not compared)
+//! rep.latency_title("lookup latency");     // plot title
+//! rep.latency_units(Unit::Nanos, Unit::Nanos); // sub-µs: .hgrm and plot in ns
 //! for _ in 0..3 {                          // `--repeat 3`
 //!     let mut hist = Histogram::<u64>::new(3).unwrap(); // nanoseconds
-//!     hist.record(1_500).unwrap();
+//!     hist.record(55).unwrap();
 //!     let run = rep.run();                 // this run's figures
-//!     run.num("lookups_per_s", 9.5e6);
-//!     run.obj("latency_us", hotsync_bench::report::latency_us(&hist));
-//!     rep.latency("readers busy", &hist);  // merged over the runs
+//!     run.num("lookup_per_s", 9.5e6);
+//!     run.extend([("lookup_latency_ns".to_string(), json!({ "p99": 55 }))]);
+//!     rep.latency("standby writer", &hist); // merged over the runs
 //! }
 //! let written = rep.write(&Outputs::default()).unwrap(); // nothing asked
 //! assert!(written.is_empty());
+//! assert_eq!(rep.to_json()["runs"]["lookup_per_s"], json!([9.5e6, 9.5e6, 9.5e6]));
 //! ```
+//!
+//! In `main.rs`: a `Report::new(NAME)` arm for the subcommand, and a loop
+//! of `ctx.repeat` runs like the other scenarios; `main` writes what the
+//! global options ask for.
 //!
 //! What that produces:
 //! - JSON (`--json FILE`): every figure under its stable key holding the
@@ -33,7 +41,8 @@
 //! - `.hgrm` (`--hgrm DIR`): one file per latency window,
 //!   `SCENARIO-WINDOW.hgrm` (window name lower-cased, spaces as dashes), the
 //!   histograms of every run merged, in the percentile-distribution text
-//!   format of HdrHistogram and wrk2, values in milliseconds ([`hgrm`]).
+//!   format of HdrHistogram and wrk2, values in milliseconds unless
+//!   [`Report::latency_units`] says otherwise ([`hgrm`]).
 //! - SVG (`--plot FILE.svg`): with latency windows, their percentile curves
 //!   on one log-scaled chart; with throughput series (`bulk`), one line per
 //!   run over time and the reference line ([`plot`]).
@@ -45,6 +54,33 @@ pub mod plot;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Number, Value, json};
 use std::path::PathBuf;
+
+/// A unit latency is shown in (histograms always record nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Nanos,
+    Micros,
+    Millis,
+}
+
+impl Unit {
+    /// Nanoseconds per unit.
+    pub fn ns(self) -> f64 {
+        match self {
+            Unit::Nanos => 1.0,
+            Unit::Micros => 1e3,
+            Unit::Millis => 1e6,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Nanos => "ns",
+            Unit::Micros => "µs",
+            Unit::Millis => "ms",
+        }
+    }
+}
 
 /// Where a report goes (all optional).
 #[derive(Debug, Default, Clone)]
@@ -72,6 +108,13 @@ impl Figures {
     /// A group of figures (for example `latency_us` with `p50`..`max`).
     pub fn obj(&mut self, k: &str, v: Value) {
         self.0.insert(k.into(), v);
+    }
+}
+
+impl Extend<(String, Value)> for Figures {
+    /// Takes a scenario's `(key, value)` figures as they are.
+    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+        self.0.extend(iter);
     }
 }
 
@@ -106,6 +149,9 @@ pub struct Report {
     series_axes: (String, String),
     /// What the latency windows measure, for the plot's title.
     latency_title: String,
+    /// Units of the `.hgrm` values and of the plot's latency axis.
+    hgrm_unit: Unit,
+    plot_unit: Unit,
 }
 
 impl Report {
@@ -122,6 +168,8 @@ impl Report {
             reference: None,
             series_axes: ("seconds since start".into(), "per second".into()),
             latency_title: "replication latency".into(),
+            hgrm_unit: Unit::Millis,
+            plot_unit: Unit::Micros,
         }
     }
 
@@ -185,6 +233,14 @@ impl Report {
         self.latency_title = what.into();
     }
 
+    /// Units latency is shown in: `.hgrm` values (default milliseconds, as
+    /// wrk2 prints them) and the plot's axis (default microseconds).
+    /// Sub-microsecond latencies (lookups) want nanoseconds for both.
+    pub fn latency_units(&mut self, hgrm: Unit, plot: Unit) {
+        self.hgrm_unit = hgrm;
+        self.plot_unit = plot;
+    }
+
     /// Axis titles of the throughput plot.
     pub fn series_axes(&mut self, x: &str, y: &str) {
         self.series_axes = (x.into(), y.into());
@@ -234,7 +290,7 @@ impl Report {
             std::fs::create_dir_all(dir)?;
             for w in &self.windows {
                 let path = dir.join(self.hgrm_name(&w.name));
-                std::fs::write(&path, hgrm::render(&w.hist, hgrm::NS_PER_MS))?;
+                std::fs::write(&path, hgrm::render(&w.hist, self.hgrm_unit.ns()))?;
                 written.push(path);
             }
         }
@@ -260,7 +316,7 @@ impl Report {
     pub fn plot_svg(&self) -> Option<Result<String, String>> {
         if !self.windows.is_empty() {
             let title = format!("{}: {} by percentile", self.scenario, self.latency_title);
-            return Some(plot::latency_svg(&title, &self.windows));
+            return Some(plot::latency_svg(&title, &self.windows, self.plot_unit));
         }
         if !self.series.is_empty() {
             let title = format!("{}: progress per 100 ms", self.scenario);
@@ -290,7 +346,8 @@ pub fn latency_us(h: &Histogram<u64>) -> Value {
 /// Rates per `step` seconds from cumulative samples `(seconds, total)`
 /// (time-ordered), linear between samples: one point per interval, at its
 /// end, with its increase divided by its length. The last interval ends at
-/// the last sample (it may be shorter).
+/// the last sample; a remainder shorter than half a step joins the
+/// interval before it (a few milliseconds' rate is mostly noise).
 pub fn rates(samples: &[(f64, u64)], step: f64) -> Vec<(f64, f64)> {
     let Some(&(t_end, _)) = samples.last() else {
         return Vec::new();
@@ -308,7 +365,10 @@ pub fn rates(samples: &[(f64, u64)], step: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     let mut t0 = samples[0].0;
     while t0 < t_end - 1e-9 {
-        let t1 = (t0 + step).min(t_end);
+        let mut t1 = (t0 + step).min(t_end);
+        if t_end - t1 < step / 2.0 {
+            t1 = t_end;
+        }
         out.push((t1, (at(t1) - at(t0)) / (t1 - t0)));
         t0 = t1;
     }
@@ -437,6 +497,13 @@ mod tests {
             assert!((got.0 - want.0).abs() < 1e-9, "{r:?}");
             assert!((got.1 - want.1).abs() < 1e-6, "{r:?}");
         }
+        // A 0.02 s remainder joins the last full interval: 0.1..0.22 s.
+        let r = rates(&[(0.0, 0), (0.1, 100), (0.22, 340)], 0.1);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(
+            (r[1].0 - 0.22).abs() < 1e-9 && (r[1].1 - 2000.0).abs() < 1e-6,
+            "{r:?}"
+        );
         assert!(rates(&[], 0.1).is_empty());
     }
 }

@@ -11,7 +11,7 @@
 //! Each window or run is one `<polyline>` of the series' colour
 //! ([`color`]); the legend's samples are two-point polylines.
 
-use super::{LatencyWindow, Series};
+use super::{LatencyWindow, Series, Unit};
 use crate::report::hgrm::TICKS_PER_HALF_DISTANCE;
 use plotters::prelude::*;
 
@@ -36,9 +36,9 @@ pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-/// The points of a window's curve: (1/(1-q), latency µs) per percentile
-/// tick, the final 100% tick left out (it has no finite x).
-pub fn percentile_points(w: &LatencyWindow) -> Vec<(f64, f64)> {
+/// The points of a window's curve: (1/(1-q), latency in `unit`) per
+/// percentile tick, the final 100% tick left out (it has no finite x).
+pub fn percentile_points(w: &LatencyWindow, unit: Unit) -> Vec<(f64, f64)> {
     if w.hist.is_empty() {
         return Vec::new();
     }
@@ -48,7 +48,7 @@ pub fn percentile_points(w: &LatencyWindow) -> Vec<(f64, f64)> {
         .map(|v| {
             (
                 1.0 / (1.0 - v.quantile_iterated_to()),
-                (v.value_iterated_to() as f64 / 1e3).max(0.001),
+                (v.value_iterated_to() as f64 / unit.ns()).max(0.001),
             )
         })
         .collect()
@@ -56,7 +56,7 @@ pub fn percentile_points(w: &LatencyWindow) -> Vec<(f64, f64)> {
 
 /// "alone: p50 253 µs, p99 2.86 ms".
 pub fn legend(w: &LatencyWindow) -> String {
-    let q = |q: f64| duration_us(w.hist.value_at_quantile(q) as f64 / 1e3);
+    let q = |q: f64| duration(w.hist.value_at_quantile(q) as f64);
     format!("{}: p50 {}, p99 {}", w.name, q(0.5), q(0.99))
 }
 
@@ -91,15 +91,26 @@ fn short(v: f64) -> String {
     format!("{x:.digits$}{unit}")
 }
 
-/// 253 -> "253 µs", 2863 -> "2.86 ms", 3_831_497 -> "3.83 s".
-fn duration_us(us: f64) -> String {
-    if us >= 1e6 {
-        format!("{:.2} s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.2} ms", us / 1e3)
+/// Nanoseconds in the unit that suits them, 3 significant digits: "52 ns",
+/// "253 µs", "2.86 ms", "190 ms", "3.83 s".
+fn duration(ns: f64) -> String {
+    let (v, unit) = if ns >= 1e9 {
+        (ns / 1e9, "s")
+    } else if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
     } else {
-        format!("{us:.0} µs")
-    }
+        (ns, "ns")
+    };
+    let decimals = if unit == "ns" || v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {unit}")
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -107,10 +118,10 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Percentile curves of every window on one log-log chart.
-pub fn latency_svg(title: &str, windows: &[LatencyWindow]) -> Result<String, String> {
+pub fn latency_svg(title: &str, windows: &[LatencyWindow], unit: Unit) -> Result<String, String> {
     let curves: Vec<(String, Vec<(f64, f64)>)> = windows
         .iter()
-        .map(|w| (legend(w), percentile_points(w)))
+        .map(|w| (legend(w), percentile_points(w, unit)))
         .collect();
     let all = curves.iter().flat_map(|(_, p)| p.iter());
     let (mut xmax, mut ymin, mut ymax) = (10.0f64, f64::MAX, 0.0f64);
@@ -139,7 +150,7 @@ pub fn latency_svg(title: &str, windows: &[LatencyWindow]) -> Result<String, Str
         chart
             .configure_mesh()
             .x_desc("percentile")
-            .y_desc("latency (µs)")
+            .y_desc(format!("latency ({})", unit.name()))
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|y| short(*y))
             .light_line_style(WHITE)
@@ -157,7 +168,7 @@ pub fn latency_svg(title: &str, windows: &[LatencyWindow]) -> Result<String, Str
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
@@ -263,8 +274,11 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(duration_us(253.4), "253 µs");
-        assert_eq!(duration_us(2863.0), "2.86 ms");
-        assert_eq!(duration_us(3_831_497.0), "3.83 s");
+        assert_eq!(duration(52.0), "52 ns");
+        assert_eq!(duration(253_400.0), "253 µs");
+        assert_eq!(duration(2_863_000.0), "2.86 ms");
+        assert_eq!(duration(189_530_000.0), "190 ms");
+        assert_eq!(duration(11_210_000.0), "11.2 ms");
+        assert_eq!(duration(3_831_497_000.0), "3.83 s");
     }
 }

@@ -600,13 +600,35 @@ mod tests {
         assert_eq!(read_response(&mut &buf[..]).unwrap(), big);
     }
 
-    /// A fresh private directory for a socket.
-    fn private_dir(name: &str) -> PathBuf {
+    /// A fresh private directory for a socket, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+            let _ = std::fs::remove_file(self.0.with_extension("link"));
+        }
+    }
+
+    impl AsRef<Path> for Dir {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl std::ops::Deref for Dir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn private_dir(name: &str) -> Dir {
         use std::os::unix::fs::DirBuilderExt;
         let dir = std::env::temp_dir().join(format!("hotsync-admin-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        dir
+        Dir(dir)
     }
 
     fn echo() -> Handler {
@@ -696,7 +718,7 @@ mod tests {
         let private = private_dir("target");
         let link = dir.with_extension("link");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&private, &link).unwrap();
+        std::os::unix::fs::symlink(&*private, &link).unwrap();
         assert!(Server::start(&link.join("a.sock"), echo(), Limits::default()).is_err());
         // Owned by another user (only root can set that up).
         if socket_dir::euid() == 0 {
@@ -706,7 +728,8 @@ mod tests {
             assert!(e.to_string().contains("owned by uid 65534"), "{e}");
         }
         // A missing directory is created private.
-        let fresh = private_dir("fresh").join("sub");
+        let fresh_parent = private_dir("fresh");
+        let fresh = fresh_parent.join("sub");
         let _server = Server::start(&fresh.join("a.sock"), echo(), Limits::default()).unwrap();
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);

@@ -145,6 +145,8 @@ pub struct Commands {
     node: NodeHandle,
     /// Set by `shutdown node`; the daemon watches it.
     pub shutdown: Arc<AtomicBool>,
+    /// The conntrack data plane, when configured.
+    data_plane: Option<Arc<crate::dataplane::Conntrack>>,
 }
 
 fn err(e: impl std::fmt::Display) -> Response {
@@ -161,6 +163,24 @@ impl Commands {
         Commands {
             node,
             shutdown: Arc::new(AtomicBool::new(false)),
+            data_plane: None,
+        }
+    }
+
+    /// Gives `hrp role` and `display conntrack statistics` their data plane.
+    pub fn with_data_plane(mut self, dp: Option<Arc<crate::dataplane::Conntrack>>) -> Self {
+        self.data_plane = dp;
+        self
+    }
+
+    /// `hrp role active|standby`: returns once the data plane is there.
+    fn hrp_role(&self, active: bool) -> Response {
+        let Some(dp) = &self.data_plane else {
+            return err("no data plane is configured (add `hrp data-plane conntrack`)");
+        };
+        match dp.set_role(active) {
+            Ok(msg) => Response::ok(msg),
+            Err(e) => err(e),
         }
     }
 
@@ -194,6 +214,12 @@ impl Commands {
         match w.as_slice() {
             [] => Response::ok(""),
             ["hrp", "sync", rest @ ..] => self.hrp_sync(vsys, rest),
+            ["hrp", "role", "active"] => self.hrp_role(true),
+            ["hrp", "role", "standby"] => self.hrp_role(false),
+            ["display", "conntrack", "statistics"] => match &self.data_plane {
+                Some(dp) => Response::ok(dp.statistics()),
+                None => err("no data plane is configured (add `hrp data-plane conntrack`)"),
+            },
             ["display", rest @ ..] => self.display(vsys, rest),
             ["session", "generate", rest @ ..] => self.generate(vsys, rest),
             ["session", "import", rest @ ..] => self.import(vsys, rest),

@@ -117,7 +117,18 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
             return ExitCode::from(1);
         }
     };
-    let commands = Commands::new(node.clone());
+    let data_plane = match &settings.conntrack {
+        None => None,
+        Some(ct) => match crate::dataplane::Conntrack::start(&node, ct) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                eprintln!("Error: conntrack data plane: {e}");
+                node.shutdown();
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let commands = Commands::new(node.clone()).with_data_plane(data_plane.clone());
     let stop = Arc::clone(&commands.shutdown);
     let handler: Handler = Arc::new(move |vsys: &str, line: &str| commands.execute(vsys, line));
     let mut server = match Server::start(&admin, handler, Limits::default()) {
@@ -148,6 +159,9 @@ pub fn run(file: &Path, log_level: &str, capacity: usize, admin: Option<PathBuf>
         server.clients()
     );
     server.stop();
+    if let Some(dp) = &data_plane {
+        dp.stop();
+    }
     node.shutdown();
     ExitCode::SUCCESS
 }

@@ -10,6 +10,7 @@ mod admin;
 mod commands;
 mod conntrack;
 mod daemon;
+mod dataplane;
 mod demo;
 mod display;
 mod grammar;

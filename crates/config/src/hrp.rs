@@ -49,6 +49,8 @@ impl HrpEndpoint {
 /// | `hrp auto-sync config static-route` | `auto_sync_static_route` | off (B8) |
 /// | `hrp auto-sync on-establish` | `auto_sync_on_establish` | off (B4) |
 /// | `hrp standby config enable` | `standby_config_enable` | off |
+/// | `hrp data-plane conntrack [mode commit\|mirror] [netns NAME]` | `conntrack` | none |
+/// | `hrp data-plane conntrack ignore address IP` / `protocol N` / `state NAME` | `conntrack` ignore lists | empty |
 ///
 /// Other `hrp` lines are kept in the store and ignored here.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,6 +82,90 @@ pub struct HrpSettings {
     pub auto_sync_on_establish: bool,
     /// `hrp standby config enable`: configuration may be typed on the standby.
     pub standby_config_enable: bool,
+    /// `hrp data-plane conntrack ...`: the session table mirrors the Linux
+    /// kernel's connection-tracking table.
+    pub conntrack: Option<ConntrackSettings>,
+}
+
+/// `hrp data-plane conntrack [mode commit|mirror] [netns NAME]` and its
+/// `ignore` lines (conntrackd's `Filter` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConntrackSettings {
+    /// `mode mirror`: write replicated entries to the standby's kernel
+    /// continuously; otherwise (`mode commit`, the default) commit them on
+    /// takeover.
+    pub mirror: bool,
+    /// `netns NAME`: open the netlink sockets in this `ip netns` namespace.
+    pub netns: Option<String>,
+    /// `ignore address IP`: entries from or to it stay local-only.
+    pub ignore_addresses: Vec<IpAddr>,
+    /// `ignore protocol N`: entries of this IP protocol stay local-only.
+    pub ignore_protocols: Vec<u8>,
+    /// `ignore state NAME`: TCP entries in this state (conntrack's names,
+    /// e.g. `SYN_SENT`) stay local-only, as conntrack state bytes.
+    pub ignore_tcp_states: Vec<u8>,
+}
+
+/// Longest `netns` name accepted (Linux interface-name sized).
+const MAX_NETNS_NAME: usize = 64;
+
+/// TCP conntrack state names, in the kernel's numbering.
+const TCP_STATES: [&str; 10] = [
+    "NONE",
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "SYN_SENT2",
+];
+
+fn data_plane(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
+    keyword(t, 2, "conntrack")?;
+    let ct = s.conntrack.get_or_insert_with(ConntrackSettings::default);
+    if t.get(3) == Some(&"ignore") {
+        match t.get(4).copied() {
+            Some("address") => ct.ignore_addresses.push(number(t, 5, "an IP address")?),
+            Some("protocol") => ct
+                .ignore_protocols
+                .push(number(t, 5, "a protocol number 0-255")?),
+            Some("state") => {
+                need(t, 5, "a TCP state name")?;
+                let name = t[5];
+                let i = TCP_STATES
+                    .iter()
+                    .position(|n| n.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| bad(t, 5, "a TCP state name (SYN_SENT, ESTABLISHED, ...)"))?;
+                ct.ignore_tcp_states.push(i as u8);
+            }
+            _ => return Err(bad(t, 4, "`address`, `protocol` or `state`")),
+        }
+        return end(t, 6);
+    }
+    let mut i = 3;
+    while i < t.len() {
+        match t[i] {
+            "mode" => match t.get(i + 1).copied() {
+                Some("mirror") => ct.mirror = true,
+                Some("commit") => ct.mirror = false,
+                _ => return Err(bad(t, i + 1, "`mirror` or `commit`")),
+            },
+            "netns" => {
+                need(t, i + 1, "a network namespace name")?;
+                let name = t[i + 1];
+                if name.len() > MAX_NETNS_NAME || name.contains('/') || name.starts_with('.') {
+                    return Err(bad(t, i + 1, "a network namespace name"));
+                }
+                ct.netns = Some(name.to_owned());
+            }
+            _ => return Err(bad(t, i, "`mode`, `netns` or `ignore`")),
+        }
+        i += 2;
+    }
+    Ok(())
 }
 
 impl HrpSettings {
@@ -139,6 +225,7 @@ impl Default for HrpSettings {
             auto_sync_static_route: false,
             auto_sync_on_establish: false,
             standby_config_enable: false,
+            conntrack: None,
         }
     }
 }
@@ -162,6 +249,7 @@ impl fmt::Debug for HrpSettings {
             .field("auto_sync_static_route", &self.auto_sync_static_route)
             .field("auto_sync_on_establish", &self.auto_sync_on_establish)
             .field("standby_config_enable", &self.standby_config_enable)
+            .field("conntrack", &self.conntrack)
             .finish()
     }
 }
@@ -245,6 +333,7 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
             }
             _ => {}
         },
+        Some("data-plane") => data_plane(s, t)?,
         Some("standby") if w(2) == Some("config") && w(3) == Some("enable") => {
             end(t, 4)?;
             s.standby_config_enable = true;

@@ -30,7 +30,7 @@ mod syntax;
 
 pub use command::{ChangeOp, ConfigChange};
 pub use error::{ApplyError, CommandError, ParseError, SettingsError};
-pub use hrp::{HrpEndpoint, HrpSettings};
+pub use hrp::{ConntrackSettings, HrpEndpoint, HrpSettings};
 pub use item::{BodyLine, Category, ConfigItem, Container, Identity};
 pub use limits::{MAX_COMMAND_BYTES, MAX_LINE_BYTES, MAX_NAME_CHARS, is_forbidden_char, printable};
 pub use order::Placement;

@@ -43,6 +43,10 @@ pub fn is_forbidden_char(c: char) -> bool {
 /// The first forbidden character of `s`: its 1-based column (in
 /// characters) and the character.
 pub(crate) fn first_forbidden(s: &str) -> Option<(u32, char)> {
+    // Fast path: printable ASCII and tabs (nearly every line).
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\t') {
+        return None;
+    }
     s.chars()
         .enumerate()
         .find(|&(_, c)| is_forbidden_char(c))
@@ -67,7 +71,7 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Check one line of text: no forbidden character, at most `max` bytes.
+/// Check one line of text: at most `max` bytes, no forbidden character.
 /// `line` is its line number, `indent` the characters before `text` on it
 /// (for the columns), `what` names it in the error (`a line`).
 pub(crate) fn check_line(
@@ -78,13 +82,6 @@ pub(crate) fn check_line(
     what: &'static str,
 ) -> Result<(), ParseError> {
     let column = |chars: usize| crate::parse::to_u32(indent + chars + 1);
-    if let Some((at, c)) = first_forbidden(text) {
-        return Err(ParseError::ForbiddenChar {
-            line,
-            column: column(at as usize - 1),
-            found: format!("`{}`", c.escape_default()),
-        });
-    }
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {
@@ -96,6 +93,13 @@ pub(crate) fn check_line(
             what,
             limit: max,
             unit: "bytes",
+        });
+    }
+    if let Some((at, c)) = first_forbidden(text) {
+        return Err(ParseError::ForbiddenChar {
+            line,
+            column: column(at as usize - 1),
+            found: format!("`{}`", c.escape_default()),
         });
     }
     Ok(())

@@ -117,6 +117,8 @@ pub(crate) fn parse_events(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseE
         let no = to_u32(i + 1);
         // A CRLF line end is a line end; any other CR is refused below.
         let full = full.strip_suffix('\r').unwrap_or(full);
+        // The whole line, indentation included, for characters; its text
+        // (below) for length.
         check_line(no, 0, full, usize::MAX, "a line")?;
         let spaces = full.bytes().take_while(|&b| b == b' ').count();
         let rest = &full[spaces..];

@@ -173,6 +173,7 @@ pub(crate) fn hrp_key_len(t: &[&str]) -> usize {
         (Some("auto-sync"), Some("config"), Some("static-route")) => 3,
         (Some("auto-sync"), Some("on-establish"), _) => 2,
         (Some("standby"), Some("config"), Some("enable")) => 3,
+        (Some("data-plane"), Some("conntrack"), w3) if w3 != Some("ignore") => 2,
         (
             Some(
                 "enable" | "node-id" | "local-address" | "remote-address" | "priority" | "preempt"

@@ -560,3 +560,41 @@ mod fuzz_like {
         }
     }
 }
+
+#[test]
+fn hrp_data_plane_conntrack() {
+    let text = "#\n hrp data-plane conntrack mode commit netns fw-a\n hrp data-plane conntrack ignore address 10.0.0.1\n hrp data-plane conntrack ignore address fd00::1\n hrp data-plane conntrack ignore protocol 17\n hrp data-plane conntrack ignore state syn_sent\n#\nreturn\n";
+    let h = HrpSettings::from_store(&ConfigStore::parse(text).unwrap()).unwrap();
+    let ct = h.conntrack.expect("data plane configured");
+    assert!(!ct.mirror);
+    assert_eq!(ct.netns.as_deref(), Some("fw-a"));
+    assert_eq!(
+        ct.ignore_addresses,
+        vec![
+            "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+            "fd00::1".parse().unwrap()
+        ]
+    );
+    assert_eq!(ct.ignore_protocols, vec![17]);
+    assert_eq!(ct.ignore_tcp_states, vec![1]);
+    let mirror = "#\n hrp data-plane conntrack mode mirror\n#\nreturn\n";
+    let h = HrpSettings::from_store(&ConfigStore::parse(mirror).unwrap()).unwrap();
+    assert!(h.conntrack.unwrap().mirror);
+    assert_eq!(HrpSettings::default().conntrack, None);
+    for bad in [
+        " hrp data-plane conntrack mode fast",
+        " hrp data-plane conntrack netns a/b",
+        " hrp data-plane conntrack ignore state BOGUS",
+        " hrp data-plane conntrack ignore protocol 300",
+        " hrp data-plane conntrack ignore port 22",
+        " hrp data-plane iptables",
+    ] {
+        let text = format!("#\n{bad}\n#\nreturn\n");
+        let parsed = ConfigStore::parse(&text).map_err(|e| e.to_string());
+        let refused = match parsed {
+            Err(_) => true,
+            Ok(s) => HrpSettings::from_store(&s).is_err(),
+        };
+        assert!(refused, "{bad} accepted");
+    }
+}

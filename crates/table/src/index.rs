@@ -11,9 +11,8 @@
 //! seqlock and key comparison validate them.
 
 use crate::mem;
-use std::hint::spin_loop;
+use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 
 const EMPTY: u64 = 0;
 
@@ -53,7 +52,12 @@ impl Index {
     }
 
     pub(crate) fn new(capacity: usize) -> Self {
+        #[cfg(not(loom))]
         let words = bytemuck::zeroed_slice_box::<AtomicU64>(Self::buckets_for(capacity));
+        #[cfg(loom)]
+        let words = (0..Self::buckets_for(capacity))
+            .map(|_| AtomicU64::new(EMPTY))
+            .collect::<Box<[_]>>();
         mem::advise_huge_pages(&words);
         Self {
             words,
@@ -115,7 +119,7 @@ impl Index {
             if m1 & 1 == 0 && self.moves.load(Relaxed) == m1 {
                 return None;
             }
-            spin_loop();
+            spin();
         }
     }
 
@@ -180,15 +184,19 @@ impl Index {
         self.moves.store(m.wrapping_add(2), Release);
     }
 
-    /// Touches every page without changing a word (pre-faulting).
+    /// Writes every page without changing a word (pre-faulting; a store,
+    /// since an idempotent read-modify-write compiles to a load). The
+    /// caller holds the writer lock, so no word changes meanwhile.
     pub(crate) fn touch(&self) {
         for w in self.words.iter().step_by(4096 / 8) {
-            w.fetch_or(0, Relaxed);
+            if w.load(Relaxed) == EMPTY {
+                w.store(EMPTY, Relaxed);
+            }
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -24,7 +24,11 @@ pub mod model;
 mod shard;
 mod shard_set;
 mod slot;
+mod sync;
 mod table;
+
+#[cfg(all(test, loom))]
+mod loom_model;
 
 pub use generate::SessionGenerator;
 pub use model::*;

@@ -6,10 +6,11 @@ use crate::index::Index;
 use crate::mem;
 use crate::model::{SessionEntry, SessionKey};
 use crate::slot::{DIRTY, KeyWords, LIVE, Slot, key_words};
+use crate::sync::{AtomicU32, Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::sync::PoisonError;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicU32};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -49,7 +50,12 @@ impl Shard {
     pub(crate) fn new(capacity: usize, journal_capacity: usize) -> Self {
         // Zeroed memory is a free slot; the pages stay unbacked until used
         // (or pre-faulted).
+        #[cfg(not(loom))]
         let slots = bytemuck::zeroed_slice_box::<Slot>(capacity);
+        #[cfg(loom)]
+        let slots = (0..capacity)
+            .map(|_| Slot::free_slot())
+            .collect::<Box<[_]>>();
         mem::advise_huge_pages(&slots);
         Self {
             index: Index::new(capacity),
@@ -95,8 +101,7 @@ impl Shard {
         self.used.load(Acquire) as usize
     }
 
-    /// Starts loading what an upsert of `hash` will probe: the index line,
-    /// and the slot its home word names if that was already cached.
+    /// Starts loading the index line an upsert of `hash` will probe first.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
         self.index.prefetch(hash);
@@ -112,11 +117,13 @@ impl Shard {
         }
     }
 
-    /// Touches every page of the slab and index.
+    /// Backs every page of the slab and index with memory, under the
+    /// writer lock (slots in use are backed already; the rest are zero).
     pub(crate) fn prefault(&self) {
+        let _writer = self.lock();
         let stride = (4096 / std::mem::size_of::<Slot>()).max(1);
-        for s in self.slots.iter().step_by(stride) {
-            s.touch();
+        for s in self.slots[self.used()..].iter().step_by(stride) {
+            s.touch_unused();
         }
         self.index.touch();
     }

@@ -11,14 +11,17 @@
 //! with programming language memory models?", 2012).
 
 use crate::model::{SessionEntry, SessionKey};
-use bytemuck::Zeroable;
-use std::hint::spin_loop;
+use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicU64, fence};
+
+/// Words a key takes (the 42-byte key padded with zeros to whole words).
+const KEY_WORDS: usize = size_of::<SessionKey>().div_ceil(8);
+/// Words an entry takes.
+const ENTRY_WORDS: usize = size_of::<SessionEntry>().div_ceil(8);
 
 /// A key as the slot stores it.
-pub(crate) type KeyWords = [u64; 5];
-type EntryWords = [u64; 12];
+pub(crate) type KeyWords = [u64; KEY_WORDS];
+type EntryWords = [u64; ENTRY_WORDS];
 
 /// A write is in progress: readers wait for it to end (a few nanoseconds).
 const WRITING: u32 = 1;
@@ -34,12 +37,27 @@ const VERSION: u32 = 8;
 /// The words of a key.
 #[inline]
 pub(crate) fn key_words(key: &SessionKey) -> KeyWords {
-    bytemuck::cast(*key)
+    to_words(key)
 }
 
-/// 152 bytes: 136 of payload, the sequence word, the writer's `aux` and the
-/// entry's digest contribution.
-#[derive(Zeroable)]
+/// The value's bytes in zero-padded words.
+#[inline]
+fn to_words<T: bytemuck::Pod, const N: usize>(v: &T) -> [u64; N] {
+    let mut w = [0u64; N];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut w)[..size_of::<T>()]
+        .copy_from_slice(bytemuck::bytes_of(v));
+    w
+}
+
+/// The value stored in zero-padded words.
+#[inline]
+fn from_words<T: bytemuck::Pod, const N: usize>(w: &[u64; N]) -> T {
+    bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(w)[..size_of::<T>()])
+}
+
+/// 168 bytes: 152 of payload (the key padded to whole words), the sequence
+/// word, the writer's `aux` and the entry's digest contribution.
+#[cfg_attr(not(loom), derive(bytemuck::Zeroable))]
 #[repr(C)]
 pub(crate) struct Slot {
     /// Version (bits 3..), `WRITING`, `LIVE`, `DIRTY`.
@@ -47,15 +65,16 @@ pub(crate) struct Slot {
     /// Writer-only. Live slot: the resync epoch that last wrote it. Free
     /// slot: the next free slot, or `u32::MAX`.
     aux: AtomicU32,
-    key: [AtomicU64; 5],
-    entry: [AtomicU64; 12],
+    key: [AtomicU64; KEY_WORDS],
+    entry: [AtomicU64; ENTRY_WORDS],
     /// Writer-only: this entry's digest contribution (0 unless
     /// backup-capable), so a replace or removal subtracts it without
     /// hashing again.
     digest: AtomicU64,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 152);
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Slot>() == 168);
 
 /// Whether two sequence words name the same version (the writer-only
 /// `DIRTY` bit may differ).
@@ -78,7 +97,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -95,7 +114,7 @@ impl Slot {
             let entry = self.load_entry();
             fence(Acquire);
             if same_version(s1, self.seq.load(Relaxed)) {
-                return Some(bytemuck::cast(entry));
+                return Some(from_words(&entry));
             }
         }
     }
@@ -106,7 +125,7 @@ impl Slot {
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & WRITING != 0 {
-                spin_loop();
+                spin();
                 continue;
             }
             if s1 & LIVE == 0 {
@@ -116,7 +135,7 @@ impl Slot {
             let entry = self.load_entry();
             fence(Acquire);
             if same_version(s1, self.seq.load(Relaxed)) {
-                return Some((bytemuck::cast(key), bytemuck::cast(entry)));
+                return Some((from_words(&key), from_words(&entry)));
             }
         }
     }
@@ -157,13 +176,13 @@ impl Slot {
     #[inline]
     pub(crate) fn key(&self) -> SessionKey {
         let k: KeyWords = std::array::from_fn(|i| self.key[i].load(Relaxed));
-        bytemuck::cast(k)
+        from_words(&k)
     }
 
     /// The stored entry.
     #[inline]
     pub(crate) fn entry(&self) -> SessionEntry {
-        bytemuck::cast(self.load_entry())
+        from_words(&self.load_entry())
     }
 
     #[inline]
@@ -208,7 +227,7 @@ impl Slot {
     /// Replaces the entry of a live slot.
     #[inline]
     pub(crate) fn write_entry(&self, entry: &SessionEntry, digest: u64) {
-        let e: EntryWords = bytemuck::cast(*entry);
+        let e: EntryWords = to_words(entry);
         let s = self.begin_write();
         for (w, v) in self.entry.iter().zip(e) {
             w.store(v, Relaxed);
@@ -221,7 +240,7 @@ impl Slot {
     /// index, unless a stale reader holds an old word for it).
     #[inline]
     pub(crate) fn fill(&self, key: &KeyWords, entry: &SessionEntry, digest: u64, aux: u32) {
-        let e: EntryWords = bytemuck::cast(*entry);
+        let e: EntryWords = to_words(entry);
         let s = self.begin_write();
         for (w, v) in self.key.iter().zip(key) {
             w.store(*v, Relaxed);
@@ -243,8 +262,22 @@ impl Slot {
         self.end_write(s, 0);
     }
 
-    /// Touches the slot's memory without changing it (page pre-faulting).
-    pub(crate) fn touch(&self) {
-        self.digest.fetch_or(0, Relaxed);
+    /// A free slot (what zeroed memory is), built field by field.
+    #[cfg(loom)]
+    pub(crate) fn free_slot() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            aux: AtomicU32::new(0),
+            key: std::array::from_fn(|_| AtomicU64::new(0)),
+            entry: std::array::from_fn(|_| AtomicU64::new(0)),
+            digest: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes the slot's memory without changing it (page pre-faulting; a
+    /// store, since an idempotent read-modify-write compiles to a load).
+    /// Only for a slot never used: all zero, not reachable by a reader.
+    pub(crate) fn touch_unused(&self) {
+        self.digest.store(0, Relaxed);
     }
 }

@@ -3,7 +3,7 @@
 //! Layout of one shard ([`crate::shard`]): a dense slab of slots (key, entry,
 //! bookkeeping; [`crate::slot`]) and an index of atomic words, each a hash
 //! tag and a slot number ([`crate::index`]). The index costs 12 bytes per
-//! session instead of a 136-byte record per bucket, so the table stays near
+//! session instead of a 146-byte record per bucket, so the table stays near
 //! 1.2x the key+entry bytes per session.
 //!
 //! Readers (`get`, the snapshot walk) take no lock: they probe the index

@@ -202,6 +202,19 @@ enum Writer {
     Active,
 }
 
+impl Writer {
+    fn name(self) -> &'static str {
+        match self {
+            Writer::Standby => "standby",
+            Writer::Active => "active",
+        }
+    }
+}
+
+/// A latency histogram (ns) per structure and writer case, named
+/// "table, standby writer" and so on.
+pub type Windows = Vec<(String, Histogram<u64>)>;
+
 /// One structure under one writer case.
 struct Outcome {
     lookups_per_s: f64,
@@ -220,6 +233,12 @@ impl Outcome {
             "max": h.max(),
         })
     }
+}
+
+/// 1 ns to 60 s at 3 significant digits (a reader descheduled mid-lookup
+/// is recorded as it is, not clipped).
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
 }
 
 fn xorshift(s: &mut u64) -> u64 {
@@ -289,7 +308,7 @@ fn measure(
             .map(|r| {
                 let stop = &stop;
                 scope.spawn(move || {
-                    let mut h = Histogram::<u64>::new(3).expect("histogram");
+                    let mut h = histogram();
                     let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ (r as u64 + 1);
                     let (mut n, mut misses) = (0u64, 0u64);
                     let t = Instant::now();
@@ -310,7 +329,7 @@ fn measure(
             .collect();
         std::thread::sleep(dur);
         stop.store(true, Ordering::Relaxed);
-        let mut latency = Histogram::<u64>::new(3).expect("histogram");
+        let mut latency = histogram();
         let (mut lookups_per_s, mut misses) = (0.0, 0);
         for r in readers {
             let (rate, m, h) = r.join().expect("reader");
@@ -343,8 +362,9 @@ fn fill(s: &dyn Subject, n: usize) {
 /// Builds one structure sized for the run.
 type MakeSubject<'a> = &'a dyn Fn() -> Box<dyn Subject>;
 
-/// Runs the scenario; returns the report's fields.
-pub fn run(a: &LookupArgs) -> Vec<(String, Value)> {
+/// Runs the scenario; returns the report's fields and the latency
+/// histograms.
+pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
     let n = a.sessions;
     eprintln!("lookup: generating {n} keys");
     let mut g = generator(7);
@@ -425,5 +445,9 @@ pub fn run(a: &LookupArgs) -> Vec<(String, Value)> {
     fields.push(("scenario".into(), json!("lookup")));
     fields.push(("sessions".into(), json!(n)));
     fields.push(("readers".into(), json!(a.readers)));
-    fields
+    let windows = results
+        .into_iter()
+        .map(|(name, w, o)| (format!("{name}, {} writer", w.name()), o.latency))
+        .collect();
+    (fields, windows)
 }

@@ -28,7 +28,7 @@ mod lookup;
 mod util;
 
 use clap::{Args, Parser, Subcommand};
-use hotsync_bench::report::{self, Figures, Outputs, Report, compare, median};
+use hotsync_bench::report::{self, Figures, Outputs, Report, Unit, compare, median};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -682,6 +682,28 @@ fn during_bulk_cmd(a: &DuringBulkArgs, ctx: &Ctx, rep: &mut Report) {
     });
 }
 
+fn lookup_cmd(a: &lookup::LookupArgs, ctx: &Ctx, rep: &mut Report) {
+    rep.latency_title("lookup latency");
+    rep.latency_units(Unit::Nanos, Unit::Nanos);
+    for i in 0..ctx.repeat {
+        if ctx.repeat > 1 {
+            eprintln!("run {}/{}", i + 1, ctx.repeat);
+        }
+        let (fields, windows) = lookup::run(a);
+        let (params, figures): (Vec<_>, Vec<_>) = fields
+            .into_iter()
+            .partition(|(k, _)| matches!(k.as_str(), "scenario" | "sessions" | "readers"));
+        for (k, v) in params {
+            rep.param(&k, v);
+        }
+        rep.run().extend(figures);
+        for (name, hist) in &windows {
+            rep.latency(name, hist);
+        }
+    }
+    print_spread(rep);
+}
+
 fn compare_cmd(a: &CompareArgs) -> i32 {
     let mut reports = Vec::new();
     for path in &a.files {
@@ -732,14 +754,7 @@ fn main() {
         Cmd::Incremental(a) => incremental_cmd(a, &ctx, &mut rep),
         Cmd::Mixed(a) => mixed_cmd(a, &ctx, &mut rep),
         Cmd::DuringBulk(a) => during_bulk_cmd(a, &ctx, &mut rep),
-        Cmd::Lookup(a) => {
-            for _ in 0..ctx.repeat {
-                let run = rep.run();
-                for (k, v) in lookup::run(a) {
-                    run.obj(&k, v);
-                }
-            }
-        }
+        Cmd::Lookup(a) => lookup_cmd(a, &ctx, &mut rep),
         Cmd::NodeChild(_) | Cmd::Compare(_) => unreachable!("handled above"),
     }
     if cli.hgrm.is_some() && rep.windows().is_empty() {

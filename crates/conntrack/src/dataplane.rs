@@ -1,0 +1,384 @@
+//! The kernel table as a hotsync data plane: a source thread feeding the
+//! session table from a dump and from events, and the sink that commits
+//! the table to the kernel on takeover.
+
+use crate::codec::CtEntry;
+use crate::filter::Filter;
+use crate::socket::{Counts, CtError, CtSocket, Event, Subscribe};
+use hotsync_table::{SessionEntry, SessionKey, SessionTable, unix_now};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Smallest timeout a committed entry gets: an entry whose replicated
+/// expiry has passed may still be live (the kernel refreshes timeouts on
+/// every packet without an event), so it gets this long to see a packet.
+pub const MIN_COMMIT_TIMEOUT: u32 = 60;
+
+/// Seconds between the active's refresh dumps. The kernel refreshes an
+/// entry's timeout on every packet without an event, so the table's copy
+/// would age out while the flow lives: every `REFRESH_SECS` a dump renews
+/// the entries close to their expiry in the table (and so on the peer).
+pub const REFRESH_SECS: u32 = 60;
+
+/// Smallest timeout a kernel entry gets in the table: two refresh periods,
+/// so no live entry ages out between refreshes. Entries leave the table by
+/// the kernel's destroy events, not by this timeout.
+pub const MIN_TABLE_TIMEOUT: u32 = 2 * REFRESH_SECS;
+
+/// How the standby's kernel receives the replicated entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Keep them in hotsync's table and commit them all when this node
+    /// becomes active (conntrackd's external cache and commit).
+    #[default]
+    Commit,
+    /// Write them to the kernel continuously. Not implemented yet: refused
+    /// at start with a clear error.
+    Mirror,
+}
+
+/// The data plane's settings (`hrp data-plane conntrack ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConntrackConfig {
+    /// Sink mode.
+    pub mode: Mode,
+    /// Network namespace to open the netlink sockets in (`ip netns` name).
+    pub netns: Option<String>,
+    /// Entries that stay local-only.
+    pub filter: Filter,
+    /// Virtual-system id given to every kernel entry.
+    pub vsys: u16,
+}
+
+/// Counters, readable while the data plane runs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Full dumps completed.
+    pub dumps: AtomicU64,
+    /// Entries read by dumps.
+    pub dumped: AtomicU64,
+    /// Upsert events applied.
+    pub events_upsert: AtomicU64,
+    /// Destroy events applied.
+    pub events_destroy: AtomicU64,
+    /// Events caused by this node's own commits, not fed back (echo).
+    pub events_echo: AtomicU64,
+    /// Events seen while standby, not fed to the table (the active's
+    /// entries are the replicated ones).
+    pub events_standby: AtomicU64,
+    /// `ENOBUFS` reports: events lost, repaired by a re-dump and resync.
+    pub events_lost: AtomicU64,
+    /// Table entries removed by a resync because the kernel no longer had them.
+    pub resync_removed: AtomicU64,
+    /// Dumps restarted (interrupted by the kernel, or a socket error).
+    pub dump_restarts: AtomicU64,
+    /// Kernel messages the codec refused.
+    pub malformed: AtomicU64,
+    /// Entries the session table had no room for.
+    pub table_full: AtomicU64,
+    /// Entries committed to the kernel.
+    pub committed: AtomicU64,
+    /// Entries the kernel refused on commit.
+    pub commit_refused: AtomicU64,
+    /// Of those, refused for a full kernel table (each retried once).
+    pub commit_table_full: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+struct Shared {
+    cfg: ConntrackConfig,
+    table: Arc<SessionTable>,
+    stats: Stats,
+    active: AtomicBool,
+    stop: AtomicBool,
+    resync: AtomicBool,
+    /// Port id of the commit socket: events carrying it are echoes.
+    echo_port: AtomicU32,
+    commit: Mutex<CtSocket>,
+}
+
+/// A running conntrack data plane.
+pub struct DataPlane {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("cfg", &self.shared.cfg)
+            .field("active", &self.shared.active.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataPlane {
+    /// Opens the sockets (errors here name the missing capability or
+    /// module), subscribes to events, then starts the source thread, which
+    /// dumps the kernel table into `table` when `active` and follows events.
+    pub fn start(
+        cfg: ConntrackConfig,
+        table: Arc<SessionTable>,
+        active: bool,
+    ) -> Result<DataPlane, CtError> {
+        if cfg.mode == Mode::Mirror {
+            return Err(CtError::Io(std::io::Error::other(
+                "data-plane mode mirror is not implemented yet; use mode commit",
+            )));
+        }
+        let netns = cfg.netns.as_deref();
+        // Subscribe before the first dump, so no flow created meanwhile is
+        // missed (events exist only while a listener is subscribed).
+        let events = CtSocket::open(netns, Subscribe::Events)?;
+        events.set_recv_timeout_ms(100)?;
+        let commit = CtSocket::open(netns, Subscribe::Nothing)?;
+        commit.set_recv_timeout_ms(1000)?;
+        // Probe the module and the capability now, not on the thread.
+        let mut probe = CtSocket::open(netns, Subscribe::Nothing)?;
+        probe.dump(unix_now(), |_| {})?;
+        drop(probe);
+        let shared = Arc::new(Shared {
+            echo_port: AtomicU32::new(commit.port_id()),
+            commit: Mutex::new(commit),
+            cfg,
+            table,
+            stats: Stats::default(),
+            active: AtomicBool::new(active),
+            stop: AtomicBool::new(false),
+            resync: AtomicBool::new(active),
+        });
+        let dump = CtSocket::open(shared.cfg.netns.as_deref(), Subscribe::Nothing)?;
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hotsync-conntrack".into())
+            .spawn(move || source_loop(&s, events, dump))?;
+        Ok(DataPlane {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Whether the node is active (kernel events feed the table).
+    pub fn is_active(&self) -> bool {
+        self.shared.active.load(Ordering::Acquire)
+    }
+
+    /// Takes over (`true`) or steps down. Taking over commits the table to
+    /// the kernel, most recently active entries first, and returns once
+    /// every entry is in; only then do kernel events feed the table (the
+    /// commit's own events are echoes and are dropped). Stepping down stops
+    /// feeding events.
+    pub fn set_active(&self, active: bool) -> Result<Counts, CtError> {
+        if !active {
+            self.shared.active.store(false, Ordering::Release);
+            return Ok(Counts::default());
+        }
+        if self.is_active() {
+            return Ok(Counts::default());
+        }
+        let counts = self.commit_table()?;
+        self.shared.active.store(true, Ordering::Release);
+        // Pick up what the kernel had beyond the table.
+        self.shared.resync.store(true, Ordering::Release);
+        Ok(counts)
+    }
+
+    /// Commits every backup entry of the table to the kernel now.
+    pub fn commit_table(&self) -> Result<Counts, CtError> {
+        let sessions = ordered_for_commit(&self.shared.table, self.shared.cfg.vsys);
+        let now = unix_now();
+        let mut sock = self
+            .shared
+            .commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counts = sock.commit(&sessions, |e| commit_timeout(e, now))?;
+        let st = &self.shared.stats;
+        add(&st.committed, counts.ok);
+        add(&st.commit_refused, counts.refused);
+        add(&st.commit_table_full, counts.table_full);
+        Ok(counts)
+    }
+
+    /// Stops the source thread.
+    pub fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The timeout to commit an entry with: what is left of its replicated
+/// timeout, at least [`MIN_COMMIT_TIMEOUT`].
+pub fn commit_timeout(e: &SessionEntry, now: u32) -> u32 {
+    e.last_seen
+        .saturating_add(e.timeout)
+        .saturating_sub(now)
+        .max(MIN_COMMIT_TIMEOUT)
+}
+
+/// The table's backup entries of `vsys`, most recently active first (last
+/// seen, then the latest expiry: established flows before short-lived
+/// ones), so live flows are in the kernel soonest.
+pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
+    let mut v = Vec::with_capacity(table.backup_len());
+    for shard in 0..table.shard_count() {
+        table.for_each_in_shard(shard, |k, e| {
+            if k.vsys == vsys && e.is_backup() {
+                v.push((*k, *e));
+            }
+        });
+    }
+    v.sort_unstable_by_key(|(_, e)| {
+        std::cmp::Reverse((e.last_seen, e.last_seen.saturating_add(e.timeout)))
+    });
+    v
+}
+
+fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
+    let echo = s.echo_port.load(Ordering::Relaxed);
+    let mut malformed = 0u64;
+    let mut next_refresh = unix_now().saturating_add(REFRESH_SECS);
+    while !s.stop.load(Ordering::Acquire) {
+        let now = unix_now();
+        if now >= next_refresh {
+            next_refresh = now.saturating_add(REFRESH_SECS);
+            if s.active.load(Ordering::Acquire) {
+                s.resync.store(true, Ordering::Release);
+            }
+        }
+        if s.resync.swap(false, Ordering::AcqRel) {
+            resync(s, &mut dump);
+        }
+        let active = s.active.load(Ordering::Acquire);
+        let r = events.recv_events(unix_now(), false, &mut malformed, |ev, origin| {
+            if origin == echo && origin != 0 {
+                add(&s.stats.events_echo, 1);
+            } else if !active {
+                add(&s.stats.events_standby, 1);
+            } else {
+                apply_event(s, ev);
+            }
+        });
+        match r {
+            Ok(_) => {}
+            Err(CtError::EventsLost) => {
+                add(&s.stats.events_lost, 1);
+                tracing::warn!("conntrack events lost (ENOBUFS): re-dumping");
+                if s.active.load(Ordering::Acquire) {
+                    s.resync.store(true, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("conntrack events: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        if malformed != 0 {
+            add(&s.stats.malformed, std::mem::take(&mut malformed));
+        }
+    }
+}
+
+fn prepare(s: &Shared, c: &CtEntry) -> (SessionKey, SessionEntry) {
+    let mut key = c.key;
+    key.vsys = s.cfg.vsys;
+    let mut entry = c.entry;
+    entry.timeout = entry.timeout.max(MIN_TABLE_TIMEOUT);
+    s.cfg.filter.apply(&key, &mut entry);
+    (key, entry)
+}
+
+/// Whether a dumped entry adds nothing to the table's copy: the same but
+/// for times and counters, and not due for renewal before the next refresh.
+fn unchanged(old: &SessionEntry, new: &SessionEntry, now: u32) -> bool {
+    let mut a = *old;
+    let mut b = *new;
+    for e in [&mut a, &mut b] {
+        e.created = 0;
+        e.last_seen = 0;
+        e.timeout = 0;
+        e.packets = [0; 2];
+        e.bytes = [0; 2];
+    }
+    a == b && old.last_seen.saturating_add(old.timeout) >= now.saturating_add(MIN_TABLE_TIMEOUT)
+}
+
+fn apply_event(s: &Shared, ev: Event) {
+    match ev {
+        Event::Upsert(c) => {
+            let (k, e) = prepare(s, &c);
+            if s.table.upsert(&k, &e).is_err() {
+                add(&s.stats.table_full, 1);
+            }
+            add(&s.stats.events_upsert, 1);
+        }
+        Event::Destroy(mut k) => {
+            k.vsys = s.cfg.vsys;
+            s.table.remove(&k);
+            add(&s.stats.events_destroy, 1);
+        }
+    }
+}
+
+/// Dumps the kernel table into the session table, then removes the table's
+/// entries the kernel no longer has: the first fill, the resync after lost
+/// events, and the periodic refresh. A dump the kernel interrupts or a
+/// socket error restarts it (bounded).
+fn resync(s: &Shared, dump: &mut CtSocket) {
+    for _attempt in 0..5 {
+        let mut seen: hashbrown::HashSet<SessionKey, foldhash::fast::RandomState> =
+            hashbrown::HashSet::with_capacity_and_hasher(s.table.len(), Default::default());
+        let now = unix_now();
+        let r = dump.dump(now, |c| {
+            let (k, e) = prepare(s, &c);
+            seen.insert(k);
+            if s.table.get(&k).is_some_and(|old| unchanged(&old, &e, now)) {
+                return;
+            }
+            if s.table.upsert(&k, &e).is_err() {
+                add(&s.stats.table_full, 1);
+            }
+        });
+        match r {
+            Ok(counts) => {
+                add(&s.stats.dumps, 1);
+                add(&s.stats.dumped, counts.ok);
+                add(&s.stats.malformed, counts.malformed);
+                let mut gone = Vec::new();
+                for shard in 0..s.table.shard_count() {
+                    s.table.for_each_in_shard(shard, |k, _| {
+                        if k.vsys == s.cfg.vsys && !seen.contains(k) {
+                            gone.push(*k);
+                        }
+                    });
+                }
+                for k in &gone {
+                    s.table.remove(k);
+                }
+                add(&s.stats.resync_removed, gone.len() as u64);
+                return;
+            }
+            Err(e) => {
+                add(&s.stats.dump_restarts, 1);
+                tracing::warn!("conntrack dump: {e}; restarting");
+            }
+        }
+    }
+}

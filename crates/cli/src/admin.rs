@@ -16,6 +16,7 @@
 //! not read: the client reconnects and sends it again), and a request line
 //! must arrive whole within [`Limits::line`].
 
+use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -510,17 +511,48 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+thread_local! {
+    /// The client whose request this thread is serving (see [`client_gone`]).
+    static CLIENT: RefCell<Option<UnixStream>> = const { RefCell::new(None) };
+}
+
+/// Whether the client of the request being served on this thread has
+/// closed its end of the socket (or died). A long command (`session
+/// import` of a stream) checks it and stops rather than run for nobody.
+/// Reads nothing: a request sent ahead stays for the request reader.
+pub fn client_gone() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    CLIENT.with(|c| {
+        let c = c.borrow();
+        let Some(s) = c.as_ref() else {
+            return false;
+        };
+        let mut fds = [PollFd::new(s, PollFlags::RDHUP)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match poll(&mut fds, Some(&now)) {
+            Ok(_) => fds[0]
+                .revents()
+                .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+            Err(_) => false,
+        }
+    })
+}
+
 fn serve_client(stream: UnixStream, handler: &Handler, limits: Limits) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
+    CLIENT.with(|c| *c.borrow_mut() = stream.try_clone().ok());
     let mut reader = BufReader::new(stream);
     loop {
         match next_request(&mut reader, limits) {
             Ok(Wait::Request(vsys, line)) => {
                 tracing::debug!(
                     vsys = %hotsync_config::printable(&vsys),
-                    command = %hotsync_config::printable(&line),
+                    command = %hotsync_config::printable(&hotsync_config::mask_secrets(&line)),
                     "admin request"
                 );
                 let resp = handler(&vsys, &line);

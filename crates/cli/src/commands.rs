@@ -1,21 +1,128 @@
 //! The commands a node answers on its admin socket (server side).
 
+use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT};
+use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT, printable};
 use hotsync_node::{NodeError, NodeHandle};
 use hotsync_proto::Role;
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
 
 use crate::admin::Response;
 use crate::display::{self, JobView, count};
-use crate::{conntrack, vsys};
+use crate::{conntrack, grammar, vsys};
 
 /// Most sessions `display session table` lists (use `count` for totals).
 const LIST_LIMIT: usize = 50;
+
+/// A session in `display session table` order: system, family, source,
+/// destination, protocol, then every other byte of the key (a total order,
+/// so the listing is the same on two nodes holding the same sessions).
+#[derive(Debug, Clone, Copy)]
+struct Listed(SessionKey, SessionEntry);
+
+impl Listed {
+    fn order(&self) -> impl Ord + '_ {
+        let k = &self.0;
+        (
+            k.vsys,
+            k.family,
+            k.src_addr,
+            k.src_port,
+            k.dst_addr,
+            k.dst_port,
+            k.protocol,
+            bytemuck::bytes_of(k),
+        )
+    }
+}
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Listed {}
+
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Listed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+/// Lines in a row that are not conntrack entries after which an import
+/// stops (a binary or unrelated file).
+const MAX_SKIPPED_RUN: usize = 10_000;
+
+fn set_bit(bits: &mut Vec<u64>, i: u64) {
+    let word = usize::try_from(i / 64).unwrap_or(usize::MAX);
+    if bits.len() <= word {
+        bits.resize(word + 1, 0);
+    }
+    bits[word] |= 1 << (i % 64);
+}
+
+fn bit(bits: &[u64], i: u64) -> bool {
+    usize::try_from(i / 64)
+        .ok()
+        .and_then(|w| bits.get(w))
+        .is_some_and(|b| b & (1 << (i % 64)) != 0)
+}
+
+/// An import's input, bounded: ends with an error when the client has
+/// gone away (checked a few times a second) or after a megabyte without a
+/// line break (`/dev/zero`, a binary file). Conntrack lines are ~250 bytes.
+struct Guarded<R> {
+    inner: R,
+    since_newline: usize,
+    checked: Instant,
+}
+
+/// Bytes without a line break after which an import stops.
+const MAX_WITHOUT_NEWLINE: usize = 1 << 20;
+
+impl<R> Guarded<R> {
+    fn new(inner: R) -> Self {
+        Guarded {
+            inner,
+            since_newline: 0,
+            checked: Instant::now(),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.checked.elapsed() >= Duration::from_millis(200) {
+            self.checked = Instant::now();
+            if crate::admin::client_gone() {
+                return Err(std::io::Error::other("the client went away"));
+            }
+        }
+        let n = self.inner.read(buf)?;
+        match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(p) => self.since_newline = n - p - 1,
+            None => self.since_newline += n,
+        }
+        if self.since_newline > MAX_WITHOUT_NEWLINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "no line break in a megabyte: not a conntrack text dump",
+            ));
+        }
+        Ok(n)
+    }
+}
 
 /// Unix seconds now.
 pub fn unix_now() -> u32 {
@@ -92,10 +199,30 @@ impl Commands {
     /// Runs one command line in system `vsys` (`""` = root).
     pub fn execute(&self, vsys: &str, line: &str) -> Response {
         let line = line.trim();
-        let w: Vec<&str> = line.split_whitespace().collect();
         if !vsys.is_empty() && !self.node.with_store(|s| s.has_vsys(vsys)) {
             return err(format!("virtual system `{vsys}` does not exist"));
         }
+        if line == "help" {
+            return Response::ok(grammar::help(""));
+        }
+        if let Some(typed) = line.strip_suffix('?') {
+            return Response::ok(grammar::help(typed));
+        }
+        // `_job`, `_info`: the shell's own queries, not typed commands.
+        let expanded;
+        let line = if line.starts_with('_') {
+            line
+        } else {
+            match grammar::expand(line) {
+                Ok(full) => {
+                    expanded = full;
+                    expanded.as_str()
+                }
+                Err(_) if self.undoes_opaque(vsys, line) => line,
+                Err(refused) => return Response::unknown(refused.render(line)),
+            }
+        };
+        let w: Vec<&str> = line.split_whitespace().collect();
         match w.as_slice() {
             [] => Response::ok(""),
             ["hrp", "sync", rest @ ..] => self.hrp_sync(vsys, rest),
@@ -223,7 +350,7 @@ impl Commands {
             }
             ["current-configuration"] => {
                 if vsys.is_empty() {
-                    Response::ok(self.node.with_store(ConfigStore::render))
+                    Response::ok(self.node.with_store(ConfigStore::render_masked))
                 } else {
                     self.render_vsys(vsys)
                 }
@@ -290,7 +417,7 @@ impl Commands {
         } else {
             let _ = writeln!(
                 o,
-                " {} configuration conflict(s): the peer's batch sync found the same command with other parameters; nothing was applied, fix by hand.",
+                " {} configuration conflict(s) with the peer: the same command with other parameters (nothing was applied), or a rule whose place in its first-match list differs (`order differs`); fix by hand.",
                 list.len()
             );
             for c in &list {
@@ -367,7 +494,9 @@ impl Commands {
         }
         let mut total = 0u64;
         let mut backup = 0u64;
-        let mut shown: Vec<(SessionKey, SessionEntry)> = Vec::new();
+        // The first LIST_LIMIT in key order, whatever the shard layout: two
+        // nodes with equal digests list the same sessions.
+        let mut shown: BinaryHeap<Listed> = BinaryHeap::with_capacity(LIST_LIMIT + 1);
         for shard in 0..table.shard_count() {
             table.for_each_in_shard(shard, |k, e| {
                 if want.is_some_and(|w| w != k.vsys) {
@@ -377,8 +506,14 @@ impl Commands {
                 if e.is_backup() {
                     backup += 1;
                 }
-                if mode != "count" && shown.len() < LIST_LIMIT {
-                    shown.push((*k, *e));
+                if mode != "count" {
+                    let listed = Listed(*k, *e);
+                    if shown.len() < LIST_LIMIT {
+                        shown.push(listed);
+                    } else if shown.peek().is_some_and(|last| listed < *last) {
+                        shown.pop();
+                        shown.push(listed);
+                    }
                 }
             });
         }
@@ -391,7 +526,11 @@ impl Commands {
                 count(total - backup)
             ));
         }
-        shown.sort_by_key(|(k, _)| (k.vsys, k.src_addr, k.src_port, k.dst_addr, k.dst_port));
+        let shown: Vec<(SessionKey, SessionEntry)> = shown
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Listed(k, e)| (k, e))
+            .collect();
         let mut o = format!(" Current total sessions ({scope}): {}\n", count(total));
         for (k, e) in &shown {
             let name = vsys::name_of(&ids, k.vsys);
@@ -458,18 +597,38 @@ impl Commands {
             return err(format!("virtual system `{target}` does not exist"));
         };
         let start = Instant::now();
-        let mut generator = SessionGenerator::new(seed, id, ipv6, unix_now());
-        generator.local_only_every = local_every;
+        let now = unix_now();
+        let generator = || {
+            let mut g = SessionGenerator::new(seed, id, ipv6, now);
+            g.local_only_every = local_every;
+            g
+        };
+        let mut sessions = generator();
         let table = self.node.table();
         let (mut inserted, mut updated, mut local) = (0u64, 0u64, 0u64);
-        for _ in 0..n {
-            let (k, e) = generator.next_session();
+        // Which of the sessions made so far were new: what a rollback removes.
+        let mut new_at: Vec<u64> = Vec::new();
+        for i in 0..n {
+            let (k, e) = sessions.next_session();
             match table.upsert(&k, &e) {
-                Ok(Upsert::Inserted) => inserted += 1,
+                Ok(Upsert::Inserted) => {
+                    inserted += 1;
+                    set_bit(&mut new_at, i);
+                }
                 Ok(Upsert::Updated) => updated += 1,
                 Err(full) => {
+                    // All or nothing: take back the sessions this command added.
+                    let mut again = generator();
+                    for j in 0..i {
+                        let (k, _) = again.next_session();
+                        if bit(&new_at, j) {
+                            table.remove(&k);
+                        }
+                    }
                     return Response::fail(format!(
-                        "Error: {full}; stopped after {inserted} new sessions (start the node with a larger --sessions-capacity)"
+                        "Error: {full}; no session generated ({} would not fit; the {} new ones made before are removed again). Start the node with a larger --sessions-capacity.",
+                        count(n),
+                        count(inserted)
                     ));
                 }
             }
@@ -492,34 +651,51 @@ impl Commands {
     }
 
     /// `session import FILE [vsys NAME|ID]`.
+    ///
+    /// Fails (status 1) when the file cannot be read (a directory, say),
+    /// when reading stops on an error, and when nothing in it is a
+    /// conntrack entry. The read is bounded: it stops when the client goes
+    /// away, at a megabyte without a line break (`/dev/zero`), and after
+    /// [`MAX_SKIPPED_RUN`] lines in a row that are not entries.
     fn import(&self, vsys: &str, args: &[&str]) -> Response {
         let (path, target) = match args {
             [p] => (*p, vsys.to_owned()),
             [p, "vsys", v] => (*p, (*v).to_owned()),
             _ => return Response::unknown("Error: expected `session import FILE [vsys NAME|ID]`"),
         };
+        let shown_path = printable(path);
         let Some(id) = self.node.with_store(|s| vsys::resolve(s, &target)) else {
-            return err(format!("virtual system `{target}` does not exist"));
+            return err(format!(
+                "virtual system `{}` does not exist",
+                printable(&target)
+            ));
         };
         let file = match std::fs::File::open(path) {
-            Ok(f) => std::io::BufReader::new(f),
-            Err(e) => return err(format!("cannot read {path}: {e}")),
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => {
+                return err(format!("cannot read {shown_path}: it is a directory"));
+            }
+            Ok(f) => std::io::BufReader::new(Guarded::new(f)),
+            Err(e) => return err(format!("cannot read {shown_path}: {e}")),
         };
         // Streamed: a dump of millions of sessions is never held whole.
         let table = self.node.table();
         let (mut sessions, mut inserted, mut updated, mut nat) = (0u64, 0u64, 0u64, 0u64);
         let mut skipped: Vec<(usize, String)> = Vec::new();
         let mut skipped_count = 0usize;
+        let mut skipped_run = 0usize;
+        let mut failed = false;
         let mut o = String::new();
         let read = conntrack::for_each(file, id, unix_now(), |line, r| match r {
             Ok((k, e)) => {
                 sessions += 1;
+                skipped_run = 0;
                 nat += u64::from(e.has_nat());
                 match table.upsert(&k, &e) {
                     Ok(Upsert::Inserted) => inserted += 1,
                     Ok(Upsert::Updated) => updated += 1,
                     Err(full) => {
                         let _ = writeln!(o, "Error: {full}; import stopped.");
+                        failed = true;
                         return false;
                     }
                 }
@@ -527,31 +703,77 @@ impl Commands {
             }
             Err(why) => {
                 skipped_count += 1;
+                skipped_run += 1;
                 if skipped.len() < 20 {
-                    skipped.push((line, why));
+                    skipped.push((line, printable(&why).into_owned()));
+                }
+                if skipped_run >= MAX_SKIPPED_RUN {
+                    let _ = writeln!(
+                        o,
+                        "Error: {} lines in a row are not conntrack entries; import stopped.",
+                        count(MAX_SKIPPED_RUN as u64)
+                    );
+                    failed = true;
+                    return false;
                 }
                 true
             }
         });
         if let Err(e) = read {
-            let _ = writeln!(o, "Error: reading {path}: {e}; import stopped.");
+            let _ = writeln!(
+                o,
+                "Error: reading {shown_path}: {}; import stopped.",
+                printable(&e.to_string())
+            );
+            failed = true;
         }
-        let _ = writeln!(
-            o,
-            "Info: imported {} sessions from {path} ({} new, {} updated, {} with NAT); {} lines skipped.",
-            count(sessions),
-            count(inserted),
-            count(updated),
-            count(nat),
-            skipped_count
-        );
+        if sessions == 0 && skipped_count > 0 {
+            // Not a conntrack dump at all.
+            failed = true;
+        }
+        // After an error that read nothing, a count of zeros says nothing.
+        let read_nothing = sessions == 0 && skipped_count == 0;
+        if !(failed && read_nothing) {
+            let _ = writeln!(
+                o,
+                "Info: imported {} sessions from {shown_path} ({} new, {} updated, {} with NAT); {} lines skipped.",
+                count(sessions),
+                count(inserted),
+                count(updated),
+                count(nat),
+                skipped_count
+            );
+        }
         for (line, why) in &skipped {
             let _ = writeln!(o, "  line {line}: {why}");
         }
         if skipped_count > skipped.len() {
             let _ = writeln!(o, "  ... {} more", skipped_count - skipped.len());
         }
-        Response::ok(o)
+        if failed {
+            Response::fail(o)
+        } else {
+            Response::ok(o)
+        }
+    }
+
+    /// `undo X` for an opaque line `X` of the configuration (read from the
+    /// node file or synchronized): removable though `X` is not a command
+    /// this shell knows.
+    fn undoes_opaque(&self, vsys: &str, line: &str) -> bool {
+        let Some(rest) = line.strip_prefix("undo ") else {
+            return false;
+        };
+        let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.node.with_store(|s| {
+            s.items(vsys).is_some_and(|mut items| {
+                items.any(|i| {
+                    i.category() == Category::Opaque
+                        && i.container().is_none()
+                        && i.header() == rest
+                })
+            })
+        })
     }
 
     /// Anything else: a configuration command typed in `system-view`.

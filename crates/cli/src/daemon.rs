@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hotsync_config::{NodeFile, check_node_file};
+use hotsync_config::{Category, ConfigStore, NodeFile, check_node_file};
 use hotsync_node::{Node, NodeConfig};
 use hotsync_table::TableConfig;
 
@@ -74,6 +74,36 @@ pub fn check_config(file: &Path) -> ExitCode {
     }
 }
 
+/// One warning per opaque line of a node file that is not a command the
+/// shell knows (`vsys enable` is, a typo is not): kept as configuration
+/// and synchronized like any item, but worth a look.
+pub fn opaque_warnings(file: &Path, store: &ConfigStore) -> Vec<String> {
+    store
+        .all_items()
+        .filter(|(_, it)| it.category() == Category::Opaque)
+        .filter_map(|(vsys, it)| {
+            let typed = match it.container() {
+                Some(c) => format!("{} {}", c.keyword(), it.header()),
+                None => it.header().to_owned(),
+            };
+            if crate::grammar::expand(&typed).is_ok() {
+                return None;
+            }
+            let place = if vsys.is_empty() {
+                String::new()
+            } else {
+                format!(" in virtual system {vsys}")
+            };
+            Some(format!(
+                "{}:{}: warning: `{}`{place} is not a command hotsync knows: kept as opaque configuration, synchronized to the peer",
+                file.display(),
+                it.line().unwrap_or(0),
+                hotsync_config::printable(it.header())
+            ))
+        })
+        .collect()
+}
+
 pub fn run(
     file: &Path,
     (log_level, log_format): (&str, crate::LogFormat),
@@ -91,6 +121,9 @@ pub fn run(
             return ExitCode::from(2);
         }
     };
+    for w in opaque_warnings(file, &store) {
+        eprintln!("{w}");
+    }
     let admin = socket_dir::resolve(admin.or(settings.admin_socket.clone()).as_deref());
     // Refuse a socket another user could replace before anything starts.
     if let Err(e) = socket_dir::prepare(&admin) {
@@ -192,5 +225,24 @@ mod tests {
             "a.cfg:3:7: expected X, found `y`"
         );
         assert_eq!(located(Path::new("a.cfg"), "oops"), "a.cfg: oops");
+    }
+
+    #[test]
+    fn unknown_opaque_lines_are_named_once_each() {
+        let s = ConfigStore::parse(
+            "#\n vsys enable\n#\nfirewall defned land enable\n#\nsecurity-policy\n default action deny\n rule nmae x\n#\nreturn\n",
+        )
+        .unwrap();
+        let w = opaque_warnings(Path::new("n.cfg"), &s);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("n.cfg:4: warning: `firewall defned land enable`"));
+        assert!(w[1].starts_with("n.cfg:8: warning: `rule nmae x`"));
+        for example in [
+            include_str!("../../../examples/node-a.cfg"),
+            include_str!("../../../examples/node-b.cfg"),
+        ] {
+            let s = ConfigStore::parse(example).unwrap();
+            assert_eq!(opaque_warnings(Path::new("x"), &s), Vec::<String>::new());
+        }
     }
 }

@@ -67,7 +67,7 @@ impl JobView {
     pub fn to_wire(&self) -> String {
         let [a, e, c, r] = self.config.unwrap_or_default();
         format!(
-            "id={} kind={} state={} total={} sent={} acked={} restarts={} elapsed_ms={} config={} added={a} equal={e} conflicts={c} rejected={r} error={}",
+            "id={} kind={} state={} total={} sent={} acked={} restarts={} elapsed_us={} config={} added={a} equal={e} conflicts={c} rejected={r} error={}",
             self.id,
             self.kind,
             self.state,
@@ -75,7 +75,9 @@ impl JobView {
             self.sent,
             self.acked,
             self.restarts,
-            self.elapsed.as_millis(),
+            // Microseconds: a small config job ends within a millisecond,
+            // and its rate must not read 0/s.
+            self.elapsed.as_micros(),
             u8::from(self.config.is_some()),
             self.error.replace('\n', " "),
         )
@@ -101,7 +103,7 @@ impl JobView {
                 "sent" => v.sent = n()?,
                 "acked" => v.acked = n()?,
                 "restarts" => v.restarts = u32::try_from(n()?).ok()?,
-                "elapsed_ms" => v.elapsed = Duration::from_millis(n()?),
+                "elapsed_us" => v.elapsed = Duration::from_micros(n()?),
                 "config" => has_cfg = val == "1",
                 "added" => cfg[0] = n()?,
                 "equal" => cfg[1] = n()?,
@@ -122,6 +124,10 @@ impl JobView {
             "entries"
         };
         let mut s = match self.state.as_str() {
+            "done" if self.total == 0 && self.acked == 0 => format!(
+                "Info: job {} ({}) finished: nothing to send (0 {what}).",
+                self.id, self.kind
+            ),
             "done" if self.acked > self.total => format!(
                 "Info: job {} ({}) finished: {} {what} acknowledged in {}, {}/s ({} when it started; entries written during the walk are included).",
                 self.id,

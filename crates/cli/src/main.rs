@@ -14,6 +14,7 @@ mod daemon;
 mod dataplane;
 mod demo;
 mod display;
+mod grammar;
 mod json;
 mod metrics;
 mod progress;

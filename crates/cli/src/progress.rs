@@ -36,7 +36,8 @@ pub fn wait_job(
 ) -> Result<JobView, String> {
     let start = Instant::now();
     let mut last = poll()?;
-    let bar = (mode == Mode::Bar).then(|| {
+    // A job with nothing to send has no progress to show.
+    let bar = (mode == Mode::Bar && !(last.finished() && last.total == 0)).then(|| {
         let b = ProgressBar::new(last.total.max(1));
         b.set_style(
             ProgressStyle::with_template(
@@ -69,9 +70,9 @@ pub fn wait_job(
             None => {
                 // A line at most every second, and at each 25 % step.
                 let step = pct / 25;
-                if (last_pct != u64::MAX && step != last_pct / 25 && pct < 100)
-                    || last_line.elapsed() >= Duration::from_secs(1)
-                {
+                let moved = (last_pct != u64::MAX && step != last_pct / 25 && pct < 100)
+                    || last_line.elapsed() >= Duration::from_secs(1);
+                if moved && last.total > 0 {
                     println!(
                         "  {label}: {} of {} ({pct}%), {}/s",
                         count(last.acked),
@@ -105,10 +106,15 @@ pub fn wait_job(
         last = poll()?;
     }
     if let Some(b) = bar {
-        b.set_position(last.acked.min(b.length().unwrap_or(0)));
-        b.finish();
+        if last.total == 0 {
+            // Nothing was sent: no `1/1 (100%)` bar (the summary says so).
+            b.finish_and_clear();
+        } else {
+            b.set_position(last.acked.min(b.length().unwrap_or(0)));
+            b.finish();
+        }
     }
-    if mode == Mode::Lines {
+    if mode == Mode::Lines && last.total > 0 {
         let pct = (last.acked * 100)
             .checked_div(last.total)
             .unwrap_or(100)

@@ -20,6 +20,7 @@ use hotsync_config::printable;
 
 use crate::admin::{self, Client, Response};
 use crate::display::JobView;
+use crate::grammar;
 use crate::progress::{self, Mode};
 
 /// The longest a `wait` blocks.
@@ -79,7 +80,16 @@ impl Session {
     }
 
     fn run_line(&mut self, line: &str) -> Flow {
-        let line = line.trim();
+        let typed = line.trim();
+        // Abbreviations spelled out; a line the grammar refuses goes to the
+        // node as typed, which answers the error (or removes an opaque
+        // line with `undo`).
+        let full = if typed.ends_with('?') {
+            None
+        } else {
+            grammar::expand(typed).ok()
+        };
+        let line = full.as_deref().unwrap_or(typed);
         let w: Vec<&str> = line.split_whitespace().collect();
         match w.as_slice() {
             [] => Flow::Continue(0),
@@ -165,7 +175,12 @@ impl Session {
                 if v.state == "done" { 0 } else { admin::FAILED }
             }
             Err(e) => {
-                eprintln!("Error: {e}");
+                // Errors from the node already say `Error:`.
+                if e.starts_with("Error:") {
+                    eprintln!("{e}");
+                } else {
+                    eprintln!("Error: {e}");
+                }
                 admin::FAILED
             }
         }
@@ -280,64 +295,17 @@ fn interactive_loop(mut s: Session) -> ExitCode {
     ExitCode::from(status)
 }
 
-/// Command words, for completion: each pattern is a command's fixed words.
-const PATTERNS: &[&str] = &[
-    "hrp sync config --wait",
-    "hrp sync connection-status --wait",
-    "hrp auto-sync config static-route",
-    "undo hrp auto-sync config static-route",
-    "display hrp state verbose",
-    "display hrp sync-status job",
-    "display hrp configuration conflicts",
-    "display hrp statistics",
-    "display current-configuration vsys",
-    "display session table vsys",
-    "display session table count",
-    "display session table verbose",
-    "display session table digest",
-    "switch vsys",
-    "quit",
-    "return",
-    "wait",
-    "session generate",
-    "session import",
-    "security-policy rule name",
-    "security-policy default action",
-    "nat-policy rule name",
-    "ip address-set",
-    "ip service-set",
-    "ip route-static",
-    "ipv6 route-static",
-    "vsys name",
-    "user-manage user",
-    "sysname",
-    "interface",
-    "firewall zone",
-    "undo security-policy rule name",
-    "undo nat-policy rule name",
-    "undo ip address-set",
-    "undo ip service-set",
-    "undo ip route-static",
-    "shutdown node",
-];
-
-/// The words that may follow `words` (complete words typed so far).
+/// The words that may follow `words` (complete words typed so far), for
+/// completion: the grammar's keywords, and the virtual systems after `vsys`.
 pub fn next_words(words: &[&str], vsys: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
     if matches!(words.last(), Some(&"vsys")) && words.len() >= 2 {
-        out.extend(vsys.iter().cloned());
-        return out;
+        return vsys.to_vec();
     }
-    for p in PATTERNS {
-        let pw: Vec<&str> = p.split_whitespace().collect();
-        if pw.len() > words.len() && pw[..words.len()] == *words {
-            let w = pw[words.len()].to_owned();
-            if !out.contains(&w) {
-                out.push(w);
-            }
-        }
-    }
-    out
+    grammar::next_words(words)
+        .into_iter()
+        .filter(|w| !w.starts_with('<'))
+        .map(str::to_owned)
+        .collect()
 }
 
 struct ShellHelper {

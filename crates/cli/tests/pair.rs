@@ -331,7 +331,7 @@ fn a_pair_behaves_like_hrp_sync() {
     std::fs::write(
         &ct,
         "tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=51234 dport=443 src=10.0.0.2 dst=10.0.0.1 sport=443 dport=51234 [ASSURED] mark=0 use=1\n\
-         udp      17 29 src=10.0.0.1 dst=8.8.8.8 sport=5353 dport=53 src=8.8.8.8 dst=203.0.113.9 sport=53 dport=40001 mark=0 use=1\n\
+         udp      17 29 src=9.0.0.1 dst=8.8.8.8 sport=5353 dport=53 src=8.8.8.8 dst=203.0.113.9 sport=53 dport=40001 mark=0 use=1\n\
          ipv6     10 tcp      6 300 ESTABLISHED src=fd00::1 dst=fd00::2 sport=40000 dport=22 src=fd00::2 dst=fd00::1 sport=22 dport=40000 [ASSURED] mark=0 use=1\n\
          garbage line\n",
     )
@@ -345,6 +345,7 @@ fn a_pair_behaves_like_hrp_sync() {
     wait_for("imported sessions on B", Duration::from_secs(10), || {
         (session_count(&b, "root") == 53).then_some(())
     });
+    // The listing shows the first sessions in key order: 9.0.0.1 is among them.
     let out = cli(&b, &["display session table vsys root verbose"]);
     assert!(out.contains("NAT 203.0.113.9:40001"), "{out}");
 

@@ -3,6 +3,7 @@
 use crate::error::{CommandError, ParseError};
 use crate::item::{BodyLine, Category, ConfigItem, Container};
 use crate::limits::{MAX_COMMAND_BYTES, MAX_LINE_BYTES, check_line};
+use crate::order::Placement;
 use crate::parse::locate;
 use crate::store::{ConfigStore, ROOT, Upsert};
 use crate::sync::is_syncable;
@@ -63,7 +64,21 @@ impl ConfigChange {
 
     /// Rebuild a change received from the peer.
     pub fn from_wire(op: u8, vsys: &str, text: &str) -> Result<ConfigChange, ParseError> {
-        let item = ConfigItem::parse(text)?;
+        Self::with_op(op, vsys, ConfigItem::parse(text)?)
+    }
+
+    /// [`ConfigChange::from_wire`] for a text that may carry a rule's
+    /// placement ([`ConfigItem::render_placed`]).
+    pub fn from_wire_placed(
+        op: u8,
+        vsys: &str,
+        text: &str,
+    ) -> Result<(ConfigChange, Option<Placement>), ParseError> {
+        let (item, placement) = ConfigItem::parse_placed(text)?;
+        Ok((Self::with_op(op, vsys, item)?, placement))
+    }
+
+    fn with_op(op: u8, vsys: &str, item: ConfigItem) -> Result<ConfigChange, ParseError> {
         let op = ChangeOp::from_code(op).ok_or_else(|| ParseError::Expected {
             line: 0,
             column: 0,

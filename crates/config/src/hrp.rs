@@ -346,11 +346,21 @@ pub(crate) fn apply_hrp(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
         Some("dead-count") => s.dead_count = ranged(t, 2, 1, 255, "a dead count 1-255")?,
         Some("authentication-key") => {
             need(t, 2, "a key")?;
-            s.authentication_key = Some(t[2..].join(" "));
+            let key = t[2..].join(" ");
+            if crate::secret::is_mask(&key) {
+                // Pasted from `display current-configuration`: the mask is
+                // not the key.
+                return Err(bad(t, 2, "the key in clear (displays show it masked)"));
+            }
+            s.authentication_key = Some(key);
         }
         Some("encryption-key") => {
             need(t, 2, "a key")?;
-            s.encryption_key = Some(t[2..].join(" "));
+            let key = t[2..].join(" ");
+            if crate::secret::is_mask(&key) {
+                return Err(bad(t, 2, "the key in clear (displays show it masked)"));
+            }
+            s.encryption_key = Some(key);
         }
         Some("admin-socket") => {
             need(t, 2, "a socket path")?;

@@ -9,7 +9,8 @@ use hashbrown::{HashMap, HashTable};
 use crate::error::ParseError;
 use crate::item::{Category, ConfigItem, Container, IdRef, Identity};
 use crate::parse::{Event, parse_events, parse_events_with};
-use crate::sync::Conflict;
+use crate::secret::mask_secrets;
+use crate::sync::{Conflict, ConflictKind};
 
 /// The name of the root system in every `vsys: &str` / `vsys: String` of
 /// this crate: the empty string.
@@ -90,6 +91,17 @@ impl Section {
         self.items += 1;
     }
 
+    /// Insert an item whose identity is absent at slot `pos` (the end if
+    /// beyond it). Re-indexes the section: O(section) unless at the end.
+    fn insert_item(&mut self, pos: usize, item: ConfigItem) {
+        if pos >= self.slots.len() {
+            return self.push_item(item);
+        }
+        self.slots.insert(pos, Slot::Item(item));
+        self.items += 1;
+        self.reindex();
+    }
+
     fn push_block(&mut self, c: Container) {
         self.slots.push(Slot::Block(c));
     }
@@ -116,6 +128,10 @@ impl Section {
     fn compact(&mut self) {
         self.slots.retain(|s| *s != Slot::Vacant);
         self.vacant = 0;
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
         let Section {
             slots,
             index,
@@ -222,6 +238,34 @@ impl System {
         self.section_mut(id.container).remove(id)
     }
 
+    /// The slot of an item in its section.
+    pub(crate) fn position(&self, id: IdRef<'_>) -> Option<usize> {
+        self.section(id.container).find(id)
+    }
+
+    /// The items of a container's section with their slots, in order.
+    pub(crate) fn section_items(
+        &self,
+        c: Option<Container>,
+    ) -> impl Iterator<Item = (usize, &ConfigItem)> {
+        self.section(c)
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Slot::Item(it) => Some((i, it)),
+                _ => None,
+            })
+    }
+
+    /// Insert an item whose identity is absent at slot `pos` of its section.
+    pub(crate) fn insert_at(&mut self, pos: usize, item: ConfigItem) {
+        if let Some(c) = item.container {
+            self.ensure_block(c);
+        }
+        self.section_mut(item.container).insert_item(pos, item);
+    }
+
     /// Items in printing order (a block's items where the block is).
     pub(crate) fn items(&self) -> Items<'_> {
         Items {
@@ -239,7 +283,8 @@ impl System {
         self.top.slots.len() == self.top.vacant
     }
 
-    fn render_into(&self, out: &mut String) {
+    /// `masked`: secrets replaced by [`crate::SECRET_MASK`] (displays).
+    fn render_into(&self, out: &mut String, masked: bool) {
         let mut prev: Option<Category> = None;
         let mut prev_block = true;
         for slot in self.top.live() {
@@ -249,7 +294,12 @@ impl System {
                     if block || prev_block || prev != Some(it.category) {
                         out.push_str("#\n");
                     }
-                    it.write_to(out, 0);
+                    if masked && it.category == Category::Hrp {
+                        out.push_str(&mask_secrets(&it.header));
+                        out.push('\n');
+                    } else {
+                        it.write_to(out, 0);
+                    }
                     prev = Some(it.category);
                     prev_block = block;
                 }
@@ -320,7 +370,7 @@ pub struct ConfigStore {
     pub(crate) vsys: Vec<VsysEntry>,
     pub(crate) vsys_index: HashMap<String, usize, RandomState>,
     pub(crate) conflicts: Vec<Conflict>,
-    pub(crate) conflict_index: HashMap<(String, Identity), usize, RandomState>,
+    pub(crate) conflict_index: HashMap<(String, Identity, ConflictKind), usize, RandomState>,
 }
 
 impl PartialEq for ConfigStore {
@@ -492,14 +542,25 @@ impl ConfigStore {
     /// system's items, then `return`. [`ConfigStore::parse`] reads it back
     /// to an equal store.
     pub fn render(&self) -> String {
+        self.render_with(false)
+    }
+
+    /// [`ConfigStore::render`] as `display current-configuration` shows it:
+    /// secret settings (`hrp authentication-key`) masked with
+    /// [`crate::SECRET_MASK`].
+    pub fn render_masked(&self) -> String {
+        self.render_with(true)
+    }
+
+    fn render_with(&self, masked: bool) -> String {
         let mut out = String::with_capacity(self.render_size_hint());
-        self.root.render_into(&mut out);
+        self.root.render_into(&mut out, masked);
         for v in &self.vsys {
             if !v.system.is_blank() {
                 out.push_str("#\nswitch vsys ");
                 out.push_str(&v.name);
                 out.push('\n');
-                v.system.render_into(&mut out);
+                v.system.render_into(&mut out, masked);
             }
         }
         out.push_str("#\nreturn\n");
@@ -516,12 +577,13 @@ impl ConfigStore {
 
     /// One system alone (`""` = the root system without its virtual
     /// systems), as `display current-configuration` prints it inside that
-    /// system. Parses back to a store whose root holds the same items.
-    /// `None` if there is no such vsys.
+    /// system. Parses back to a store whose root holds the same items
+    /// (secrets aside). `None` if there is no such vsys.
+    /// Secrets are masked, as in [`ConfigStore::render_masked`].
     pub fn render_vsys(&self, vsys: &str) -> Option<String> {
         let system = self.system(vsys)?;
         let mut out = String::new();
-        system.render_into(&mut out);
+        system.render_into(&mut out, true);
         out.push_str("#\nreturn\n");
         Some(out)
     }

@@ -7,6 +7,7 @@ use crate::command::{ChangeOp, ConfigChange};
 use crate::error::ApplyError;
 use crate::item::{Category, ConfigItem, Identity};
 use crate::limits::{MAX_NAME_CHARS, printable};
+use crate::order::{Misplaced, Placement, StreamOrder, is_ordered};
 use crate::store::{ConfigStore, ROOT, Upsert};
 
 /// The single source of the rule "may this category cross to the peer":
@@ -32,17 +33,30 @@ pub fn is_syncable(category: Category, static_routes: bool) -> bool {
     }
 }
 
-/// A batch sync found the same item (same identity) on both nodes with
-/// different parameters; nothing was applied (B7).
+/// What differs between the two nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConflictKind {
+    /// The same identity with other parameters: nothing applied (B7).
+    Parameters,
+    /// A security or NAT rule stands elsewhere in its first-match list
+    /// than on the sender (see [`crate::Placement`]).
+    Order,
+}
+
+/// A sync found the same item (same identity) on both nodes with different
+/// parameters, nothing applied (B7); or a rule whose place in its list
+/// differs from the sender's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// Parameters or order.
+    pub kind: ConflictKind,
     /// The system (`""` = root).
     pub vsys: String,
     /// The item's identity.
     pub identity: Identity,
-    /// The receiver's item, rendered.
+    /// The receiver's item, rendered (order: where it stands here).
     pub local: String,
-    /// The sender's item, rendered.
+    /// The sender's item, rendered (order: where it stands there).
     pub remote: String,
     /// Caller-given time of the batch (e.g. Unix seconds).
     pub at: u64,
@@ -55,11 +69,18 @@ impl fmt::Display for Conflict {
         } else {
             &self.vsys
         };
-        write!(
-            f,
-            "conflict in {vsys}: {}\n--- local\n{}--- remote\n{}",
-            self.identity, self.local, self.remote
-        )
+        match self.kind {
+            ConflictKind::Parameters => write!(
+                f,
+                "conflict in {vsys}: {}\n--- local\n{}--- remote\n{}",
+                self.identity, self.local, self.remote
+            ),
+            ConflictKind::Order => write!(
+                f,
+                "order differs in {vsys}: {}\n--- local\n {}\n--- remote\n {}\n",
+                self.identity, self.local, self.remote
+            ),
+        }
     }
 }
 
@@ -186,10 +207,29 @@ impl ConfigStore {
     /// Never deletes or changes anything. Refuses what may not cross
     /// (`static_routes`: this node accepts static routes), and items of a
     /// vsys it lacks (a `vsys name` declaration creates the vsys).
+    ///
+    /// A rule without a placement is added at the end of its list; see
+    /// [`ConfigStore::apply_batch_item_placed`].
     pub fn apply_batch_item(
         &mut self,
         vsys: &str,
         item: ConfigItem,
+        static_routes: bool,
+        at: u64,
+    ) -> BatchOutcome {
+        self.apply_batch_item_placed(vsys, item, None, static_routes, at)
+    }
+
+    /// [`ConfigStore::apply_batch_item`] for a rule whose place on the
+    /// sender is known: an absent rule is added right after the same
+    /// predecessor (or at the top); a present one is left where it is. An
+    /// order [`Conflict`] is recorded when the predecessor is missing here
+    /// (the rule is added at the end) or stands after the rule.
+    pub fn apply_batch_item_placed(
+        &mut self,
+        vsys: &str,
+        item: ConfigItem,
+        placement: Option<&Placement>,
         static_routes: bool,
         at: u64,
     ) -> BatchOutcome {
@@ -210,9 +250,9 @@ impl ConfigStore {
             Found::Absent => {
                 self.forget_conflict(vsys, &item);
                 let declared = item.vsys_name().map(str::to_owned);
-                if let Some(system) = self.system_mut(vsys) {
-                    system.push_new(item);
-                }
+                let identity = item.identity();
+                let placed = self.add(vsys, item, placement);
+                self.note_order(vsys, identity, placed, at);
                 if let Some(name) = declared {
                     self.create_vsys(name);
                 }
@@ -220,10 +260,15 @@ impl ConfigStore {
             }
             Found::Equal => {
                 self.forget_conflict(vsys, &item);
+                let order = self.order_of(vsys, &item, placement);
+                self.note_order(vsys, item.identity(), order, at);
                 BatchOutcome::Equal
             }
             Found::Differs(local) => {
+                let order = self.order_of(vsys, &item, placement);
+                self.note_order(vsys, item.identity(), order, at);
                 let conflict = Conflict {
+                    kind: ConflictKind::Parameters,
                     vsys: vsys.to_owned(),
                     identity: item.identity(),
                     local,
@@ -236,16 +281,76 @@ impl ConfigStore {
         }
     }
 
-    /// Receive a whole batch: [`ConfigStore::apply_batch_item`] for each,
-    /// counted (`sent` = the number of items given).
+    /// Add an absent item: a placed rule where its placement says, anything
+    /// else at the end of its section.
+    fn add(
+        &mut self,
+        vsys: &str,
+        item: ConfigItem,
+        placement: Option<&Placement>,
+    ) -> Result<(), Misplaced> {
+        let Some(system) = self.system_mut(vsys) else {
+            return Ok(());
+        };
+        match placement {
+            Some(p) if is_ordered(item.category) => system.place(item, p),
+            _ => {
+                system.push_new(item);
+                Ok(())
+            }
+        }
+    }
+
+    fn order_of(
+        &self,
+        vsys: &str,
+        item: &ConfigItem,
+        placement: Option<&Placement>,
+    ) -> Result<(), Misplaced> {
+        match (placement, self.system(vsys)) {
+            (Some(p), Some(system)) if is_ordered(item.category) => system.check_order(item, p),
+            _ => Ok(()),
+        }
+    }
+
+    /// Record an order conflict, or forget a previous one that holds no more.
+    fn note_order(
+        &mut self,
+        vsys: &str,
+        identity: Identity,
+        order: Result<(), Misplaced>,
+        at: u64,
+    ) {
+        match order {
+            Ok(()) => self.forget(vsys, identity, ConflictKind::Order),
+            Err(m) => self.record_conflict(Conflict {
+                kind: ConflictKind::Order,
+                vsys: vsys.to_owned(),
+                identity,
+                local: m.local,
+                remote: m.remote,
+                at,
+            }),
+        }
+    }
+
+    /// Receive a whole batch, in the sender's order:
+    /// [`ConfigStore::apply_batch_item_placed`] for each, rules placed after
+    /// the rule before them in the batch; counted (`sent` = the number of
+    /// items given).
     pub fn apply_batch<I>(&mut self, items: I, static_routes: bool, at: u64) -> BatchReport
     where
         I: IntoIterator<Item = (String, ConfigItem)>,
     {
         let mut report = BatchReport::default();
+        // The items come in the sender's order: each rule's predecessor
+        // is the rule before it in the same list.
+        let mut order = StreamOrder::default();
         for (vsys, item) in items {
             report.sent += 1;
-            let outcome = self.apply_batch_item(&vsys, item, static_routes, at);
+            let placement = order.next(&vsys, &item);
+            let outcome =
+                self.apply_batch_item_placed(&vsys, item, placement.as_ref(), static_routes, at);
             report.record(&outcome);
         }
         report
@@ -256,10 +361,28 @@ impl ConfigStore {
     /// removes (a missing item is already the wanted state: `Ok`). Deleting
     /// a `vsys name` declaration deletes that vsys and its items. Refuses
     /// what may not cross, like a batch.
+    ///
+    /// An added rule without a placement goes at the end of its list; see
+    /// [`ConfigStore::apply_change_placed`].
     pub fn apply_change(
         &mut self,
         change: &ConfigChange,
         static_routes: bool,
+    ) -> Result<(), ApplyError> {
+        self.apply_change_placed(change, None, static_routes, 0)
+    }
+
+    /// [`ConfigStore::apply_change`] with the rule's place on the sender:
+    /// a rule this node lacks is added right after the same predecessor
+    /// (or at the top); when the predecessor is missing here it is added
+    /// at the end and an order [`Conflict`] is recorded (at time `at`). A
+    /// rule this node has is replaced in place.
+    pub fn apply_change_placed(
+        &mut self,
+        change: &ConfigChange,
+        placement: Option<&Placement>,
+        static_routes: bool,
+        at: u64,
     ) -> Result<(), ApplyError> {
         let vsys = change.vsys.as_str();
         let item = &change.item;
@@ -275,11 +398,20 @@ impl ConfigStore {
                 name: vsys.to_owned(),
             });
         };
+        let mut order = Ok(());
         match change.op {
             ChangeOp::Add | ChangeOp::Modify => {
-                let added = system.upsert(item.clone()) == Upsert::Added;
-                if let (true, Some(name)) = (added, item.vsys_name()) {
-                    self.create_vsys(name.to_owned());
+                let absent = system.get(item.id_ref()).is_none();
+                match placement {
+                    Some(p) if absent && is_ordered(item.category) => {
+                        order = system.place(item.clone(), p);
+                    }
+                    _ => {
+                        let added = system.upsert(item.clone()) == Upsert::Added;
+                        if let (true, Some(name)) = (added, item.vsys_name()) {
+                            self.create_vsys(name.to_owned());
+                        }
+                    }
                 }
             }
             ChangeOp::Delete => {
@@ -290,6 +422,11 @@ impl ConfigStore {
             }
         }
         self.forget_conflict(vsys, item);
+        if change.op == ChangeOp::Delete {
+            self.forget(vsys, item.identity(), ConflictKind::Order);
+        } else {
+            self.note_order(vsys, item.identity(), order, at);
+        }
         Ok(())
     }
 
@@ -328,7 +465,11 @@ impl ConfigStore {
     }
 
     fn record_conflict(&mut self, conflict: Conflict) {
-        let key = (conflict.vsys.clone(), conflict.identity.clone());
+        let key = (
+            conflict.vsys.clone(),
+            conflict.identity.clone(),
+            conflict.kind,
+        );
         match self.conflict_index.get(&key) {
             Some(&i) => self.conflicts[i] = conflict,
             None => {
@@ -338,15 +479,20 @@ impl ConfigStore {
         }
     }
 
+    /// Forget the parameter conflict of this item (it is resolved).
     fn forget_conflict(&mut self, vsys: &str, item: &ConfigItem) {
+        self.forget(vsys, item.identity(), ConflictKind::Parameters);
+    }
+
+    fn forget(&mut self, vsys: &str, identity: Identity, kind: ConflictKind) {
         if self.conflicts.is_empty() {
             return;
         }
-        let key = (vsys.to_owned(), item.identity());
+        let key = (vsys.to_owned(), identity, kind);
         if let Some(i) = self.conflict_index.remove(&key) {
             self.conflicts.swap_remove(i);
             if let Some(moved) = self.conflicts.get(i) {
-                let moved_key = (moved.vsys.clone(), moved.identity.clone());
+                let moved_key = (moved.vsys.clone(), moved.identity.clone(), moved.kind);
                 self.conflict_index.insert(moved_key, i);
             }
         }

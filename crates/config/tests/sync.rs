@@ -92,14 +92,15 @@ fn batch_is_additive_and_reports_conflicts() {
     );
     assert!(c.local.contains("10.0.0.2") && c.remote.contains("10.0.0.1"));
     assert!(c.to_string().contains("conflict in root"));
-    // New rules go to the end of B's rule section: r0, r2, r1.
+    // A new rule stands where it stands on A relative to the rules both
+    // have: r1 is A's first rule, so it goes before r2 (and to the top).
     let rules: Vec<&str> = b
         .items("")
         .unwrap()
         .filter(|i| i.category() == Category::SecurityRule)
         .map(ConfigItem::key)
         .collect();
-    assert_eq!(rules, ["r0", "r2", "r1"]);
+    assert_eq!(rules, ["r1", "r0", "r2"]);
     // A repeated batch keeps one conflict per identity.
     b.apply_batch(a.syncable_items(false), false, 43);
     assert_eq!(b.conflicts().len(), 1);

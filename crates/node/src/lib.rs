@@ -24,7 +24,7 @@ mod event_loop;
 mod sink;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
-use hotsync_config::{ConfigChange, ConfigStore, HrpSettings};
+use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};
 use hotsync_proto::{JobStatus, PeerState, ProtoConfig, RequestError, Role};
 use hotsync_table::{SessionTable, TableConfig};
 use mio::Waker;
@@ -443,13 +443,18 @@ impl NodeHandle {
                 "Error: configuration is refused on the standby node; make the change on the active node (or enable `hrp standby config enable`)".into(),
             ));
         }
+        // A rule goes with its place in the list (first-match order).
+        let placement = match change.op {
+            ChangeOp::Delete => None,
+            ChangeOp::Add | ChangeOp::Modify => trial.placement(&change.vsys, &change.item),
+        };
         *store = trial;
         drop(store);
         if syncable {
             self.request(Request::ConfigOp {
                 op: change.op.code(),
                 vsys: change.vsys.clone(),
-                text: change.item.render(),
+                text: change.item.render_placed(placement.as_ref()),
             })?;
         }
         Ok(change)
@@ -487,10 +492,8 @@ impl NodeHandle {
 pub(crate) fn syncable_config(shared: &Shared) -> Vec<(String, String)> {
     let store = shared.store();
     let routes = store.static_route_sync();
-    store
-        .syncable(routes)
-        .map(|(vsys, item)| (vsys.to_owned(), item.render()))
-        .collect()
+    // Rules carry their place in the list (first-match order).
+    store.syncable_rendered(routes)
 }
 
 fn stopped_state() -> PeerState {

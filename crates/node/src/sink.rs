@@ -22,12 +22,13 @@ fn unix_now() -> u64 {
 
 impl ConfigSink for StoreSink {
     fn apply_batch_item(&mut self, vsys: &str, text: &str) -> ItemOutcome {
-        let Ok(item) = ConfigItem::parse(text) else {
+        // A rule carries where it stands on the sender (`rule move`).
+        let Ok((item, placement)) = ConfigItem::parse_placed(text) else {
             return ItemOutcome::Rejected;
         };
         let mut store = self.shared.store();
         let routes = store.static_route_sync();
-        match store.apply_batch_item(vsys, item, routes, unix_now()) {
+        match store.apply_batch_item_placed(vsys, item, placement.as_ref(), routes, unix_now()) {
             BatchOutcome::Added => ItemOutcome::Added,
             BatchOutcome::Equal => ItemOutcome::Equal,
             BatchOutcome::Conflict => ItemOutcome::Conflict,
@@ -36,11 +37,12 @@ impl ConfigSink for StoreSink {
     }
 
     fn apply_op(&mut self, op: u8, vsys: &str, text: &str) -> Result<(), String> {
-        let change = ConfigChange::from_wire(op, vsys, text).map_err(|e| e.to_string())?;
+        let (change, placement) =
+            ConfigChange::from_wire_placed(op, vsys, text).map_err(|e| e.to_string())?;
         let mut store = self.shared.store();
         let routes = store.static_route_sync();
         store
-            .apply_change(&change, routes)
+            .apply_change_placed(&change, placement.as_ref(), routes, unix_now())
             .map_err(|e| e.to_string())
     }
 }

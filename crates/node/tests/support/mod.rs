@@ -58,8 +58,9 @@ pub fn node_config(
     psk: Option<&str>,
     max_sessions: usize,
 ) -> NodeConfig {
-    let mut table = TableConfig::with_capacity(max_sessions);
-    table.shards = 16;
+    // 16 shards with the journal keys split over them (overriding only
+    // `shards` would keep the 256-shard split: 16x smaller journals).
+    let table = TableConfig::with_shards(max_sessions, 16);
     NodeConfig {
         proto: ProtoConfig {
             node_id,

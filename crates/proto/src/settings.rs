@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// What one node's protocol instance needs to know about itself.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProtoConfig {
     /// This node's id; must differ from the peer's. Breaks priority ties
     /// (the lower id wins).
@@ -74,5 +74,45 @@ impl ProtoConfig {
     /// Silence after which the peer is dead.
     pub fn dead_interval(&self) -> Duration {
         self.hello_interval * self.dead_count.max(1)
+    }
+}
+
+/// Keys never appear in `Debug` output (nor, through it, in any log).
+impl std::fmt::Debug for ProtoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |k: &Option<Vec<u8>>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ProtoConfig")
+            .field("node_id", &self.node_id)
+            .field("priority", &self.priority)
+            .field("preempt_delay", &self.preempt_delay)
+            .field("hello_interval", &self.hello_interval)
+            .field("dead_count", &self.dead_count)
+            .field("psk", &redacted(&self.psk))
+            .field("encryption_key", &redacted(&self.encryption_key))
+            .field("auto_sync_on_establish", &self.auto_sync_on_establish)
+            .field("external_role", &self.external_role)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("batch_records", &self.batch_records)
+            .field("flush_interval", &self.flush_interval)
+            .field("tx_high_water", &self.tx_high_water)
+            .field("config_queue_limit", &self.config_queue_limit)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_key() {
+        let cfg = ProtoConfig {
+            psk: Some(b"secret-psk-value".to_vec()),
+            encryption_key: Some(b"secret-enc-value".to_vec()),
+            ..ProtoConfig::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("secret") && !shown.contains("115, 101, 99"));
+        assert!(shown.contains("<redacted>"));
     }
 }

@@ -35,6 +35,8 @@ pub struct ChildArgs {
     #[arg(long)]
     pub psk: Option<String>,
     #[arg(long)]
+    pub encrypt: bool,
+    #[arg(long)]
     pub dead_count: u32,
 }
 
@@ -47,6 +49,7 @@ pub fn child_main(a: &ChildArgs) {
         a.peer,
         a.max_sessions,
         a.psk.as_deref(),
+        a.encrypt,
         a.dead_count,
         ConfigStore::new(),
     );
@@ -174,6 +177,9 @@ impl NodeProc {
         if let Some(k) = &a.psk {
             cmd.args(["--psk", k]);
         }
+        if a.encrypt {
+            cmd.arg("--encrypt");
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -267,7 +273,7 @@ impl BulkRun {
 pub const PROGRESS_POLL: Duration = Duration::from_millis(2);
 
 /// One bulk run of `n` sessions.
-pub fn run(n: usize, psk: Option<&str>, dead_count: u32) -> BulkRun {
+pub fn run(n: usize, psk: Option<&str>, encrypt: bool, dead_count: u32) -> BulkRun {
     let (pa, pb) = two_port_pairs();
     let max = n + n / 8 + 1024;
     let args = |id, prio, me, peer| ChildArgs {
@@ -277,6 +283,7 @@ pub fn run(n: usize, psk: Option<&str>, dead_count: u32) -> BulkRun {
         peer,
         max_sessions: max,
         psk: psk.map(str::to_owned),
+        encrypt,
         dead_count,
     };
     let mut r = BulkRun {

@@ -55,6 +55,8 @@ pub struct LoadOpts {
     pub pace_us: u64,
     pub probe_us: u64,
     pub psk: Option<String>,
+    /// `--encrypt`: AES-256-GCM frames (needs the pre-shared key).
+    pub encrypt: bool,
     pub dead_count: u32,
     /// Work run again and again through the second window.
     pub background: Option<Background>,
@@ -374,6 +376,7 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         pb,
         max,
         psk,
+        opts.encrypt,
         opts.dead_count,
         store_a,
     ))
@@ -385,6 +388,7 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         pa,
         max,
         psk,
+        opts.encrypt,
         opts.dead_count,
         ConfigStore::new(),
     ))

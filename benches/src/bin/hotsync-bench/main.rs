@@ -59,6 +59,10 @@ struct Cli {
     /// handshake); without it frames carry CRC32C.
     #[arg(long, global = true)]
     psk: Option<String>,
+    /// Encrypt every frame after the handshake (`hrp encryption-key`,
+    /// AES-256-GCM); needs --psk.
+    #[arg(long, global = true, requires = "psk")]
+    encrypt: bool,
     /// Missed 1 s heartbeats before a node declares its peer dead (the
     /// protocol default is 3).
     #[arg(long, global = true, default_value_t = 3)]
@@ -168,6 +172,7 @@ fn mib(b: u64) -> String {
 #[derive(Debug)]
 struct Ctx {
     psk: Option<String>,
+    encrypt: bool,
     dead_count: u32,
     repeat: usize,
 }
@@ -305,7 +310,9 @@ fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
     let n = a.sessions;
     println!(
         "bulk: batch sync of {n} sessions, node A and node B in child processes{}",
-        if ctx.psk.is_some() {
+        if ctx.encrypt {
+            ", AES-256-GCM frames"
+        } else if ctx.psk.is_some() {
             ", HMAC-SHA256 frames"
         } else {
             ", CRC32C frames"
@@ -314,7 +321,9 @@ fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
     rep.param("sessions", n as u64);
     rep.param(
         "frame_integrity",
-        if ctx.psk.is_some() {
+        if ctx.encrypt {
+            "aes-256-gcm"
+        } else if ctx.psk.is_some() {
             "hmac-sha256"
         } else {
             "crc32c"
@@ -323,7 +332,7 @@ fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
     let mut runs = Vec::new();
     for i in 0..ctx.repeat {
         eprintln!("run {}/{}", i + 1, ctx.repeat);
-        let r = bulk::run(n, ctx.psk(), ctx.dead_count);
+        let r = bulk::run(n, ctx.psk(), ctx.encrypt, ctx.dead_count);
         eprintln!(
             "  batch sync: {}/s, equal digests after {:.2} s",
             si(r.entries_per_s()),
@@ -439,6 +448,7 @@ fn load_opts(a: &LoadArgs, ctx: &Ctx, background: Option<load::Background>) -> l
         pace_us: a.pace_us,
         probe_us: a.probe_us,
         psk: ctx.psk.clone(),
+        encrypt: ctx.encrypt,
         dead_count: ctx.dead_count,
         background,
     }
@@ -730,6 +740,7 @@ fn main() {
     let cli = Cli::parse();
     let ctx = Ctx {
         psk: cli.psk.clone(),
+        encrypt: cli.encrypt,
         dead_count: cli.dead_count,
         repeat: cli.repeat.max(1),
     };

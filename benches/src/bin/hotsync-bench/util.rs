@@ -72,6 +72,9 @@ pub fn two_port_pairs() -> (u16, u16) {
 /// Settings of one benchmark node: default protocol settings (1 s hello,
 /// 3 missed = dead, 4096 records per batch, 4 MiB transmit high water),
 /// a table sized for `max_sessions`, shards as the table picks by default.
+/// `--encrypt`: the `hrp encryption-key` both benchmark nodes use.
+pub const BENCH_ENCRYPTION_KEY: &[u8] = b"hotsync-bench encryption key";
+
 #[allow(clippy::too_many_arguments)]
 pub fn node_config(
     node_id: u64,
@@ -80,6 +83,7 @@ pub fn node_config(
     peer: u16,
     max_sessions: usize,
     psk: Option<&str>,
+    encrypt: bool,
     dead_count: u32,
     store: ConfigStore,
 ) -> NodeConfig {
@@ -88,6 +92,7 @@ pub fn node_config(
             node_id,
             priority,
             psk: psk.map(|k| k.as_bytes().to_vec()),
+            encryption_key: encrypt.then(|| BENCH_ENCRYPTION_KEY.to_vec()),
             dead_count,
             ..ProtoConfig::default()
         },

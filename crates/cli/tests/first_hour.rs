@@ -3,8 +3,10 @@
 //! position, abbreviations, bounded imports with honest exit codes, rule
 //! order across the pair, masked keys, one log line per event.
 
+mod common;
+
+use common::wait_for;
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -53,32 +55,9 @@ impl NodeProc {
     }
 }
 
-/// Two consecutive free loopback ports (a range apart from pair.rs').
+/// Two consecutive free loopback ports, from this binary's own range.
 fn free_ports(avoid: &[u16]) -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let offset = (std::process::id() % 1000) * 14;
-    for _ in 0..2000 {
-        let step = NEXT.fetch_add(2, Ordering::Relaxed);
-        let p = 34_000 + ((offset + step) % 14_000) as u16;
-        if !avoid.iter().any(|a| a.abs_diff(p) <= 1)
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok()
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
-    panic!("no free ports");
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::free_ports(34000, 14000, avoid)
 }
 
 fn start_node(dir: &Path, name: &str, config: &str, level: &str) -> NodeProc {

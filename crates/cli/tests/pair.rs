@@ -1,7 +1,9 @@
 //! Two real `hotsync node` processes on loopback, driven only through
 //! `hotsync cli --admin SOCKET COMMAND...`: each of B1-B11 is checked.
 
-use std::net::{Ipv4Addr, TcpListener};
+mod common;
+
+use common::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,34 +50,9 @@ impl Drop for NodeProc {
     }
 }
 
-/// Two consecutive free loopback ports. Taken below the ephemeral range
-/// (so no outgoing connection grabs them) and from a per-process sequence
-/// (so two tests of this binary never pick the same pair).
+/// Two consecutive free loopback ports, from this binary's own range.
 fn free_ports(avoid: &[u16]) -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let offset = (std::process::id() % 1000) * 18;
-    for _ in 0..2000 {
-        let step = NEXT.fetch_add(2, Ordering::Relaxed);
-        let p = 12_000 + ((offset + step) % 20_000) as u16;
-        if !avoid.iter().any(|a| a.abs_diff(p) <= 1)
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok()
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
-    panic!("no free ports");
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::free_ports(12000, 20000, avoid)
 }
 
 fn start_node(dir: &Path, name: &str, config: &str) -> NodeProc {

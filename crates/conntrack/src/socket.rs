@@ -12,6 +12,15 @@ use std::path::PathBuf;
 /// `SOL_NETLINK` and `NETLINK_CAP_ACK` (`linux/netlink.h`).
 const SOL_NETLINK: i32 = 270;
 const NETLINK_CAP_ACK: i32 = 10;
+/// `NETLINK_ADD_MEMBERSHIP` and `NETLINK_DROP_MEMBERSHIP`.
+const NETLINK_ADD_MEMBERSHIP: i32 = 1;
+const NETLINK_DROP_MEMBERSHIP: i32 = 2;
+/// The conntrack event groups an event socket joins.
+const EVENT_GROUPS: [u32; 3] = [
+    NFNLGRP_CONNTRACK_NEW,
+    NFNLGRP_CONNTRACK_UPDATE,
+    NFNLGRP_CONNTRACK_DESTROY,
+];
 
 /// Receive buffer: larger than the kernel's biggest dump datagram (32 KiB).
 const RECV_BUF: usize = 256 << 10;
@@ -101,6 +110,28 @@ pub enum Event {
     Destroy(SessionKey),
 }
 
+/// Joins and leaves the conntrack event groups of an event socket. With
+/// no listener in a namespace the kernel generates no conntrack events at
+/// all (`nf_conntrack_events` 2, the default): leaving during a bulk
+/// commit spares the kernel an event per committed entry.
+#[derive(Debug)]
+pub struct Membership(OwnedFd);
+
+impl Membership {
+    /// Joins (`true`) or leaves the new, update and destroy groups.
+    pub fn set(&self, joined: bool) -> Result<(), CtError> {
+        let op = if joined {
+            NETLINK_ADD_MEMBERSHIP
+        } else {
+            NETLINK_DROP_MEMBERSHIP
+        };
+        for g in EVENT_GROUPS {
+            sys::set_int_opt(&self.0, SOL_NETLINK, op, g as i32)?;
+        }
+        Ok(())
+    }
+}
+
 /// A netlink socket speaking ctnetlink.
 #[derive(Debug)]
 pub struct CtSocket {
@@ -128,9 +159,7 @@ impl CtSocket {
             Subscribe::Events => {
                 // Best effort: without CAP_NET_ADMIN the default buffer stays.
                 let _ = sys::set_int_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, EVENT_RCVBUF);
-                1 << (NFNLGRP_CONNTRACK_NEW - 1)
-                    | 1 << (NFNLGRP_CONNTRACK_UPDATE - 1)
-                    | 1 << (NFNLGRP_CONNTRACK_DESTROY - 1)
+                EVENT_GROUPS.iter().fold(0, |m, g| m | 1 << (g - 1))
             }
         };
         let port_id = sys::bind(&fd, groups)
@@ -148,6 +177,22 @@ impl CtSocket {
     /// carry it (echo suppression).
     pub fn port_id(&self) -> u32 {
         self.port_id
+    }
+
+    /// A handle that joins and leaves this socket's event groups from
+    /// another thread (it shares the socket).
+    pub fn membership(&self) -> Result<Membership, CtError> {
+        Ok(Membership(self.fd.try_clone()?))
+    }
+
+    /// Sets the kernel receive buffer (`SO_RCVBUFFORCE`, `CAP_NET_ADMIN`).
+    pub fn set_recv_buffer(&self, bytes: i32) -> Result<(), CtError> {
+        Ok(sys::set_int_opt(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            bytes,
+        )?)
     }
 
     /// Makes blocked receives return after `ms` milliseconds.

@@ -148,7 +148,8 @@ impl DataPlane {
         commit.set_recv_timeout_ms(1000)?;
         // Probe the module and the capability now, not on the thread.
         let mut probe = CtSocket::open(netns, Subscribe::Nothing)?;
-        probe.dump(unix_now(), |_| {})?;
+        probe.set_recv_timeout_ms(1000)?;
+        probe.probe()?;
         drop(probe);
         let shared = Arc::new(Shared {
             echo_port: AtomicU32::new(commit.port_id()),

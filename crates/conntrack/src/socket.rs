@@ -205,6 +205,49 @@ impl CtSocket {
         self.seq
     }
 
+    /// Checks that ctnetlink answers and the capability suffices, without
+    /// reading the table (a request for its global counters).
+    pub fn probe(&mut self) -> Result<(), CtError> {
+        let seq = self.next_seq();
+        self.enc.clear();
+        self.enc.stats_request(seq);
+        sys::send(&self.fd, self.enc.bytes())
+            .map_err(|e| permission_or(e, "conntrack probe", "CAP_NET_ADMIN"))?;
+        let mut waits = 0;
+        loop {
+            let n = match sys::recv(&self.fd, &mut self.buf, false) {
+                Ok(Some(n)) => n,
+                // A receive timeout (if set): the kernel answers at once.
+                Ok(None) if waits < 5 => {
+                    waits += 1;
+                    continue;
+                }
+                Ok(None) => {
+                    return Err(CtError::Io(io::Error::from(io::ErrorKind::TimedOut)));
+                }
+                Err(e) => return Err(CtError::Io(e)),
+            };
+            for m in Messages::new(&self.buf[..n]) {
+                let Ok(m) = m else { continue };
+                if m.seq != seq || m.ty != NLMSG_ERROR {
+                    continue;
+                }
+                let (errno, _) = m.error().unwrap_or((-libc::EIO, seq));
+                return match -errno {
+                    0 => Ok(()),
+                    libc::EPERM => Err(CtError::Permission {
+                        what: "conntrack probe",
+                        cap: "CAP_NET_ADMIN",
+                    }),
+                    e @ (libc::EOPNOTSUPP | libc::ENOENT | libc::EPROTONOSUPPORT) => {
+                        Err(CtError::Unavailable(io::Error::from_raw_os_error(e)))
+                    }
+                    e => Err(CtError::Kernel(io::Error::from_raw_os_error(e))),
+                };
+            }
+        }
+    }
+
     /// Dumps the whole table (both families), calling `f` for each entry.
     /// `now` stamps `created`/`last_seen` of entries without a timestamp.
     pub fn dump(&mut self, now: u32, mut f: impl FnMut(CtEntry)) -> Result<Counts, CtError> {

@@ -180,6 +180,18 @@ fn dp_command(node: &NodeHandle, dp: &mut Option<DataPlane>, w: &[&str]) -> Stri
             }
             format!("ok {}", t.elapsed().as_secs_f64())
         }
+        // Block until the table holds at most N - 1 entries.
+        "wait-len-below" => {
+            let (n, t) = (arg(1) as usize, Instant::now());
+            let end = t + Duration::from_secs(600);
+            while node.table().len() >= n && Instant::now() < end {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if node.table().len() >= n {
+                return format!("err table holds {} (wanted < {n})", node.table().len());
+            }
+            format!("ok {}", t.elapsed().as_secs_f64())
+        }
         "len" => format!("len {}", node.table().len()),
         // Take over: commit the table to the kernel; seconds, committed,
         // refused.
@@ -241,6 +253,22 @@ fn bare_insert(ns: &str, entries: &[(SessionKey, SessionEntry)]) -> f64 {
     let el = t.elapsed().as_secs_f64();
     assert_eq!(c.refused, 0, "kernel refused entries: {c:?}");
     entries.len() as f64 / el
+}
+
+/// The kernel's bound for a commit into fw-b in the state the commit
+/// meets (fw-a full, no event listener): the same entries inserted bare
+/// into fw-b, then flushed again; entries/s.
+fn commit_bound(lab: &Lab, entries: &[(SessionKey, SessionEntry)]) -> f64 {
+    let bound = bare_insert(&lab.ns("b"), entries);
+    lab.flush("b");
+    // The flush frees the entries after an RCU grace period: let it settle.
+    std::thread::sleep(Duration::from_secs(2));
+    eprintln!(
+        "    kernel bound for the commit (bare insert of {} entries into fw-b, fw-a full, no listener): {}/s",
+        entries.len(),
+        si(bound)
+    );
+    bound
 }
 
 /// Dumps a namespace's kernel table with decoding, nothing stored:
@@ -333,6 +361,9 @@ pub fn hotsync_rates(a: &ConntrackArgs, f: &mut CtFigures) {
     f.put("kernel_dump_entries_per_s", dump);
     eprintln!("    bare insert {}/s, bare dump {}/s", si(ins), si(dump));
 
+    let bound = commit_bound(&lab, &entries);
+    f.put("kernel_insert_at_commit_entries_per_s", bound);
+    drop(entries);
     let max = (n + a.event_entries) as usize * 5 / 4 + 4096;
     let mut na = spawn_node(&lab, "a", max);
     let d = na.nums("dp-start 1");
@@ -360,6 +391,7 @@ pub fn hotsync_rates(a: &ConntrackArgs, f: &mut CtFigures) {
     let before = na.nums("dp-stats");
     let (upserts0, lost0) = (before[2], before[3]);
     let fresh = synthetic(m, 1);
+    let fresh_keys: Vec<SessionKey> = fresh.iter().map(|(k, _)| *k).collect();
     let ns_a = lab.ns("a");
     let t = Instant::now();
     let inserter = std::thread::spawn(move || bare_insert(&ns_a, &fresh));
@@ -394,7 +426,16 @@ pub fn hotsync_rates(a: &ConntrackArgs, f: &mut CtFigures) {
         after[3] - lost0
     );
 
-    // Takeover commit on B (every entry into fw-b's kernel).
+    // Their destroy events take them out of both tables again, so the
+    // commit below carries the same N entries as conntrackd's.
+    let mut del = CtSocket::open(Some(&lab.ns("a")), Subscribe::Nothing).expect("socket");
+    del.set_recv_timeout_ms(1000).expect("timeout");
+    del.delete(&fresh_keys).expect("delete");
+    nb.cmd(&format!("wait-len-below {}", total + 1));
+
+    // The active fails (on a real failure its host, and so its event
+    // listener, is gone); B takes over: every entry into fw-b's kernel.
+    quit(na);
     std::thread::sleep(Duration::from_millis(500));
     let c = nb.nums("takeover");
     f.put("conntrack_commit_entries_per_s", c[1] / c[0]);
@@ -410,20 +451,7 @@ pub fn hotsync_rates(a: &ConntrackArgs, f: &mut CtFigures) {
         "hotsync commit: {} entries, {} refused, fw-b kernel count {in_kernel}",
         c[1], c[2]
     ));
-    quit(na);
     quit(nb);
-    // The commit's kernel bound in the same state: fw-a's table full,
-    // fw-b's emptied, the same entries inserted bare (no listener).
-    lab.flush("b");
-    let mut all = entries;
-    all.extend(synthetic(m, 1));
-    let bound = bare_insert(&lab.ns("b"), &all);
-    f.put("kernel_insert_at_commit_entries_per_s", bound);
-    eprintln!(
-        "  kernel bound of that commit: bare insert of {} entries into the emptied fw-b: {}/s",
-        all.len(),
-        si(bound)
-    );
 }
 
 // ----- conntrackd -----------------------------------------------------------
@@ -559,8 +587,13 @@ pub fn conntrackd_rates(a: &ConntrackArgs, f: &mut CtFigures) {
     let dir = ctlab::temp_dir("conntrackd");
     let entries = synthetic(n, 0);
     let ins = bare_insert(&lab.ns("a"), &entries);
-    drop(entries);
     f.put("conntrackd_run_kernel_insert_entries_per_s", ins);
+    let bound = commit_bound(&lab, &entries);
+    f.put(
+        "conntrackd_run_kernel_insert_at_commit_entries_per_s",
+        bound,
+    );
+    drop(entries);
     let t = Instant::now();
     let ca = Conntrackd::start(&lab, "a", &dir, n);
     let mut last = 0;
@@ -597,6 +630,9 @@ pub fn conntrackd_rates(a: &ConntrackArgs, f: &mut CtFigures) {
             got
         ));
     }
+    // The active fails, as in the hotsync run.
+    drop(ca);
+    std::thread::sleep(Duration::from_millis(500));
     let k0 = lab.kernel_count("b");
     let t = Instant::now();
     assert!(cb.ctl(&["-c"]).ok, "conntrackd -c");
@@ -616,7 +652,6 @@ pub fn conntrackd_rates(a: &ConntrackArgs, f: &mut CtFigures) {
         k - k0,
         si((k - k0) as f64 / commit_s)
     );
-    drop(ca);
     drop(cb);
 }
 

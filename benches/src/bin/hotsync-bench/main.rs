@@ -824,7 +824,13 @@ fn conntrack_cmd(a: &conntrack::ConntrackArgs, ctx: &Ctx, rep: &mut Report) {
             (
                 "ratio_commit_vs_kernel_insert",
                 "conntrack_commit_entries_per_s",
-                "kernel_insert_entries_per_s",
+                "kernel_insert_at_commit_entries_per_s",
+                false,
+            ),
+            (
+                "ratio_conntrackd_commit_vs_kernel_insert",
+                "conntrackd_commit_entries_per_s",
+                "conntrackd_run_kernel_insert_at_commit_entries_per_s",
                 false,
             ),
             (

@@ -212,16 +212,27 @@ impl DataPlane {
         Ok(counts)
     }
 
-    /// Commits every backup entry of the table to the kernel now.
+    /// Commits every backup entry of the table to the kernel now, most
+    /// recently active first. The [`COMMIT_HEAD`] most recent go first,
+    /// picked in linear time, before the rest is sorted: with a million
+    /// entries the sort alone would keep live flows out of the kernel for
+    /// a TCP retransmission or two.
     pub fn commit_table(&self) -> Result<Counts, CtError> {
-        let sessions = ordered_for_commit(&self.shared.table, self.shared.cfg.vsys);
+        let mut sessions = backup_entries(&self.shared.table, self.shared.cfg.vsys);
+        let head = COMMIT_HEAD.min(sessions.len());
+        if sessions.len() > head {
+            sessions.select_nth_unstable_by_key(head, recency);
+        }
+        sessions[..head].sort_unstable_by_key(recency);
         let now = unix_now();
         let mut sock = self
             .shared
             .commit
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let counts = sock.commit(&sessions, |e| commit_timeout(e, now))?;
+        let mut counts = sock.commit(&sessions[..head], |e| commit_timeout(e, now))?;
+        sessions[head..].sort_unstable_by_key(recency);
+        counts.add(&sock.commit(&sessions[head..], |e| commit_timeout(e, now))?);
         let st = &self.shared.stats;
         add(&st.committed, counts.ok);
         add(&st.commit_refused, counts.refused);
@@ -253,10 +264,19 @@ pub fn commit_timeout(e: &SessionEntry, now: u32) -> u32 {
         .max(MIN_COMMIT_TIMEOUT)
 }
 
-/// The table's backup entries of `vsys`, most recently active first (last
-/// seen, then the latest expiry: established flows before short-lived
-/// ones), so live flows are in the kernel soonest.
-pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
+/// Entries a takeover commits ahead of the sort of the rest.
+pub const COMMIT_HEAD: usize = 4096;
+
+/// Commit order: most recently active first (last seen, then the latest
+/// expiry: established flows before short-lived ones), so live flows are
+/// in the kernel soonest.
+fn recency(s: &(SessionKey, SessionEntry)) -> std::cmp::Reverse<(u32, u32)> {
+    let e = &s.1;
+    std::cmp::Reverse((e.last_seen, e.last_seen.saturating_add(e.timeout)))
+}
+
+/// The table's backup entries of `vsys`, in no order.
+fn backup_entries(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
     let mut v = Vec::with_capacity(table.backup_len());
     for shard in 0..table.shard_count() {
         table.for_each_in_shard(shard, |k, e| {
@@ -265,9 +285,13 @@ pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, S
             }
         });
     }
-    v.sort_unstable_by_key(|(_, e)| {
-        std::cmp::Reverse((e.last_seen, e.last_seen.saturating_add(e.timeout)))
-    });
+    v
+}
+
+/// The table's backup entries of `vsys` in commit order.
+pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
+    let mut v = backup_entries(table, vsys);
+    v.sort_unstable_by_key(recency);
     v
 }
 
@@ -571,5 +595,27 @@ mod tests {
         // until a complete dump.
         assert!(table.get(&entry(200).key).is_some());
         assert_eq!(stats.resync_removed.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_commit_head_is_the_most_recent_in_order() {
+        let table = SessionTable::new(TableConfig::with_capacity(20_000));
+        for i in 0..10_000u32 {
+            let mut c = entry((i % 250) as u8 + 1);
+            c.key.src_port = (i / 250) as u16;
+            c.entry.last_seen = 1_000_000 + (i * 7919) % 10_000;
+            table.upsert(&c.key, &c.entry).unwrap();
+        }
+        let full = ordered_for_commit(&table, 0);
+        let mut v = backup_entries(&table, 0);
+        v.select_nth_unstable_by_key(COMMIT_HEAD, recency);
+        v[..COMMIT_HEAD].sort_unstable_by_key(recency);
+        let seen =
+            |x: &[(SessionKey, SessionEntry)]| x.iter().map(|s| s.1.last_seen).collect::<Vec<_>>();
+        assert_eq!(seen(&v[..COMMIT_HEAD]), seen(&full[..COMMIT_HEAD]));
+        assert!(
+            full.windows(2)
+                .all(|w| w[0].1.last_seen >= w[1].1.last_seen)
+        );
     }
 }

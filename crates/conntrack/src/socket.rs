@@ -101,6 +101,17 @@ pub struct Counts {
     pub first_errno: Option<i32>,
 }
 
+impl Counts {
+    /// Adds another pass's counts (the first refusal stays the first).
+    pub fn add(&mut self, o: &Counts) {
+        self.ok += o.ok;
+        self.malformed += o.malformed;
+        self.refused += o.refused;
+        self.table_full += o.table_full;
+        self.first_errno = self.first_errno.or(o.first_errno);
+    }
+}
+
 /// One event: a session created or changed, or destroyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {

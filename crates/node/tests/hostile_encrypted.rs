@@ -79,6 +79,10 @@ struct Puppet {
 
 impl Puppet {
     fn connect(port: u16, encryption_key: &str, nonce: u8) -> Puppet {
+        Self::connect_with(port, KEY, encryption_key, nonce)
+    }
+
+    fn connect_with(port: u16, psk: &str, encryption_key: &str, nonce: u8) -> Puppet {
         let table = SessionTable::new(TableConfig::with_shards(8192, 16));
         fill(&table, 3_000, 400 + u64::from(nonce));
         let cfg = ProtoConfig {
@@ -86,7 +90,7 @@ impl Puppet {
             priority: 10,
             hello_interval: Duration::from_millis(100),
             dead_count: 3,
-            psk: Some(KEY.as_bytes().to_vec()),
+            psk: Some(psk.as_bytes().to_vec()),
             encryption_key: Some(encryption_key.as_bytes().to_vec()),
             batch_records: 512,
             ..ProtoConfig::default()
@@ -330,5 +334,63 @@ fn refused_encrypted_frames_drop_the_connection_count_and_change_nothing() {
     b.wait_job(job, Duration::from_secs(30)).unwrap();
     digests_equal(&a, &b, Duration::from_secs(10));
     a.shutdown();
+    b.shutdown();
+}
+
+/// The node's traffic counters (frames and bytes in `display hrp
+/// statistics`, socket bytes in the metrics).
+fn traffic(n: &NodeHandle) -> [u64; 8] {
+    let st = n.state();
+    let s = &st.peer.stats;
+    [
+        s.frames_rx,
+        s.bytes_rx,
+        s.frames_tx,
+        s.bytes_tx,
+        st.io.bytes_rx[0],
+        st.io.bytes_rx[1],
+        st.io.bytes_tx[0],
+        st.io.bytes_tx[1],
+    ]
+}
+
+/// Connections that never complete a handshake (garbage, a hello then
+/// silence, a wrong authentication key) move only their own error: no
+/// frame or byte counter, in the protocol or on the sockets.
+#[test]
+fn strangers_move_no_traffic_counter() {
+    let _serial = serial();
+    let (b, _, port) = setup();
+    let before = traffic(&b);
+    let errors = b.state().peer.stats.error_total();
+    let wait = Duration::from_secs(5);
+
+    let mut s = TcpStream::connect(addr(port)).unwrap();
+    let _ = s.write_all(&[0x55; 4096]);
+    wait_until("bad_magic", wait, || error_count(&b, "bad_magic") == 1);
+
+    let mut p = Puppet::connect_with(port, "not-the-key", ENCRYPTION_KEY, 8);
+    assert_ne!(p.handshake(wait), Phase::Up);
+    assert!(p.dropped(wait));
+    wait_until("auth_failed", wait, || error_count(&b, "auth_failed") == 1);
+
+    // A hello (the puppet's), then silence until the handshake timer.
+    let mut p = Puppet::connect(port, ENCRYPTION_KEY, 9);
+    let hello = p.take_output();
+    p.write(&hello);
+    assert!(p.dropped(wait));
+    wait_until("timeout", wait, || error_count(&b, "timeout") == 1);
+    drop(s);
+    wait_until("every stranger counted", wait, || {
+        b.state().peer.stats.error_total() >= errors + 3
+    });
+
+    assert_eq!(
+        traffic(&b),
+        before,
+        "frames/bytes (protocol), bytes (sockets) moved: {:?}",
+        b.state().peer.stats.errors
+    );
+    assert_eq!(b.state().peer.stats.connections, 0);
     b.shutdown();
 }

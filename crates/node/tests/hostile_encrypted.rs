@@ -18,7 +18,7 @@ mod support;
 use hotsync_node::{Node, NodeConfig, NodeHandle};
 use hotsync_proto::{ConnKind, Peer, Phase, ProtoConfig, RejectConfig, Role};
 use hotsync_table::{SessionTable, TableConfig};
-use hotsync_wire::{Channel, FrameEncoder, HEADER_LEN, Heartbeat, Message, MessageKind};
+use hotsync_wire::{Channel, FrameEncoder, HEADER_LEN, Heartbeat, Message, MessageKind, field};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -53,12 +53,12 @@ fn error_count(n: &NodeHandle, kind: &str) -> u64 {
     n.state().peer.stats.errors.get(kind).copied().unwrap_or(0)
 }
 
-/// Cuts a byte stream into whole frames (payload length at 12..16, frames
-/// padded to 16 bytes).
+/// Cuts a byte stream into whole frames (frames padded to 16 bytes).
 fn split_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     while bytes.len() >= HEADER_LEN {
-        let payload = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+        let len_field = bytes[field::PAYLOAD_LEN].try_into().unwrap();
+        let payload = u32::from_le_bytes(len_field) as usize;
         let len = (HEADER_LEN + payload).div_ceil(16) * 16;
         frames.push(bytes[..len.min(bytes.len())].to_vec());
         bytes = &bytes[len.min(bytes.len())..];
@@ -67,7 +67,7 @@ fn split_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn kind_of(frame: &[u8]) -> Option<MessageKind> {
-    MessageKind::from_u8(frame[7])
+    MessageKind::from_u8(frame[field::KIND])
 }
 
 /// A real peer with the pre-shared key and an encryption key (the right
@@ -301,7 +301,7 @@ fn refused_encrypted_frames_drop_the_connection_count_and_change_nothing() {
             let frames = p.batch_frames();
             let i = first_records(&frames);
             let mut tampered = frames[i].clone();
-            tampered[24 + 7] ^= 0x10;
+            tampered[field::TAG.start + 7] ^= 0x10;
             p.write(&frames[..i].concat());
             p.write(&tampered);
         },

@@ -11,7 +11,7 @@ use crate::handshake::{CAP_AUTH, CAP_ENCRYPT};
 use arbitrary::{Arbitrary, Unstructured};
 use hotsync_wire::{
     AuthProof, Channel, FORMAT_FINGERPRINT, HEADER_LEN, Hello, Integrity, Message, MessageRef,
-    PROTOCOL_VERSION,
+    PROTOCOL_VERSION, field,
 };
 
 impl Harness {
@@ -253,7 +253,9 @@ impl Harness {
             return;
         }
         if bytes.len() >= HEADER_LEN {
-            let payload = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+            let mut len_field = [0u8; 4];
+            len_field.copy_from_slice(&bytes[field::PAYLOAD_LEN]);
+            let payload = u32::from_le_bytes(len_field);
             let len = (HEADER_LEN + payload as usize).div_ceil(16) * 16;
             r.last_received.clear();
             r.last_received

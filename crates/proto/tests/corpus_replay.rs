@@ -16,12 +16,14 @@ fn proto_input_corpus() {
     assert!(files.len() >= 10, "seed corpus missing");
     let (mut up_psk, mut up_open, mut up_encrypted, mut errors) = (0, 0, 0, 0);
     let mut encrypted_errors = std::collections::BTreeSet::new();
+    let mut encrypted_records = 0;
     for path in files {
         let data = std::fs::read(&path).unwrap();
         let o = hotsync_proto::fuzzing::proto_input(&data);
         eprintln!("{}: {o:?}", path.display());
         if o.encrypted {
             encrypted_errors.extend(o.error_kinds.iter().copied());
+            encrypted_records += o.records_rx;
         }
         if o.handshake_done {
             if o.encrypted {
@@ -41,8 +43,10 @@ fn proto_input_corpus() {
         up_psk > 0 && up_open > 0 && up_encrypted > 0 && errors > 0,
         "seed coverage lost"
     );
-    // And, encrypted, each check an encrypted frame goes through: the
-    // tag (wrong key, flipped bit), replay, order, and no clear text.
+    // And, encrypted: records that went through decryption and were
+    // applied, and each check an encrypted frame goes through: the tag
+    // (wrong key, flipped bit), replay, order, and no clear text.
+    assert!(encrypted_records > 0, "no encrypted seed applies records");
     for kind in [
         "decrypt_failed",
         "replayed",

@@ -45,25 +45,16 @@ struct Slot {
     connect_started: Option<Instant>,
     next_attempt: Option<Instant>,
     backoff: Duration,
-    /// The last read or write stopped at [`IO_BUDGET`], not at
-    /// `WouldBlock`: no readiness edge will come, so poll again at once.
-    read_more: bool,
-    write_more: bool,
     /// The connection completed its handshake (`Event::Connected`).
     up: bool,
     /// Bytes read and written before that: they join the I/O counters only
     /// when it completes, so a stranger moves no counter but its error.
     handshake_rx: u64,
     handshake_tx: u64,
-}
-
-impl Slot {
-    /// The transport is gone: what its handshake moved is dropped uncounted.
-    fn forget_connection_io(&mut self) {
-        self.up = false;
-        self.handshake_rx = 0;
-        self.handshake_tx = 0;
-    }
+    /// The last read or write stopped at [`IO_BUDGET`], not at
+    /// `WouldBlock`: no readiness edge will come, so poll again at once.
+    read_more: bool,
+    write_more: bool,
 }
 
 pub(crate) struct EventLoop {
@@ -684,13 +675,13 @@ impl EventLoop {
         drop(s);
         tracing::info!(conn = kind.name(), reason, "HRP connection closed");
         let slot = &mut self.slots[i];
+        slot.forget_connection_io();
         slot.connecting = false;
         slot.connect_started = None;
         slot.backoff = BACKOFF_MIN;
         slot.next_attempt = Some(now + BACKOFF_MIN);
         slot.read_more = false;
         slot.write_more = false;
-        slot.forget_connection_io();
         self.peer.handle_disconnected(kind, now);
     }
 }
@@ -699,5 +690,14 @@ fn idx(kind: ConnKind) -> usize {
     match kind {
         ConnKind::Session => 0,
         ConnKind::Config => 1,
+    }
+}
+
+impl Slot {
+    /// The transport is gone: what its handshake moved is dropped uncounted.
+    fn forget_connection_io(&mut self) {
+        self.up = false;
+        self.handshake_rx = 0;
+        self.handshake_tx = 0;
     }
 }

@@ -198,7 +198,8 @@ impl Peer {
         now: Instant,
     ) -> Result<(), ProtoError> {
         self.decoders[kind].commit(n);
-        self.core.stats.bytes_rx += n as u64;
+        let core = &mut self.core;
+        core.conns[kind].count_rx_bytes(n, &mut core.stats);
         self.process(kind, now)
     }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 /// Cumulative counters of one node's protocol instance.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    /// Frames sent.
+    /// Frames sent. This and the next three count connections that
+    /// completed their handshake (its own frames included, added when it
+    /// completes): one that never does moves only its error counter.
     pub frames_tx: u64,
     /// Frames received.
     pub frames_rx: u64,

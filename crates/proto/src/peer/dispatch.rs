@@ -33,7 +33,7 @@ impl Core {
         }
         c.rx_seq = h.seq;
         c.last_rx = now;
-        self.stats.frames_rx += 1;
+        c.count_rx_frame(&mut self.stats);
         if h.channel != Channel::Control && h.channel != kind.channel() {
             return Err(ProtoError::WrongChannel {
                 expected: kind.name(),
@@ -88,6 +88,8 @@ impl Core {
     fn conn_up(&mut self, kind: ConnKind, authenticated: bool, now: Instant) {
         let conn = &mut self.conns[kind];
         conn.phase = Phase::Up;
+        let held = std::mem::take(&mut conn.handshake_io);
+        held.fold_into(&mut self.stats);
         let claim = conn.claim;
         self.stats.connections += 1;
         self.events.push_back(Event::Connected(kind));

@@ -29,6 +29,7 @@ use crate::resync::{Resync, ShardLedger};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
+use crate::step_down::StepDown;
 use hotsync_table::SessionTable;
 use hotsync_wire::{Channel, Close, FrameDecoder, WireMessage};
 use std::sync::Arc;
@@ -61,6 +62,8 @@ struct Core {
     jobs: Jobs,
     config_queue: ConfigQueue,
     inbound: Inbound,
+    /// Changes from a peer that also held the active role.
+    step_down: StepDown,
     events: Events,
     stats: Stats,
 }
@@ -108,6 +111,7 @@ impl Peer {
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             inbound: Inbound::new(cfg.batch_records),
+            step_down: StepDown::default(),
             events: Events::new(),
             stats: Stats::default(),
             table,
@@ -367,13 +371,13 @@ impl Peer {
     /// election decides. Returns whether the role changed.
     pub fn set_role_external(&mut self, role: Role, now: Instant) -> Result<bool, RequestError> {
         let core = &mut self.core;
+        let before = core.election.role;
         let changed = core
             .election
             .set_external(role, now, &mut core.events)
             .ok_or(RequestError::RoleNotExternal)?;
-        if changed {
-            core.announce_role(now);
-        }
+        let peer_role = core.election.peer.map_or(Role::Initial, |p| p.role);
+        core.roles_settled(before, peer_role, changed, now);
         Ok(changed)
     }
 
@@ -426,6 +430,24 @@ impl Core {
                 self.fail(kind, &e);
                 false
             }
+        }
+    }
+
+    /// The election ran (our role was `before`, the peer claims
+    /// `peer_role`): a node that left the active role hands its last
+    /// changes over and asks the winner for every shard; one that kept it
+    /// against an active peer keeps its own sessions (see
+    /// [`crate::step_down`]). A changed role is announced at once.
+    fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
+        let role = self.election.role;
+        if before == Role::Active && role != Role::Active && self.ever_established {
+            StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
+        }
+        if role == Role::Active && peer_role == Role::Active {
+            self.step_down.won_against_active();
+        }
+        if changed {
+            self.announce_role(now);
         }
     }
 

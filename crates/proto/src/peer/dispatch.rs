@@ -11,6 +11,7 @@ use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
 use crate::receive::Inbound;
 use crate::role::Role;
+use crate::step_down::StepDown;
 use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
 use std::time::Instant;
 
@@ -104,10 +105,9 @@ impl Core {
     }
 
     fn establish(&mut self, peer: PeerInfo, authenticated: bool, now: Instant) {
+        let before = self.election.role;
         let (role, changed) = self.election.on_established(peer, now, &mut self.events);
-        if changed {
-            self.announce_role(now);
-        }
+        self.roles_settled(before, peer.role, changed, now);
         self.established = true;
         self.authenticated = authenticated;
         if !self.ever_established {
@@ -158,12 +158,11 @@ impl Core {
                         .ok_or_else(|| invalid(msg_kind, Field::Role, hb.role))?;
                     let prio = hb.priority.to_native();
                     let est = self.established;
-                    if self
-                        .election
-                        .on_heartbeat(role, prio, est, now, &mut self.events)
-                    {
-                        self.announce_role(now);
-                    }
+                    let before = self.election.role;
+                    let changed =
+                        self.election
+                            .on_heartbeat(role, prio, est, now, &mut self.events);
+                    self.roles_settled(before, role, changed, now);
                 }
                 Ok(())
             }
@@ -194,6 +193,12 @@ impl Core {
         msg: MessageRef<'_>,
     ) -> Result<(), ProtoError> {
         match msg {
+            MessageRef::SessionUpsertBatch(b) if self.step_down.keeping_own() => {
+                StepDown::apply_upserts(b, &self.table, &mut self.stats);
+            }
+            MessageRef::SessionDeleteBatch(b) if self.step_down.keeping_own() => {
+                StepDown::apply_deletes(b, &self.table, &mut self.stats);
+            }
             MessageRef::SessionUpsertBatch(b) => {
                 self.inbound.upserts(b, &self.table, &mut self.stats);
             }
@@ -220,6 +225,7 @@ impl Core {
                         self.stats.resync_request += 1;
                     }
                 }
+                self.step_down.peer_requested_resync();
             }
             _ => {}
         }

@@ -7,6 +7,7 @@ use crate::error::ProtoError;
 use crate::incremental::Drain;
 use crate::jobs;
 use crate::resync;
+use crate::role::Role;
 use hotsync_wire::{Ack, Channel};
 use std::time::Instant;
 
@@ -96,6 +97,7 @@ impl Core {
             cfg: &self.cfg,
             ledger: &mut self.ledger,
             stats: &mut self.stats,
+            coalesce: self.election.role == Role::Active,
         };
         self.incremental.drain(&mut cx, now)
     }

@@ -440,8 +440,16 @@ impl Core {
     /// [`crate::step_down`]). A changed role is announced at once.
     fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
         let role = self.election.role;
-        if before == Role::Active && role != Role::Active && self.ever_established {
+        if before == Role::Active && role != Role::Active {
             StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
+            // The peer may never have seen this node active (its hello was
+            // sent before it took the role): say so first, so the peer
+            // treats the changes that follow as a former active's.
+            if self.conns.session.is_up() {
+                let mut was = self.election.heartbeat(now);
+                was.role = before.to_u8();
+                self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
+            }
         }
         if role == Role::Active && peer_role == Role::Active {
             self.step_down.won_against_active();
@@ -528,6 +536,7 @@ impl Core {
             .resync
             .on_session_lost(&mut self.ledger, &mut self.stats);
         self.stats.resync_disconnect += lost;
+        self.step_down.on_session_lost();
         self.jobs.on_session_lost(self.table.shard_count());
         if self.established {
             self.established = false;

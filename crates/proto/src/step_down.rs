@@ -43,6 +43,12 @@ impl StepDown {
         self.keep_own = false;
     }
 
+    /// The session connection dropped: the loser asks again after the
+    /// reconnect, for what was lost with it.
+    pub fn on_session_lost(&mut self) {
+        self.keep_own = false;
+    }
+
     /// Whether received changes are applied only where this node holds no
     /// version of its own.
     pub fn keeping_own(&self) -> bool {

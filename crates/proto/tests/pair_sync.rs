@@ -597,3 +597,29 @@ fn a_connected_peer_is_never_displaced_by_a_newcomer() {
     let peer: std::net::SocketAddr = "10.0.0.2:18514".parse().unwrap();
     assert!(hotsync_proto::Peer::dials(local, peer) && !hotsync_proto::Peer::dials(peer, local));
 }
+
+#[test]
+fn records_a_full_standby_refused_are_resynced_once_room_frees_up() {
+    let mut cfg = PairConfig::default();
+    cfg.table_b.max_sessions = 256;
+    let mut p = Pair::new(cfg);
+    p.establish();
+    let written = write(&p, 7, 2500);
+    p.run_for(Duration::from_millis(100));
+    let refused = p.b.peer.stats().apply_table_full;
+    assert!(refused > 0, "the standby's table never filled");
+    assert_ne!(p.a.table.digest(), p.b.table.digest());
+    // The data plane ends most sessions: the standby has room again.
+    for (k, _) in &written[..2300] {
+        p.a.table.remove(k);
+    }
+    assert!(
+        p.run_until(Duration::from_millis(500), in_step),
+        "the refused records were never repaired"
+    );
+    let st = p.b.peer.state();
+    assert!(st.stats.resync_table_full > 0);
+    assert_eq!(st.stats.resync_balance(), st.uncertain_shards as i64);
+    let a = p.a.peer.state();
+    assert_eq!(a.stats.resync_balance(), a.uncertain_shards as i64);
+}

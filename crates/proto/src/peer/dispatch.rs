@@ -200,7 +200,16 @@ impl Core {
                 StepDown::apply_deletes(b, &self.table, &mut self.stats);
             }
             MessageRef::SessionUpsertBatch(b) => {
+                let before = self.stats.apply_table_full;
                 self.inbound.upserts(b, &self.table, &mut self.stats);
+                if self.stats.apply_table_full > before {
+                    // Rare: find the shards that refused, to ask for them
+                    // again once room frees up (see `fill_session`).
+                    for (k, _) in b.iter().filter(|(k, _)| !self.table.contains(k)) {
+                        let s = self.table.shard_of(&k);
+                        self.ledger.refused(s, self.table.shard_len(s));
+                    }
+                }
             }
             MessageRef::SessionDeleteBatch(b) => {
                 Inbound::deletes(b, &self.table, &mut self.stats);

@@ -60,6 +60,12 @@ impl Core {
     /// repair of uncertain shards, then the bulk batch sync.
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
         self.drain_incremental(now)?;
+        // Records a full table refused: once their shard has room, a node
+        // that is not active asks for the shard again (the active's own
+        // refusals are its data plane's to handle).
+        if self.election.role != Role::Active {
+            self.stats.resync_table_full += self.ledger.room_freed(&self.table);
+        }
         // Bulk stops at a quarter of the high-water mark: enough queued to
         // keep the socket busy with large writes, little enough that
         // incremental records queued behind it are not delayed long.

@@ -31,7 +31,7 @@ use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use crate::step_down::StepDown;
 use hotsync_table::SessionTable;
-use hotsync_wire::{Channel, Close, FrameDecoder, WireMessage};
+use hotsync_wire::{Channel, Close, FrameDecoder, ResyncRequest, WireMessage};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,6 +64,10 @@ struct Core {
     inbound: Inbound,
     /// Changes from a peer that also held the active role.
     step_down: StepDown,
+    /// This node stepped down and its hand-over (last changes, then the
+    /// resync request) is not acknowledged yet: the session frame that
+    /// completes it, `u64::MAX` until the request is sent.
+    handover: Option<u64>,
     events: Events,
     stats: Stats,
 }
@@ -112,6 +116,7 @@ impl Peer {
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             inbound: Inbound::new(cfg.batch_records),
             step_down: StepDown::default(),
+            handover: None,
             events: Events::new(),
             stats: Stats::default(),
             table,
@@ -299,6 +304,9 @@ impl Peer {
             && c.table.has_pending()
             // Waiting out the coalescing window: `poll_timeout` says when.
             && !c.incremental.window_open(&c.cfg, now)
+            // Waiting for a former active's last changes: the hold's
+            // deadline is a timer.
+            && !c.holding(now)
     }
 
     /// The next event, if any.
@@ -441,22 +449,50 @@ impl Core {
     fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
         let role = self.election.role;
         if before == Role::Active && role != Role::Active {
-            StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
-            // The peer may never have seen this node active (its hello was
-            // sent before it took the role): say so first, so the peer
-            // treats the changes that follow as a former active's.
-            if self.conns.session.is_up() {
-                let mut was = self.election.heartbeat(now);
-                was.role = before.to_u8();
-                self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
+            if self.ever_established {
+                StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
+                self.handover = Some(u64::MAX);
+                self.say_was_active(now);
+            } else if self.conns.session.is_up() {
+                // Nothing captured yet (B4), nothing to hand over: an empty
+                // request tells a winner waiting for it not to wait.
+                let none = ResyncRequest { shards: Vec::new() };
+                self.send_or_fail(ConnKind::Session, Channel::Session, &none, now);
             }
         }
-        if role == Role::Active && peer_role == Role::Active {
-            self.step_down.won_against_active();
+        if role == Role::Active {
+            self.handover = None;
+        }
+        // A node that was never established has nothing of its own the
+        // loser's changes could overwrite.
+        if role == Role::Active && peer_role == Role::Active && self.ever_established {
+            let dead = self.cfg.dead_interval();
+            self.step_down.won_against_active(dead, now);
+        } else if role != Role::Active {
+            self.step_down.stop();
         }
         if changed {
             self.announce_role(now);
         }
+    }
+
+    /// The peer may never have seen this node active (its hello was sent
+    /// before it took the role, or the frames that said so were lost with
+    /// a connection): while its hand-over is not acknowledged, it says so
+    /// first on every session connection, so the peer treats the changes
+    /// that follow as a former active's.
+    fn say_was_active(&mut self, now: Instant) {
+        if self.handover.is_some() && self.conns.session.is_up() {
+            let mut was = self.election.heartbeat(now);
+            was.role = Role::Active.to_u8();
+            self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
+        }
+    }
+
+    /// Whether this node, active, holds its session data back until a
+    /// former active's last changes are in (see [`crate::step_down`]).
+    fn holding(&self, now: Instant) -> bool {
+        self.election.role == Role::Active && self.step_down.keeping_own(now)
     }
 
     /// Our role changed: tell the peer at once rather than at the next
@@ -536,7 +572,10 @@ impl Core {
             .resync
             .on_session_lost(&mut self.ledger, &mut self.stats);
         self.stats.resync_disconnect += lost;
-        self.step_down.on_session_lost();
+        if self.handover.is_some() {
+            // The request is made again on the next connection.
+            self.handover = Some(u64::MAX);
+        }
         self.jobs.on_session_lost(self.table.shard_count());
         if self.established {
             self.established = false;
@@ -571,6 +610,7 @@ impl Core {
         conns
             .chain(self.election.next_deadline())
             .chain(self.incremental.deadline(&self.cfg))
+            .chain(self.step_down.deadline())
             .min()
     }
 

@@ -10,49 +10,68 @@
 //! the winner: counted and logged. The winner ([`StepDown::keep_own`])
 //! applies those last changes only where it holds no version of its own:
 //! the loser's sessions it lacks are added, every session it holds stays as
-//! it is (what it did not apply is counted). It does so until the loser's
-//! resync request arrives, which follows the loser's last changes on the
-//! same connection.
+//! it is (what it did not apply is counted). Meanwhile it sends the loser
+//! no session data (its own changes and walks wait in its journals and
+//! ledger): the loser reads its journals before anything of the winner's
+//! lands in its table, so a session the winner removed cannot make the
+//! loser's newer one disappear unseen. The winner resumes when the loser's
+//! resync request arrives (it follows the loser's last changes on the same
+//! connection), or a dead interval after the session connection last came
+//! up without it.
 
 use crate::resync::ShardLedger;
 use crate::stats::Stats;
 use hotsync_table::{SessionTable, ShardSet};
 use hotsync_wire::{ArchivedSessionDeleteBatch, ArchivedSessionUpsertBatch};
+use std::time::{Duration, Instant};
 
-/// The winner's side: whether the peer's changes are a former active's.
+/// The winner's side: until when the peer's changes are a former active's.
 #[derive(Default)]
 pub(crate) struct StepDown {
-    keep_own: bool,
+    keep_own_until: Option<Instant>,
 }
 
 impl StepDown {
     /// This node kept the active role against a peer that claimed it too:
     /// the peer's changes until its resync request are a loser's.
-    pub fn won_against_active(&mut self) {
-        if !self.keep_own {
+    pub fn won_against_active(&mut self, dead: Duration, now: Instant) {
+        if self.keep_own_until.is_none() {
             tracing::warn!(
                 "the peer also claimed the active role; this node keeps it: its copy is authoritative, the peer's sessions it lacks are added"
             );
         }
-        self.keep_own = true;
+        self.keep_own_until = Some(now + dead);
     }
 
     /// The peer asked for a resync: its last changes as an active node are
     /// all in (they precede the request on the connection).
     pub fn peer_requested_resync(&mut self) {
-        self.keep_own = false;
+        self.keep_own_until = None;
     }
 
-    /// The session connection dropped: the loser asks again after the
-    /// reconnect, for what was lost with it.
-    pub fn on_session_lost(&mut self) {
-        self.keep_own = false;
+    /// The session connection is up again while the loser's request is
+    /// awaited: the wait starts over (its changes and its request, if they
+    /// were lost with the connection, come again on this one).
+    pub fn reconnected(&mut self, dead: Duration, now: Instant) {
+        if self.keep_own_until.is_some() {
+            self.keep_own_until = Some(now + dead);
+        }
+    }
+
+    /// This node is not active (any more): nothing to wait for.
+    pub fn stop(&mut self) {
+        self.keep_own_until = None;
     }
 
     /// Whether received changes are applied only where this node holds no
-    /// version of its own.
-    pub fn keeping_own(&self) -> bool {
-        self.keep_own
+    /// version of its own, and its own session data waits.
+    pub fn keeping_own(&self, now: Instant) -> bool {
+        self.keep_own_until.is_some_and(|u| now < u)
+    }
+
+    /// When the wait ends at the latest (a timer).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.keep_own_until
     }
 
     /// Applies a loser's upserts where this node holds no version of the

@@ -106,8 +106,14 @@ impl Core {
 
     fn establish(&mut self, peer: PeerInfo, authenticated: bool, now: Instant) {
         let before = self.election.role;
+        // Still waiting for a former active's request: it comes on this
+        // connection (a request lost with the old one is made again).
+        self.step_down.reconnected(self.cfg.dead_interval(), now);
         let (role, changed) = self.election.on_established(peer, now, &mut self.events);
         self.roles_settled(before, peer.role, changed, now);
+        if !changed && self.election.role != Role::Active {
+            self.say_was_active(now);
+        }
         self.established = true;
         self.authenticated = authenticated;
         if !self.ever_established {
@@ -181,7 +187,7 @@ impl Core {
             | MessageRef::SessionDeleteBatch(_)
             | MessageRef::ResyncStart(_)
             | MessageRef::ResyncEnd(_)
-            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg),
+            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg, now),
             _ => self.on_batch_message(kind, msg, now),
         }
     }
@@ -191,12 +197,14 @@ impl Core {
         &mut self,
         msg_kind: MessageKind,
         msg: MessageRef<'_>,
+        now: Instant,
     ) -> Result<(), ProtoError> {
+        let keep_own = self.step_down.keeping_own(now);
         match msg {
-            MessageRef::SessionUpsertBatch(b) if self.step_down.keeping_own() => {
+            MessageRef::SessionUpsertBatch(b) if keep_own => {
                 StepDown::apply_upserts(b, &self.table, &mut self.stats);
             }
-            MessageRef::SessionDeleteBatch(b) if self.step_down.keeping_own() => {
+            MessageRef::SessionDeleteBatch(b) if keep_own => {
                 StepDown::apply_deletes(b, &self.table, &mut self.stats);
             }
             MessageRef::SessionUpsertBatch(b) => {
@@ -299,7 +307,12 @@ impl Core {
             }
         }
         match kind {
-            ConnKind::Session => self.jobs.on_session_ack(seq, now, &mut self.events),
+            ConnKind::Session => {
+                if self.handover.is_some_and(|h| seq >= h) {
+                    self.handover = None;
+                }
+                self.jobs.on_session_ack(seq, now, &mut self.events);
+            }
             ConnKind::Config => {
                 self.config_queue.on_ack(seq);
                 self.jobs.on_config_ack(seq);

@@ -59,6 +59,9 @@ impl Core {
     /// Incremental first (it is what the latency target is about), then the
     /// repair of uncertain shards, then the bulk batch sync.
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
+        if self.holding(now) {
+            return Ok(());
+        }
         self.drain_incremental(now)?;
         // Records a full table refused: once their shard has room, a node
         // that is not active asks for the shard again (the active's own
@@ -91,6 +94,14 @@ impl Core {
             }
             // New changes may have arrived while bulk was being encoded.
             self.drain_incremental(now)?;
+        }
+        if self.handover == Some(u64::MAX)
+            && self.ledger.uncertain.is_empty()
+            && !self.resync.walking()
+        {
+            // The request went out: the hand-over is complete once the peer
+            // acknowledges it.
+            self.handover = Some(self.conns.session.tx_seq);
         }
         self.ledger.debug_check(self.conns.session.tx_seq);
         Ok(())

@@ -10,13 +10,17 @@
 //! crash long enough to fail over, a node paused past the dead interval then
 //! resuming, corrupted and truncated frames, a slow receiver, data-plane
 //! bursts that overflow the journals, configuration changes and both kinds of
-//! batch job. Per seed: a key or none, journals of 4 to 1,024 keys, and in
-//! some seeds tables smaller than the key space (full on both sides).
+//! batch job, strangers without the key, preemption. Per seed: a key or
+//! none, journals of 4 to 1,024 keys, and in some seeds tables smaller than
+//! the key space (full on both sides).
 //!
 //! After every schedule the network heals and traffic stops; then safety
 //! (exactly one active, nothing echoed by a node that was never active, no
 //! frame applied out of sequence, every established relationship
-//! authenticated when there is a key, the resync counters balance) and
+//! authenticated when there is a key, nothing a stranger sent applied, the
+//! winner of a split brain authoritative and nothing the loser wrote lost
+//! uncounted, a restarted standby never holding a fragment unsaid, the
+//! resync counters balance) and
 //! liveness (digests equal and every job finished within
 //! [`liveness_bound`] of simulated time) are checked.
 //!
@@ -845,15 +849,10 @@ fn held_back() -> &'static [Class] {
         HELD_BACK
     }
 }
-/// Classes whose schedules fail today (see docs/RELIABILITY.md §7, "Found
-/// by the simulator"): kept out of the fixed set until fixed. Replays:
-/// split brain `HOTSYNC_SIM_SEED=5839268658252983093
-/// HOTSYNC_SIM_KEEP=20`, pause
-/// `HOTSYNC_SIM_SEED=11143910267819265724 HOTSYNC_SIM_KEEP=6`.
-/// Truncated frame: a configuration change queued just after a segment of
-/// the config connection lost its tail is never applied
-/// (`HOTSYNC_SIM_SEED=11514304270969513312
-/// HOTSYNC_SIM_KEEP=11,12`; 4 of 3,000 random seeds).
+/// Classes whose schedules fail today, kept out of the fixed set until
+/// fixed (docs/RELIABILITY.md §7). None: split brain, pause and truncated
+/// frames, held back before, are fixed (their schedules are in
+/// `REGRESSIONS`).
 const HELD_BACK: &[Class] = &[];
 
 /// The seed's parameters and schedule: (step, entry), sorted by step.

@@ -573,7 +573,18 @@ impl Core {
             .on_session_lost(&mut self.ledger, &mut self.stats);
         self.stats.resync_disconnect += lost;
         if self.handover.is_some() {
-            // The request is made again on the next connection.
+            // A hand-over cut short: last changes not acknowledged may not
+            // have reached the winner, and this node (not active) cannot
+            // resend them as state; the winner's copy replaces them. Counted
+            // as possibly lost. The request is made again on the next
+            // connection.
+            if lost > 0 {
+                self.stats.step_down_lost_shards += lost;
+                tracing::warn!(
+                    shards = lost,
+                    "hand-over to the active peer cut short: changes made while active in these shards may be LOST"
+                );
+            }
             self.handover = Some(u64::MAX);
         }
         self.jobs.on_session_lost(self.table.shard_count());

@@ -62,8 +62,10 @@ pub struct Stats {
     /// so its copy becomes the winner's (docs/RELIABILITY.md §5).
     pub resync_step_down: u64,
     /// Shards whose changes, made while this node was active, overflowed
-    /// their journal before it stepped down: those changes never reach the
-    /// winner and are replaced by its copy (lost, counted, logged).
+    /// their journal before it stepped down, or were in flight when the
+    /// session connection dropped during the hand-over: those changes may
+    /// never reach the winner and are replaced by its copy (lost, counted,
+    /// logged).
     pub step_down_lost_shards: u64,
     /// Records and deletions from a peer that also claimed the active role
     /// which this node, keeping the role, did not apply because it holds

@@ -379,13 +379,17 @@ pub fn statistics(s: &Stats) -> String {
         "-",
         count(s.config_items_rx)
     );
-    let single: [(&str, u64); 12] = [
+    let single: [(&str, u64); 16] = [
         ("connections established", s.connections),
         ("connections lost", s.disconnects),
         ("shards resynced", s.shards_resynced),
         ("  after journal overflow", s.resync_overflow),
         ("  after disconnect", s.resync_disconnect),
         ("  on peer request", s.resync_request),
+        ("  after stepping down", s.resync_step_down),
+        ("  after a full table", s.resync_table_full),
+        ("step-down lost shards", s.step_down_lost_shards),
+        ("split brain: kept own", s.split_brain_kept_own),
         ("stale entries removed", s.resync_removed),
         ("journal overflows", s.journal_overflows),
         ("changes before establish", s.changes_before_establish),

@@ -30,6 +30,10 @@ pub(crate) struct Drain<'a> {
     pub cfg: &'a ProtoConfig,
     pub ledger: &'a mut ShardLedger,
     pub stats: &'a mut Stats,
+    /// Whether changes wait for the coalescing window. A node that is not
+    /// active sends at once: its changes must precede the resync request
+    /// it sends next (see `crate::step_down`).
+    pub coalesce: bool,
 }
 
 impl Incremental {
@@ -105,7 +109,7 @@ impl Incremental {
         // gather (and coalesce) changes until it closes, then everything
         // goes out in as few batches as possible.
         let opened = *self.open_since.get_or_insert(now);
-        if now.saturating_duration_since(opened) < cx.cfg.flush_interval {
+        if cx.coalesce && now.saturating_duration_since(opened) < cx.cfg.flush_interval {
             return Ok(());
         }
         let before = cx.ledger.uncertain.len();

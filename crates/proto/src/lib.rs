@@ -29,6 +29,7 @@ mod resync;
 mod role;
 mod settings;
 mod stats;
+mod step_down;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -29,8 +29,9 @@ use crate::resync::{Resync, ShardLedger};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
+use crate::step_down::StepDown;
 use hotsync_table::SessionTable;
-use hotsync_wire::{Channel, Close, FrameDecoder, WireMessage};
+use hotsync_wire::{Channel, Close, FrameDecoder, ResyncRequest, WireMessage};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,6 +62,12 @@ struct Core {
     jobs: Jobs,
     config_queue: ConfigQueue,
     inbound: Inbound,
+    /// Changes from a peer that also held the active role.
+    step_down: StepDown,
+    /// This node stepped down and its hand-over (last changes, then the
+    /// resync request) is not acknowledged yet: the session frame that
+    /// completes it, `u64::MAX` until the request is sent.
+    handover: Option<u64>,
     events: Events,
     stats: Stats,
 }
@@ -108,6 +115,8 @@ impl Peer {
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             inbound: Inbound::new(cfg.batch_records),
+            step_down: StepDown::default(),
+            handover: None,
             events: Events::new(),
             stats: Stats::default(),
             table,
@@ -296,6 +305,9 @@ impl Peer {
             && c.table.has_pending()
             // Waiting out the coalescing window: `poll_timeout` says when.
             && !c.incremental.window_open(&c.cfg, now)
+            // Waiting for a former active's last changes: the hold's
+            // deadline is a timer.
+            && !c.holding(now)
     }
 
     /// The next event, if any.
@@ -368,13 +380,13 @@ impl Peer {
     /// election decides. Returns whether the role changed.
     pub fn set_role_external(&mut self, role: Role, now: Instant) -> Result<bool, RequestError> {
         let core = &mut self.core;
+        let before = core.election.role;
         let changed = core
             .election
             .set_external(role, now, &mut core.events)
             .ok_or(RequestError::RoleNotExternal)?;
-        if changed {
-            core.announce_role(now);
-        }
+        let peer_role = core.election.peer.map_or(Role::Initial, |p| p.role);
+        core.roles_settled(before, peer_role, changed, now);
         Ok(changed)
     }
 
@@ -428,6 +440,60 @@ impl Core {
                 false
             }
         }
+    }
+
+    /// The election ran (our role was `before`, the peer claims
+    /// `peer_role`): a node that left the active role hands its last
+    /// changes over and asks the winner for every shard; one that kept it
+    /// against an active peer keeps its own sessions (see
+    /// [`crate::step_down`]). A changed role is announced at once.
+    fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
+        let role = self.election.role;
+        if before == Role::Active && role != Role::Active {
+            if self.ever_established {
+                StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
+                self.handover = Some(u64::MAX);
+                self.say_was_active(now);
+            } else if self.conns.session.is_up() {
+                // Nothing captured yet (B4), nothing to hand over: an empty
+                // request tells a winner waiting for it not to wait.
+                let none = ResyncRequest { shards: Vec::new() };
+                self.send_or_fail(ConnKind::Session, Channel::Session, &none, now);
+            }
+        }
+        if role == Role::Active {
+            self.handover = None;
+        }
+        // A node that was never established has nothing of its own the
+        // loser's changes could overwrite.
+        if role == Role::Active && peer_role == Role::Active && self.ever_established {
+            let dead = self.cfg.dead_interval();
+            self.step_down.won_against_active(dead, now);
+        } else if role != Role::Active {
+            self.step_down.stop();
+        }
+        if changed {
+            self.announce_role(now);
+        }
+    }
+
+    /// The peer may never have seen this node active (its hello was sent
+    /// before it took the role, or the frames that said so were lost with
+    /// a connection): while its hand-over is not acknowledged, it says so
+    /// first on every session connection, so the peer treats the changes
+    /// that follow as a former active's.
+    fn say_was_active(&mut self, now: Instant) {
+        if self.handover.is_some() && self.conns.session.is_up() {
+            let mut was = self.election.heartbeat(now);
+            was.role = Role::Active.to_u8();
+            self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
+        }
+    }
+
+    /// Whether this node, active, holds its session data back until a
+    /// former active's last changes are in (see [`crate::step_down`]).
+    fn holding(&self, now: Instant) -> bool {
+        self.election.role == Role::Active && self.step_down.keeping_own(now)
     }
 
     /// Our role changed: tell the peer at once rather than at the next
@@ -507,6 +573,21 @@ impl Core {
             .resync
             .on_session_lost(&mut self.ledger, &mut self.stats);
         self.stats.resync_disconnect += lost;
+        if self.handover.is_some() {
+            // A hand-over cut short: last changes not acknowledged may not
+            // have reached the winner, and this node (not active) cannot
+            // resend them as state; the winner's copy replaces them. Counted
+            // as possibly lost. The request is made again on the next
+            // connection.
+            if lost > 0 {
+                self.stats.step_down_lost_shards += lost;
+                tracing::warn!(
+                    shards = lost,
+                    "hand-over to the active peer cut short: changes made while active in these shards may be LOST"
+                );
+            }
+            self.handover = Some(u64::MAX);
+        }
         self.jobs.on_session_lost(self.table.shard_count());
         if self.established {
             self.established = false;
@@ -541,6 +622,7 @@ impl Core {
         conns
             .chain(self.election.next_deadline())
             .chain(self.incremental.deadline(&self.cfg))
+            .chain(self.step_down.deadline())
             .min()
     }
 

@@ -11,6 +11,7 @@ use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
 use crate::receive::Inbound;
 use crate::role::Role;
+use crate::step_down::StepDown;
 use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
 use std::time::Instant;
 
@@ -106,9 +107,14 @@ impl Core {
     }
 
     fn establish(&mut self, peer: PeerInfo, authenticated: bool, now: Instant) {
+        let before = self.election.role;
+        // Still waiting for a former active's request: it comes on this
+        // connection (a request lost with the old one is made again).
+        self.step_down.reconnected(self.cfg.dead_interval(), now);
         let (role, changed) = self.election.on_established(peer, now, &mut self.events);
-        if changed {
-            self.announce_role(now);
+        self.roles_settled(before, peer.role, changed, now);
+        if !changed && self.election.role != Role::Active {
+            self.say_was_active(now);
         }
         self.established = true;
         self.authenticated = authenticated;
@@ -160,12 +166,11 @@ impl Core {
                         .ok_or_else(|| invalid(msg_kind, Field::Role, hb.role))?;
                     let prio = hb.priority.to_native();
                     let est = self.established;
-                    if self
-                        .election
-                        .on_heartbeat(role, prio, est, now, &mut self.events)
-                    {
-                        self.announce_role(now);
-                    }
+                    let before = self.election.role;
+                    let changed =
+                        self.election
+                            .on_heartbeat(role, prio, est, now, &mut self.events);
+                    self.roles_settled(before, role, changed, now);
                 }
                 Ok(())
             }
@@ -184,7 +189,7 @@ impl Core {
             | MessageRef::SessionDeleteBatch(_)
             | MessageRef::ResyncStart(_)
             | MessageRef::ResyncEnd(_)
-            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg),
+            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg, now),
             _ => self.on_batch_message(kind, msg, now),
         }
     }
@@ -194,10 +199,27 @@ impl Core {
         &mut self,
         msg_kind: MessageKind,
         msg: MessageRef<'_>,
+        now: Instant,
     ) -> Result<(), ProtoError> {
+        let keep_own = self.step_down.keeping_own(now);
         match msg {
+            MessageRef::SessionUpsertBatch(b) if keep_own => {
+                StepDown::apply_upserts(b, &self.table, &mut self.stats);
+            }
+            MessageRef::SessionDeleteBatch(b) if keep_own => {
+                StepDown::apply_deletes(b, &self.table, &mut self.stats);
+            }
             MessageRef::SessionUpsertBatch(b) => {
+                let before = self.stats.apply_table_full;
                 self.inbound.upserts(b, &self.table, &mut self.stats);
+                if self.stats.apply_table_full > before {
+                    // Rare: find the shards that refused, to ask for them
+                    // again once room frees up (see `fill_session`).
+                    for (k, _) in b.iter().filter(|(k, _)| !self.table.contains(k)) {
+                        let s = self.table.shard_of(&k);
+                        self.ledger.refused(s, self.table.shard_len(s));
+                    }
+                }
             }
             MessageRef::SessionDeleteBatch(b) => {
                 Inbound::deletes(b, &self.table, &mut self.stats);
@@ -222,6 +244,7 @@ impl Core {
                         self.stats.resync_request += 1;
                     }
                 }
+                self.step_down.peer_requested_resync();
             }
             _ => {}
         }
@@ -286,7 +309,12 @@ impl Core {
             }
         }
         match kind {
-            ConnKind::Session => self.jobs.on_session_ack(seq, now, &mut self.events),
+            ConnKind::Session => {
+                if self.handover.is_some_and(|h| seq >= h) {
+                    self.handover = None;
+                }
+                self.jobs.on_session_ack(seq, now, &mut self.events);
+            }
             ConnKind::Config => {
                 self.config_queue.on_ack(seq);
                 self.jobs.on_config_ack(seq);

@@ -343,7 +343,10 @@ gre      47 179 src=10.0.0.1 dst=10.0.0.2 srckey=0x10000 dstkey=0x1 mark=0 use=1
         assert_eq!(keys.len(), 4, "{:?}", p.sessions);
         let (gre, _) = p.sessions[1];
         assert_eq!((gre.src_port, gre.dst_port), (3, 4));
-        assert!(!p.sessions[1].1.has_nat(), "a swapped GRE reply is no translation");
+        assert!(
+            !p.sessions[1].1.has_nat(),
+            "a swapped GRE reply is no translation"
+        );
         assert_eq!(p.sessions[3].0.ct_zone, 2);
         assert_eq!(p.skipped.len(), 1);
         assert!(p.skipped[0].1.contains("out of range"), "{:?}", p.skipped);

@@ -85,6 +85,11 @@ impl Relationship {
         self.peer.is_some()
     }
 
+    /// The peer incarnation of the current (or last) relationship.
+    pub fn peer(&self) -> Option<u64> {
+        self.peer
+    }
+
     /// What the current relationship still lacks.
     pub fn unsynced(&self) -> Unsynced {
         self.unsynced

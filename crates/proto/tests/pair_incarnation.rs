@@ -4,9 +4,10 @@
 //! B4 applies (nothing from before, no fragment of the outage window, the
 //! peer incomplete on both nodes until the batch syncs).
 
-use hotsync_proto::testing::{Node, Pair, PairConfig};
+use hotsync_proto::testing::{Node, Pair, PairConfig, Stranger};
 use hotsync_proto::{ConnKind, Event, JobKind, JobState, OpDelivery, Role, Unsynced};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey};
+use hotsync_wire::Channel;
 use std::time::Duration;
 
 const SESSION: ConnKind = ConnKind::Session;
@@ -278,4 +279,23 @@ fn a_change_says_what_becomes_of_it() {
         p.a.peer.queue_config_change(1, "", "x"),
         OpDelivery::HeldForPeer
     );
+}
+
+#[test]
+fn a_config_connection_from_another_process_is_refused_while_established() {
+    let mut p = Pair::new(PairConfig::default());
+    p.establish();
+    assert_eq!(
+        p.a.peer.queue_config_change(0, "", "for B's process only"),
+        OpDelivery::Sending
+    );
+    // Another process with B's node id takes the config channel while the
+    // session connection still belongs to B: its changes must not go there.
+    let now = p.now;
+    let mut s = Stranger::connect(&mut p.a, CONFIG, [9; 32], now);
+    let hello = s.hello(2, 100, Role::Standby.to_u8(), 16, false);
+    s.send(&mut p.a, Channel::Control, &hello, now);
+    assert_eq!(p.a.errors("unexpected_message"), 1);
+    assert!(p.a.peer.is_established(), "the session connection stays");
+    assert!(p.a.saw(|e| matches!(e, Event::Close { conn, .. } if *conn == CONFIG)));
 }

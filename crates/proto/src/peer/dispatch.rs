@@ -78,10 +78,27 @@ impl Core {
                 authenticated,
                 receive,
             } => {
+                self.check_same_process(kind)?;
                 self.conn_up(kind, authenticated, now);
                 Ok(receive)
             }
         }
+    }
+
+    /// A config connection that completes its handshake while the
+    /// relationship is established must come from the same peer process
+    /// as the session connection: changes queued for that process must
+    /// not reach another one (a restarted peer forms a new relationship on
+    /// its session connection first, B4).
+    fn check_same_process(&self, kind: ConnKind) -> Result<(), ProtoError> {
+        let claimed = self.conns[kind].claim.map(|c| c.incarnation);
+        if kind == ConnKind::Config && self.established && claimed != self.relationship.peer() {
+            return Err(ProtoError::Unexpected {
+                kind: MessageKind::Hello,
+                state: "from another process than the session connection's peer",
+            });
+        }
+        Ok(())
     }
 
     /// A connection completed its handshake. The session connection

@@ -292,8 +292,13 @@ impl EventLoop {
                 self.log_job_started(&r, hotsync_proto::JobKind::Config);
                 let _ = tx.send(r);
             }
-            Request::ConfigOp { op, vsys, text } => {
-                self.peer.queue_config_op(op, &vsys, &text);
+            Request::ConfigOp {
+                op,
+                vsys,
+                text,
+                reply,
+            } => {
+                let _ = reply.send(self.peer.queue_config_change(op, &vsys, &text));
             }
             Request::SetRole(role, tx) => {
                 let r = self.peer.set_role_external(role, now);

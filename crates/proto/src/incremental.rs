@@ -80,9 +80,11 @@ impl Incremental {
         lost
     }
 
-    /// B4 at the first establishment: what the journals hold from before
+    /// B4 when a new relationship forms: what the journals hold from before
     /// waits for a manual batch sync; only later changes are incremental.
-    pub fn discard_journals(&mut self, table: &SessionTable, stats: &mut Stats) {
+    /// Returns how many changes were dropped.
+    pub fn discard_journals(&mut self, table: &SessionTable) -> u64 {
+        let mut dropped = 0;
         table.clear_pending();
         let mut sink = ShardSet::new(table.shard_count());
         table.take_overflowed(&mut sink);
@@ -90,13 +92,14 @@ impl Incremental {
             loop {
                 self.changes.clear();
                 let n = table.drain_changes(s, 4096, &mut self.changes);
-                stats.changes_before_establish += n as u64;
+                dropped += n as u64;
                 if n == 0 {
                     break;
                 }
             }
         }
         self.changes.clear();
+        dropped
     }
 
     /// Drains the journals into batches and sends them once the coalescing

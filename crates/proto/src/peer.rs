@@ -16,7 +16,7 @@
 mod dispatch;
 mod output;
 
-use crate::config_queue::{ConfigQueue, ConfigSink};
+use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
 use crate::error::{ProtoError, RequestError};
@@ -25,6 +25,7 @@ use crate::handshake;
 use crate::incremental::Incremental;
 use crate::jobs::{JobStatus, Jobs};
 use crate::receive::Inbound;
+use crate::relationship::{self, Relationship};
 use crate::resync::{Resync, ShardLedger};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
@@ -50,8 +51,9 @@ struct Core {
     conns: PerConn<Conn>,
     /// The session connection is up and roles are agreed.
     established: bool,
-    /// It was once: capture is on, configuration changes are queued (B4).
-    ever_established: bool,
+    /// Which pair of incarnations the relationship belongs to; once there
+    /// is one, capture is on and configuration changes are queued (B4).
+    relationship: Relationship,
     authenticated: bool,
     /// Why the last connection failed (for `display hrp state`).
     last_failure: Option<String>,
@@ -84,7 +86,9 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     /// A protocol instance for `table`, with configuration from the peer
-    /// going to `sink`. `nonce_seed` seeds resync epochs (any random value).
+    /// going to `sink`. `nonce_seed` (random, fresh per process) seeds
+    /// resync epochs and this process's incarnation: a relationship belongs
+    /// to a pair of incarnations (see [`Self::incarnation`]).
     pub fn new(
         cfg: ProtoConfig,
         table: Arc<SessionTable>,
@@ -105,7 +109,7 @@ impl Peer {
         let core = Core {
             conns: PerConn::from_fn(|kind| Conn::new(kind, max, now)),
             established: false,
-            ever_established: false,
+            relationship: Relationship::new(relationship::incarnation_from(nonce_seed)),
             authenticated: false,
             last_failure: None,
             election: Election::new(&cfg, now),
@@ -161,6 +165,7 @@ impl Peer {
             &c.cfg,
             c.table.shard_count(),
             c.election.role,
+            c.relationship.local(),
         );
         c.send_or_fail(kind, Channel::Control, &hello, now);
     }
@@ -347,17 +352,36 @@ impl Peer {
         self.core.jobs.start_config(items, now)
     }
 
-    /// Queues one configuration change for the peer (B3), in order. Returns
-    /// false (and does nothing) before the relationship was ever
-    /// established or for an `op` that is no [`crate::ConfigOpKind`] code
-    /// (the peer would refuse it); drops and counts the change if the
-    /// queue is full.
+    /// Queues one configuration change for the peer (B3), in order; whether
+    /// it was queued. See [`Self::queue_config_change`].
     pub fn queue_config_op(&mut self, op: u8, vsys: &str, text: &str) -> bool {
+        self.queue_config_change(op, vsys, text).is_queued()
+    }
+
+    /// Queues one configuration change for the peer (B3), in order, and
+    /// says what becomes of it: sent now, held for the same peer process
+    /// while the relationship is down, or not synchronized (no relationship
+    /// yet, B4; an `op` that is no [`crate::ConfigOpKind`] code, which the
+    /// peer would refuse; the queue full, dropped and counted).
+    pub fn queue_config_change(&mut self, op: u8, vsys: &str, text: &str) -> OpDelivery {
         let c = &mut self.core;
-        c.ever_established
-            && crate::ConfigOpKind::from_wire(op).is_some()
-            && c.config_queue
-                .push(op, vsys, text, &mut c.stats, &mut c.events)
+        if crate::ConfigOpKind::from_wire(op).is_none() {
+            return OpDelivery::Invalid;
+        }
+        if !c.relationship.exists() {
+            return OpDelivery::NoRelationship;
+        }
+        if !c
+            .config_queue
+            .push(op, vsys, text, &mut c.stats, &mut c.events)
+        {
+            return OpDelivery::Dropped;
+        }
+        if c.established {
+            OpDelivery::Sending
+        } else {
+            OpDelivery::HeldForPeer
+        }
     }
 
     /// Status of a job (running or among the recent finished ones).
@@ -395,6 +419,11 @@ impl Peer {
         self.core.established
     }
 
+    /// This process's incarnation (announced in every hello).
+    pub fn incarnation(&self) -> u64 {
+        self.core.relationship.local()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats
@@ -420,6 +449,8 @@ impl Peer {
             conn_phase: c.conns.map(|c| c.phase),
             uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
             config_queue: c.config_queue.len(),
+            peer_unsynced: c.relationship.unsynced(),
+            incarnation: c.relationship.local(),
             stats: c.stats.clone(),
         }
     }
@@ -450,7 +481,7 @@ impl Core {
     fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
         let role = self.election.role;
         if before == Role::Active && role != Role::Active {
-            if self.ever_established {
+            if self.relationship.exists() {
                 StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
                 self.handover = Some(u64::MAX);
                 self.say_was_active(now);
@@ -466,7 +497,7 @@ impl Core {
         }
         // A node that was never established has nothing of its own the
         // loser's changes could overwrite.
-        if role == Role::Active && peer_role == Role::Active && self.ever_established {
+        if role == Role::Active && peer_role == Role::Active && self.relationship.exists() {
             let dead = self.cfg.dead_interval();
             self.step_down.won_against_active(dead, now);
         } else if role != Role::Active {

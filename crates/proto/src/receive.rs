@@ -84,7 +84,8 @@ impl Inbound {
     }
 
     /// The peer's batch sync on `conn` ended; a config batch is answered
-    /// with our counts.
+    /// with our counts. Returns its kind if it ran whole on this connection
+    /// (its start was seen here).
     pub fn batch_end(
         &mut self,
         conn: &mut Conn,
@@ -92,8 +93,10 @@ impl Inbound {
         stats: &mut Stats,
         events: &mut Events,
         now: Instant,
-    ) -> Result<(), ProtoError> {
-        let inc = self.incoming[conn.kind].take().unwrap_or_default();
+    ) -> Result<Option<JobKind>, ProtoError> {
+        let started = self.incoming[conn.kind].take();
+        let whole = started.is_some();
+        let inc = started.unwrap_or_default();
         let kind = match conn.kind {
             ConnKind::Config => {
                 let r = ConfigBatchResult {
@@ -112,7 +115,7 @@ impl Inbound {
             kind,
             received: inc.received,
         });
-        Ok(())
+        Ok(whole.then_some(kind))
     }
 
     /// Applies the items of a config batch frame.

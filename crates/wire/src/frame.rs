@@ -10,7 +10,7 @@ use std::fmt;
 pub const MAGIC: [u8; 4] = *b"HSYN";
 /// Version of the header and of every archived layout. Any change to either
 /// is a bump (the golden tests fail until it happens).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 48;
 /// Every frame's total length is a multiple of this, so payloads stay

@@ -203,6 +203,9 @@ impl Harness {
             shard_count: FUZZ_SHARDS as u32,
             role,
             preempt: priority % 2 == 0,
+            // Two incarnations: the fuzzer reaches both a resumed and a
+            // new relationship after a reconnect.
+            incarnation: u64::from(priority % 3 == 0),
         };
         self.send(kind, Channel::Control, &Message::Hello(hello), 0, split);
         self.remotes[kind].wrong_encryption_key = wrong_encryption_key;

@@ -18,7 +18,7 @@ use crate::shard::{Locked, Shard};
 use crate::shard_set::ShardSet;
 use crate::slot::key_words;
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Seed of the key hash that picks the shard and the index bucket. Fixed, so
@@ -191,6 +191,9 @@ pub struct SessionTable {
     /// Some shard may have its overflow mark set: lets the sync engine skip
     /// visiting every shard when none overflowed.
     any_overflowed: AtomicBool,
+    /// The shard the aging sweep resumes in (only [`SessionTable::expire`]
+    /// uses it).
+    aging_shard: AtomicUsize,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -304,6 +307,7 @@ impl SessionTable {
             overflow_events: AtomicU64::new(0),
             capture: AtomicBool::new(true),
             any_overflowed: AtomicBool::new(false),
+            aging_shard: AtomicUsize::new(0),
         }
     }
 
@@ -811,40 +815,49 @@ impl SessionTable {
     // ----- aging ------------------------------------------------------------
 
     /// Removes entries idle past their timeout at `now` (Unix seconds),
-    /// examining at most `budget` slots per shard, resuming
-    /// where the last sweep stopped. Removals are journaled like data-plane
-    /// removals. Returns how many expired.
+    /// examining at most `budget` slots in all, resuming where the last
+    /// sweep stopped (shard by shard). The budget is the whole table's, not
+    /// each shard's: one call holds the event loop (and each shard's writer
+    /// lock it visits) for a bounded time whatever the shard count, and the
+    /// caller sets the sweep's pace by how often it calls. Removals are
+    /// journaled like data-plane removals. Returns how many expired.
     pub fn expire(&self, now: u32, budget: usize) -> usize {
+        let shards = self.shards.len();
+        let mut si = self.aging_shard.load(Ordering::Relaxed) % shards;
+        let mut left = budget;
         let mut expired = 0;
         let mut notify = false;
-        for shard in self.shards.iter() {
-            let mut s = shard.lock();
-            let len = s.used();
-            if len == 0 {
-                continue;
+        // Every shard at most once per call, so an empty table ends it.
+        for _ in 0..shards {
+            if left == 0 {
+                break;
             }
-            let mut removed = 0;
-            for _ in 0..budget.min(len) {
-                if removed >= budget {
-                    break;
-                }
-                let idx = s.w.aging_pos % len;
-                s.w.aging_pos = (idx + 1) % len;
-                if !s.is_live(idx as u32) {
+            let mut s = self.shards[si].lock();
+            let len = s.used();
+            let start = s.w.aging_pos.min(len);
+            let end = len.min(start + left);
+            for idx in start..end {
+                let idx = idx as u32;
+                if !s.is_live(idx) || !s.slot(idx).entry().is_expired(now) {
                     continue;
                 }
-                let entry = s.slot(idx as u32).entry();
-                if entry.is_expired(now) {
-                    let hash = key_hash(&s.slot(idx as u32).key());
-                    let old = s.free(hash, idx as u32);
-                    if old.entry.is_backup() && self.capturing() {
-                        notify |= s.journal_removed(&old.key, old.dirty, &self.any_overflowed);
-                    }
-                    removed += 1;
+                let hash = key_hash(&s.slot(idx).key());
+                let old = s.free(hash, idx);
+                if old.entry.is_backup() && self.capturing() {
+                    notify |= s.journal_removed(&old.key, old.dirty, &self.any_overflowed);
                 }
+                expired += 1;
             }
-            expired += removed;
+            left -= end - start;
+            if end < len {
+                s.w.aging_pos = end;
+                break;
+            }
+            // This shard is swept: the next call goes on with the next one.
+            s.w.aging_pos = 0;
+            si = (si + 1) % shards;
         }
+        self.aging_shard.store(si, Ordering::Relaxed);
         if notify {
             self.signal();
         }

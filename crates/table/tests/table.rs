@@ -272,7 +272,8 @@ fn expire_removes_idle_entries_and_journals_them() {
     }
     drain_all(&t);
     let mut expired = 0;
-    for _ in 0..10 {
+    // 100 slots in all, 8 examined per call.
+    for _ in 0..13 {
         expired += t.expire(1100, 8);
     }
     assert_eq!(expired, 50);
@@ -280,6 +281,27 @@ fn expire_removes_idle_entries_and_journals_them() {
     let c = drain_all(&t);
     assert_eq!(c.len(), 50);
     assert!(c.iter().all(|c| c.entry.is_none()));
+}
+
+#[test]
+fn expire_budget_bounds_the_whole_sweep_not_each_shard() {
+    // Many shards, every entry idle: one call must stop after `budget`
+    // slots (the event loop calls it between other work), and the calls
+    // together still reach every shard.
+    let t = table(100_000, 256, 64);
+    for (k, e) in sessions(1000, 3) {
+        let mut e = e;
+        e.timeout = 10;
+        e.last_seen = 1000;
+        t.upsert(&k, &e).unwrap();
+    }
+    let mut calls = 0;
+    while !t.is_empty() {
+        let n = t.expire(1100, 16);
+        assert!(n <= 16, "one call expired {n} entries with a budget of 16");
+        calls += 1;
+        assert!(calls <= 1000 / 16 + 256 + 1, "the sweep stalled");
+    }
 }
 
 #[test]

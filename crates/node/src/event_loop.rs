@@ -584,6 +584,13 @@ impl EventLoop {
                         self.process_events(now);
                         return;
                     }
+                    if kind == ConnKind::Session {
+                        // Acknowledge what was just applied at once, not
+                        // after the whole read budget: the peer keeps only
+                        // a few bulk chunks in flight while incremental
+                        // changes flow, and sends the next on this ack.
+                        self.write(kind, now);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -21,6 +21,9 @@ pub(crate) struct Incremental {
     /// When the first change of the open batch was seen.
     open_since: Option<Instant>,
     next_drain_shard: usize,
+    /// When the last batch was sent (bulk yields to incremental for a
+    /// while after it: `bulk_window`).
+    last_batch: Option<Instant>,
 }
 
 /// What draining works with.
@@ -41,12 +44,23 @@ impl Incremental {
             open_shards: ShardSet::new(shards),
             open_since: None,
             next_drain_shard: 0,
+            last_batch: None,
         }
     }
 
     /// Drained changes wait to be sent.
     pub fn has_open_batch(&self) -> bool {
         !self.upserts.is_empty() || !self.deletes.is_empty()
+    }
+
+    /// Whether incremental changes flow now (pending, open, or a batch
+    /// sent a moment ago): bulk then goes in small steps behind them.
+    pub fn busy(&self, table: &SessionTable, now: Instant) -> bool {
+        crate::bulk_window::incremental_busy(
+            table.has_pending() || self.has_open_batch(),
+            self.last_batch,
+            now,
+        )
     }
 
     /// When the coalescing window closes.
@@ -209,6 +223,7 @@ impl Incremental {
             self.upserts.clear();
         }
         if let Some(seq) = seq {
+            self.last_batch = Some(now);
             for s in self.open_shards.iter() {
                 cx.ledger.sent(s, seq);
             }

@@ -706,7 +706,11 @@ impl OrderCheck {
                         "t={t} node{ni} key {slot}: peer write #{} replaced #{}{}",
                         stamp >> 1,
                         floor >> 1,
-                        if vanished { " after it was deleted" } else { "" }
+                        if vanished {
+                            " after it was deleted"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 seen[slot] = (stamp.max(floor), false);

@@ -156,6 +156,13 @@ impl Incremental {
         let mut idle = 0;
         while idle < shards && cx.conn.has_room(cx.cfg.tx_high_water) {
             let s = self.next_drain_shard;
+            if !cx.table.may_have_changes(s) {
+                // Its journal is empty: no lock taken (with 256 shards,
+                // locking each one every pass cost more than draining).
+                idle += 1;
+                self.next_drain_shard = (s + 1) % shards;
+                continue;
+            }
             if self.open_shards.contains(s) {
                 // This shard's changes from an earlier pass (only with a
                 // flush interval) are still open: send them before

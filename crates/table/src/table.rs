@@ -194,6 +194,12 @@ pub struct SessionTable {
     /// The shard the aging sweep resumes in (only [`SessionTable::expire`]
     /// uses it).
     aging_shard: AtomicUsize,
+    /// One bit per shard whose journal may hold keys: set by a writer whose
+    /// key made the journal non-empty (before it signals), cleared by
+    /// [`SessionTable::drain_changes`] under the shard's lock once the
+    /// journal is empty. The sync engine's drain visits only these shards
+    /// instead of locking every shard on every pass.
+    journaled: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -308,6 +314,9 @@ impl SessionTable {
             capture: AtomicBool::new(true),
             any_overflowed: AtomicBool::new(false),
             aging_shard: AtomicUsize::new(0),
+            journaled: (0..config.shards.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -378,6 +387,26 @@ impl SessionTable {
         self.capture.load(Ordering::Relaxed)
     }
 
+    /// Shard `si`'s journal became non-empty (or overflowed): marks it for
+    /// the drain, then wakes the sync engine.
+    #[inline]
+    fn journaled(&self, si: usize) {
+        self.mark_journaled(si);
+        self.signal();
+    }
+
+    #[inline]
+    fn mark_journaled(&self, si: usize) {
+        self.journaled[si / 64].fetch_or(1 << (si % 64), Ordering::AcqRel);
+    }
+
+    /// Whether `shard`'s journal may hold keys (a shard not marked holds
+    /// none, or its writer is about to mark it and signal).
+    #[inline]
+    pub fn may_have_changes(&self, shard: usize) -> bool {
+        self.journaled[shard / 64].load(Ordering::Acquire) & (1 << (shard % 64)) != 0
+    }
+
     #[inline]
     fn signal(&self) {
         if !self.pending.load(Ordering::Relaxed) && !self.pending.swap(true, Ordering::AcqRel) {
@@ -444,7 +473,7 @@ impl SessionTable {
             && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         Ok(if old.is_some() {
             Upsert::Updated
@@ -474,7 +503,7 @@ impl SessionTable {
             && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         true
     }
@@ -490,7 +519,7 @@ impl SessionTable {
             && shard.journal_removed(key, old.dirty, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         Some(old.entry)
     }
@@ -548,6 +577,9 @@ impl SessionTable {
                 None => out.push(Change { key, entry: None }),
             }
             n += 1;
+        }
+        if s.w.journal.is_empty() {
+            self.journaled[shard / 64].fetch_and(!(1 << (shard % 64)), Ordering::AcqRel);
         }
         n
     }
@@ -843,8 +875,12 @@ impl SessionTable {
                 }
                 let hash = key_hash(&s.slot(idx).key());
                 let old = s.free(hash, idx);
-                if old.entry.is_backup() && self.capturing() {
-                    notify |= s.journal_removed(&old.key, old.dirty, &self.any_overflowed);
+                if old.entry.is_backup()
+                    && self.capturing()
+                    && s.journal_removed(&old.key, old.dirty, &self.any_overflowed)
+                {
+                    self.mark_journaled(si);
+                    notify = true;
                 }
                 expired += 1;
             }

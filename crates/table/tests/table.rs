@@ -480,3 +480,30 @@ proptest! {
         prop_assert_eq!(a.digest(), peer.digest());
     }
 }
+
+#[test]
+fn only_shards_with_journaled_keys_are_marked_for_the_drain() {
+    let t = table(10_000, 16, 1024);
+    assert!((0..16).all(|s| !t.may_have_changes(s)));
+    let (k, e) = sessions(1, 5)[0];
+    t.upsert(&k, &e).unwrap();
+    let marked: Vec<usize> = (0..16).filter(|&s| t.may_have_changes(s)).collect();
+    assert_eq!(marked.len(), 1, "the one shard written");
+    let s = marked[0];
+    let mut out = Vec::new();
+    assert_eq!(t.drain_changes(s, 100, &mut out), 1);
+    assert!(!t.may_have_changes(s), "drained empty: unmarked");
+    t.remove(&k).unwrap();
+    assert!(t.may_have_changes(s), "a removal marks it again");
+    // A partial drain leaves the mark.
+    for (k, e) in sessions(50, 6) {
+        t.upsert(&k, &e).unwrap();
+    }
+    for s in 0..16 {
+        if t.may_have_changes(s) {
+            out.clear();
+            t.drain_changes(s, 1, &mut out);
+            assert_eq!(t.may_have_changes(s), t.journal_len(s) > 0);
+        }
+    }
+}

@@ -224,19 +224,20 @@ fn batch_apply_matches_one_by_one_apply_and_keeps_per_key_order() {
         one.apply_upsert(k, e).unwrap();
     }
     assert_eq!(batch.apply_upserts(recs.iter().copied()), 0);
-    let mut hashed: Vec<_> = recs
+    let hashed: Vec<_> = recs
         .iter()
         .map(|(k, e)| HashedRecord::new(*k, *e))
         .collect();
-    assert_eq!(grouped.apply_upserts_grouped(&mut hashed), 0);
+    let mut order = Vec::new();
+    assert_eq!(grouped.apply_upserts_grouped(&hashed, &mut order), 0);
     assert_eq!(one.digest(), batch.digest());
     assert_eq!(one.digest(), grouped.digest());
     assert_eq!(grouped.get(&all[7].0).unwrap().packets[0], newer.packets[0]);
     assert!(drain_all(&grouped).is_empty(), "apply never journals");
     // A full table counts refusals instead of failing the batch.
     let tiny = table(16, 1, 1024);
-    let mut hashed: Vec<_> = all.iter().map(|(k, e)| HashedRecord::new(*k, *e)).collect();
-    let refused = tiny.apply_upserts_grouped(&mut hashed);
+    let hashed: Vec<_> = all.iter().map(|(k, e)| HashedRecord::new(*k, *e)).collect();
+    let refused = tiny.apply_upserts_grouped(&hashed, &mut order);
     assert_eq!(refused + tiny.len(), all.len());
 }
 

@@ -14,7 +14,7 @@
 //! and still visit every surviving entry exactly once.
 
 use crate::model::{SessionEntry, SessionKey};
-use crate::shard::{Locked, Shard};
+use crate::shard::{Locked, NO_SLOT, Shard};
 use crate::shard_set::ShardSet;
 use crate::slot::key_words;
 use crossbeam_utils::CachePadded;
@@ -550,11 +550,17 @@ impl SessionTable {
         let mut s = self.lock(shard);
         let mut n = 0;
         while n < max {
-            let Some(key) = s.w.journal.pop_front() else {
+            let Some((key, hint)) = s.w.journal.pop_front() else {
                 break;
             };
-            let hash = key_hash(&key);
-            match s.find(hash, &key) {
+            // The key's slot when journaled, if it still holds the key (a
+            // slot changes key only when freed and refilled).
+            let at = if hint != NO_SLOT && s.is_live(hint) && s.slot(hint).key() == key {
+                Some(hint)
+            } else {
+                s.find(key_hash(&key), &key)
+            };
+            match at {
                 Some(idx) => {
                     let slot = s.slot(idx);
                     let entry = slot.entry();

@@ -508,3 +508,20 @@ fn only_shards_with_journaled_keys_are_marked_for_the_drain() {
         }
     }
 }
+
+#[test]
+fn a_journaled_slot_refilled_by_another_key_drains_as_a_deletion() {
+    let t = table(100, 1, 1024);
+    let s = sessions(2, 8);
+    let ((k1, e1), (k2, e2)) = (s[0], s[1]);
+    t.upsert(&k1, &e1).unwrap();
+    drain_all(&t);
+    assert!(t.update(&k1, |e| e.packets[0] += 1));
+    t.remove(&k1).unwrap();
+    // The freed slot goes to the next insert.
+    t.upsert(&k2, &e2).unwrap();
+    let c = drain_all(&t);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].key, c[0].entry), (k1, None), "k1 is gone");
+    assert_eq!((c[1].key, c[1].entry), (k2, Some(e2)));
+}

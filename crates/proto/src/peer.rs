@@ -16,6 +16,7 @@
 mod dispatch;
 mod output;
 
+use crate::bulk_window::BulkWindow;
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
@@ -59,6 +60,8 @@ struct Core {
     last_failure: Option<String>,
     election: Election,
     incremental: Incremental,
+    /// Bulk chunks in flight: incremental changes go ahead of bulk.
+    bulk_window: BulkWindow,
     ledger: ShardLedger,
     resync: Resync,
     jobs: Jobs,
@@ -114,6 +117,7 @@ impl Peer {
             last_failure: None,
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
+            bulk_window: BulkWindow::default(),
             ledger: ShardLedger::new(shards),
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),
@@ -598,6 +602,7 @@ impl Core {
     /// Every shard with data the peer did not acknowledge, or drained into
     /// a batch not yet sent, or under repair, is now uncertain.
     fn session_lost(&mut self, acked: u64, was_up: bool) {
+        self.bulk_window.clear();
         let mut lost = self.ledger.on_session_lost(acked);
         lost += self.incremental.on_session_lost(&mut self.ledger);
         lost += self

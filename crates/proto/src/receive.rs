@@ -26,6 +26,8 @@ pub(crate) struct Inbound {
     incoming: PerConn<Option<IncomingBatch>>,
     /// An incremental batch grouped by shard before it is applied.
     grouped: Vec<HashedRecord>,
+    /// Its (shard, position) order.
+    order: Vec<u64>,
 }
 
 impl Inbound {
@@ -33,6 +35,7 @@ impl Inbound {
         Self {
             incoming: PerConn::default(),
             grouped: Vec::with_capacity(batch_records),
+            order: Vec::with_capacity(batch_records),
         }
     }
 
@@ -58,7 +61,7 @@ impl Inbound {
             self.grouped.clear();
             self.grouped
                 .extend(b.iter().map(|(k, e)| HashedRecord::new(k, e)));
-            table.apply_upserts_grouped(&mut self.grouped)
+            table.apply_upserts_grouped(&self.grouped, &mut self.order)
         };
         stats.apply_table_full += full as u64;
         let n = b.len() as u64;

@@ -124,6 +124,8 @@ pub struct PeerState {
     pub uncertain_shards: usize,
     /// Configuration changes queued for the peer.
     pub config_queue: usize,
+    /// Configuration items from the peer received and not yet applied.
+    pub config_backlog: usize,
     /// Counters.
     pub stats: Stats,
 }

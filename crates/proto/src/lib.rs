@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod config_apply;
 mod config_queue;
 mod conn;
 mod election;
@@ -32,6 +33,7 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use config_apply::{CONFIG_BACKLOG_BYTES, CONFIG_BACKLOG_ITEMS, ConfigDone, ConfigWork};
 pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{CloseReason, Field, ProtoError, RequestError};

@@ -25,9 +25,14 @@ fn rules(n: usize, action: &str) -> String {
 }
 
 fn pair(store_a: ConfigStore, store_b: ConfigStore) -> (NodeHandle, NodeHandle) {
+    pair_with(store_a, store_b, false)
+}
+
+fn pair_with(store_a: ConfigStore, store_b: ConfigStore, auto: bool) -> (NodeHandle, NodeHandle) {
     let p = port_pairs(2);
     let mut ca = node_config(1, 200, p[0], addr(p[1]), Some("k"), 200_000);
     ca.store = store_a;
+    ca.proto.auto_sync_on_establish = auto;
     let mut cb = node_config(2, 100, p[1], addr(p[0]), Some("k"), 200_000);
     cb.store = store_b;
     let a = Node::start(ca).unwrap();
@@ -99,6 +104,33 @@ fn changes_made_during_a_batch_are_applied_after_it_in_order() {
     support::wait_until("B applies A's changes", Duration::from_secs(10), || {
         a.with_store(ConfigStore::render) == b.with_store(ConfigStore::render)
     });
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn the_automatic_sync_on_establishment_renders_and_sends_the_whole_configuration() {
+    let n = 3000;
+    let (a, b) = pair_with(
+        ConfigStore::parse(&rules(n, "permit")).unwrap(),
+        ConfigStore::new(),
+        true,
+    );
+    support::wait_until(
+        "the automatic config batch",
+        Duration::from_secs(30),
+        || {
+            a.jobs()
+                .iter()
+                .any(|j| j.kind == hotsync_proto::JobKind::Config && j.state == JobState::Done)
+        },
+    );
+    let job = a
+        .jobs()
+        .into_iter()
+        .find(|j| j.kind == hotsync_proto::JobKind::Config);
+    assert_eq!(job.unwrap().config.unwrap().added, n as u64);
+    assert_eq!(b.with_store(ConfigStore::len), n);
     a.shutdown();
     b.shutdown();
 }

@@ -4,9 +4,12 @@
 //! session work (invariant 5).
 //!
 //! The loop hands it the protocol's [`ConfigWork`] in arrival order and
-//! takes the results back in the same order; every result wakes the loop.
-//! The channels need no bound of their own: the protocol stops handing out
-//! work (and reading the config socket) at `CONFIG_BACKLOG_ITEMS`.
+//! takes the results back in the same order. The thread wakes the loop when
+//! it has nothing left to do (not after every result: a wake-up is a whole
+//! turn of the loop), so the loop always learns of the last result before
+//! the thread waits. The channels need no bound of their own: the protocol
+//! stops handing out work (and reading the config socket) at
+//! `CONFIG_BACKLOG_ITEMS`.
 
 use crate::Shared;
 use crate::sink::StoreSink;
@@ -48,7 +51,7 @@ pub(crate) struct ConfigWorker {
 }
 
 impl ConfigWorker {
-    /// Starts the thread; each output wakes the loop through `waker`.
+    /// Starts the thread; it wakes the loop through `waker`.
     pub fn spawn(node_id: u64, shared: Arc<Shared>, waker: Arc<Waker>) -> io::Result<Self> {
         let (tx, tasks) = unbounded::<Task>();
         let (outputs, rx) = unbounded();
@@ -91,7 +94,7 @@ fn run(shared: Arc<Shared>, tasks: Receiver<Task>, outputs: Sender<Output>, wake
     let mut sink = StoreSink {
         shared: shared.clone(),
     };
-    for task in tasks {
+    for task in tasks.iter() {
         let out = match task {
             Task::Apply(work) => Output::Applied(work.apply(&mut sink)),
             Task::Render => Output::Rendered(crate::syncable_config(&shared)),
@@ -99,7 +102,9 @@ fn run(shared: Arc<Shared>, tasks: Receiver<Task>, outputs: Sender<Output>, wake
         if outputs.send(out).is_err() {
             return;
         }
-        let _ = waker.wake();
+        if tasks.is_empty() {
+            let _ = waker.wake();
+        }
     }
 }
 

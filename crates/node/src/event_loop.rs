@@ -2,9 +2,10 @@
 //!
 //! Sockets are edge-triggered, so every read and write loops until
 //! `WouldBlock`. The session connection is always serviced before the
-//! config connection.
+//! config connection, and configuration is parsed and applied on the
+//! configuration thread (`config_worker.rs`), never here.
 
-use crate::sink::StoreSink;
+use crate::config_worker::{ConfigWorker, Output, Task};
 use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
 use hotsync_proto::{ConnKind, Event, Peer, Phase};
@@ -37,9 +38,8 @@ const AGING_BUDGET: usize = 4096;
 /// applies keeps the read loop busy forever: no heartbeat or ack goes out
 /// and the peer declares this node dead.
 const IO_BUDGET: usize = 1 << 20;
-/// The config connection reads less per turn: every configuration item is
-/// parsed and applied as it arrives, and the session connection must not
-/// wait behind a long run of them (invariant 5).
+/// The config connection reads less per turn: the session connection must
+/// not wait behind a long run of configuration frames (invariant 5).
 const CONFIG_READ_BUDGET: usize = 64 << 10;
 
 #[derive(Default)]
@@ -60,6 +60,9 @@ struct Slot {
     /// `WouldBlock`: no readiness edge will come, so poll again at once.
     read_more: bool,
     write_more: bool,
+    /// Reading stopped because the protocol's configuration backlog is
+    /// full: read again once it is not (no readiness edge will come).
+    read_paused: bool,
 }
 
 pub(crate) struct EventLoop {
@@ -69,6 +72,8 @@ pub(crate) struct EventLoop {
     listeners: [TcpListener; 2],
     rx: Receiver<Request>,
     peer: Peer,
+    /// Applies the peer's configuration off this thread.
+    config: ConfigWorker,
     slots: [Slot; 2],
     /// We dial (the node with the lower listen address does).
     is_connector: bool,
@@ -115,6 +120,7 @@ impl EventLoop {
         poll: Poll,
         listeners: [std::net::TcpListener; 2],
         rx: Receiver<Request>,
+        config: ConfigWorker,
     ) -> io::Result<Self> {
         let [l0, l1] = listeners;
         let mut listeners = [TcpListener::from_std(l0), TcpListener::from_std(l1)];
@@ -123,16 +129,7 @@ impl EventLoop {
         }
         let now = Instant::now();
         let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([0; 8]));
-        let sink = StoreSink {
-            shared: shared.clone(),
-        };
-        let peer = Peer::new(
-            cfg.proto.clone(),
-            shared.table.clone(),
-            Box::new(sink),
-            seed,
-            now,
-        );
+        let peer = Peer::with_config_in_driver(cfg.proto.clone(), shared.table.clone(), seed, now);
         let is_connector = Peer::dials(cfg.listen, cfg.peer);
         Ok(Self {
             cfg,
@@ -141,6 +138,7 @@ impl EventLoop {
             listeners,
             rx,
             peer,
+            config,
             slots: Default::default(),
             is_connector,
             connect_error: None,
@@ -218,6 +216,7 @@ impl EventLoop {
                     self.read(kind, now);
                 }
             }
+            self.exchange_config(now);
             while let Ok(req) = self.rx.try_recv() {
                 if !self.request(req, now) {
                     self.stop();
@@ -332,11 +331,30 @@ impl EventLoop {
         true
     }
 
-    fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
-        let items = crate::syncable_config(&self.shared);
-        let r = self.peer.start_config_sync(items, now);
-        self.log_job_started(&r, hotsync_proto::JobKind::Config);
-        r
+    /// Takes the configuration thread's results (in order) and hands it
+    /// the protocol's new work; resumes reading the config connection once
+    /// the protocol's backlog has room again.
+    fn exchange_config(&mut self, now: Instant) {
+        while let Some(out) = self.config.try_recv() {
+            match out {
+                Output::Applied(done) => self.peer.handle_config_done(done, now),
+                Output::Rendered(items) => {
+                    let r = self.peer.start_config_sync(items, now);
+                    self.log_job_started(&r, hotsync_proto::JobKind::Config);
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "automatic config batch sync not started");
+                    }
+                }
+            }
+        }
+        while let Some(work) = self.peer.poll_config_work() {
+            self.config.send(Task::Apply(work));
+        }
+        let slot = &mut self.slots[idx(ConnKind::Config)];
+        if slot.read_paused && self.peer.may_read(ConnKind::Config) {
+            slot.read_paused = false;
+            slot.read_more = true;
+        }
     }
 
     /// The one line for a job start (its end is the protocol's `batch sync
@@ -391,11 +409,8 @@ impl EventLoop {
                 Event::PeerDead => {
                     self.note("peer dead (no heartbeat for the dead interval)".into())
                 }
-                Event::ConfigSyncWanted => {
-                    if let Err(e) = self.start_config_sync(now) {
-                        tracing::warn!(error = %e, "automatic config batch sync not started");
-                    }
-                }
+                // Rendered off this thread; started when it is back.
+                Event::ConfigSyncWanted => self.config.send(Task::Render),
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
                 // Logged by the protocol (`batch sync finished`).
                 Event::JobFinished(st) => {
@@ -572,6 +587,10 @@ impl EventLoop {
                 self.slots[i].read_more = true;
                 return;
             }
+            if !self.peer.may_read(kind) {
+                self.slots[i].read_paused = true;
+                return;
+            }
             let Some(stream) = self.slots[i].stream.as_mut() else {
                 return;
             };
@@ -699,6 +718,7 @@ impl EventLoop {
         slot.next_attempt = Some(now + BACKOFF_MIN);
         slot.read_more = false;
         slot.write_more = false;
+        slot.read_paused = false;
         self.peer.handle_disconnected(kind, now);
     }
 }

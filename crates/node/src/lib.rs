@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod config_worker;
 mod event_loop;
 mod sink;
 
@@ -286,7 +287,10 @@ impl Node {
             }));
         }
         let (tx, rx) = unbounded();
-        let lp = event_loop::EventLoop::new(cfg.clone(), shared.clone(), poll, listeners, rx)?;
+        let config =
+            config_worker::ConfigWorker::spawn(cfg.proto.node_id, shared.clone(), waker.clone())?;
+        let lp =
+            event_loop::EventLoop::new(cfg.clone(), shared.clone(), poll, listeners, rx, config)?;
         let thread = std::thread::Builder::new()
             .name(format!("hotsync-node-{}", cfg.proto.node_id))
             .spawn(move || lp.run())?;
@@ -523,6 +527,7 @@ fn stopped_state() -> PeerState {
         config_queue: 0,
         peer_unsynced: Default::default(),
         incarnation: 0,
+        config_backlog: 0,
         stats: Default::default(),
     }
 }

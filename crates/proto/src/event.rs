@@ -134,6 +134,8 @@ pub struct PeerState {
     pub peer_unsynced: Unsynced,
     /// This process's incarnation.
     pub incarnation: u64,
+    /// Configuration items from the peer received and not yet applied.
+    pub config_backlog: usize,
     /// Counters.
     pub stats: Stats,
 }

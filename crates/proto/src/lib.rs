@@ -14,6 +14,7 @@
 
 mod auth;
 mod bulk_window;
+mod config_apply;
 mod config_queue;
 mod conn;
 mod election;
@@ -35,6 +36,7 @@ mod step_down;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use config_apply::{CONFIG_BACKLOG_BYTES, CONFIG_BACKLOG_ITEMS, ConfigDone, ConfigWork};
 pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, OpDelivery, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{CloseReason, Field, ProtoError, RequestError};

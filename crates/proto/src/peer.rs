@@ -11,12 +11,13 @@
 //! the order in which output is generated, and the timers. The state lives
 //! in one module per concern: [`crate::handshake`], [`crate::election`],
 //! [`crate::incremental`], [`crate::resync`], [`crate::jobs`],
-//! [`crate::config_queue`] and [`crate::receive`].
+//! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
 mod output;
 
 use crate::bulk_window::BulkWindow;
+use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
@@ -48,7 +49,6 @@ pub struct Peer {
 struct Core {
     cfg: ProtoConfig,
     table: Arc<SessionTable>,
-    sink: Box<dyn ConfigSink>,
     conns: PerConn<Conn>,
     /// The session connection is up and roles are agreed.
     established: bool,
@@ -66,6 +66,7 @@ struct Core {
     resync: Resync,
     jobs: Jobs,
     config_queue: ConfigQueue,
+    config_apply: ConfigApply,
     inbound: Inbound,
     /// Changes from a peer that also held the active role.
     step_down: StepDown,
@@ -89,13 +90,37 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     /// A protocol instance for `table`, with configuration from the peer
-    /// going to `sink`. `nonce_seed` (random, fresh per process) seeds
-    /// resync epochs and this process's incarnation: a relationship belongs
-    /// to a pair of incarnations (see [`Self::incarnation`]).
+    /// applied to `sink` as it arrives. `nonce_seed` (random, fresh per
+    /// process) seeds resync epochs and this process's incarnation: a
+    /// relationship belongs to a pair of incarnations (see
+    /// [`Self::incarnation`]).
     pub fn new(
         cfg: ProtoConfig,
         table: Arc<SessionTable>,
         sink: Box<dyn ConfigSink>,
+        nonce_seed: u64,
+        now: Instant,
+    ) -> Self {
+        Self::build(cfg, table, Some(sink), nonce_seed, now)
+    }
+
+    /// Like [`Self::new`], but configuration from the peer is applied by
+    /// the driver, where it likes (the node: on a low-priority thread):
+    /// take it with [`Self::poll_config_work`], give the results back with
+    /// [`Self::handle_config_done`].
+    pub fn with_config_in_driver(
+        cfg: ProtoConfig,
+        table: Arc<SessionTable>,
+        nonce_seed: u64,
+        now: Instant,
+    ) -> Self {
+        Self::build(cfg, table, None, nonce_seed, now)
+    }
+
+    fn build(
+        cfg: ProtoConfig,
+        table: Arc<SessionTable>,
+        sink: Option<Box<dyn ConfigSink>>,
         nonce_seed: u64,
         now: Instant,
     ) -> Self {
@@ -122,13 +147,13 @@ impl Peer {
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
+            config_apply: ConfigApply::new(sink),
             inbound: Inbound::new(cfg.batch_records),
             step_down: StepDown::default(),
             handover: None,
             events: Events::new(),
             stats: Stats::default(),
             table,
-            sink,
             cfg,
         };
         Self {
@@ -251,6 +276,11 @@ impl Peer {
             return Ok(());
         }
         let res = loop {
+            // Configuration not yet applied is bounded: frames stay in the
+            // decoder (and bytes in the socket) until work is done.
+            if !self.may_read(kind) {
+                break Ok(());
+            }
             let frame = match self.decoders[kind].next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break Ok(()),
@@ -266,6 +296,43 @@ impl Peer {
             self.core.fail(kind, e);
         }
         res
+    }
+
+    /// Whether the driver may read `kind`'s socket. False while the
+    /// configuration received and not yet applied is at its bound
+    /// (`CONFIG_BACKLOG_ITEMS`): read again after
+    /// [`Self::handle_config_done`] makes it true.
+    pub fn may_read(&self, kind: ConnKind) -> bool {
+        // A new connection's handshake is read regardless: its data waits.
+        kind == ConnKind::Session
+            || !self.core.conns[kind].is_up()
+            || !self.core.config_apply.is_full()
+    }
+
+    // ----- configuration applied by the driver ---------------------------
+
+    /// The next configuration from the peer to apply, in arrival order
+    /// (never any for a peer built with [`Self::new`], which applies it
+    /// inline). Apply it with [`ConfigWork::apply`] anywhere, then give
+    /// the result to [`Self::handle_config_done`], results in the order
+    /// the work was taken.
+    pub fn poll_config_work(&mut self) -> Option<ConfigWork> {
+        self.core.config_apply.poll_work()
+    }
+
+    /// The oldest work taken with [`Self::poll_config_work`] is applied.
+    /// A batch whose items are all applied is answered with its counts,
+    /// and frames held back while the backlog was full are decoded.
+    pub fn handle_config_done(&mut self, done: ConfigDone, now: Instant) {
+        let (apply, cx) = self.core.config_apply(now);
+        let res = apply.done(done, cx);
+        self.core.note_config_batch_answered();
+        if let Err(e) = res {
+            self.core.fail(ConnKind::Config, &e);
+            return;
+        }
+        // Errors are counted and close the connection (`Event::Close`).
+        let _ = self.process(ConnKind::Config, now);
     }
 
     // ----- output ---------------------------------------------------------
@@ -455,12 +522,33 @@ impl Peer {
             config_queue: c.config_queue.len(),
             peer_unsynced: c.relationship.unsynced(),
             incarnation: c.relationship.local(),
+            config_backlog: c.config_apply.backlog(),
             stats: c.stats.clone(),
         }
     }
 }
 
 impl Core {
+    /// The configuration backlog, and what it needs to answer the peer's
+    /// batch.
+    /// The peer's whole configuration batch was applied and answered: the
+    /// relationship no longer lacks a configuration sync (B4).
+    fn note_config_batch_answered(&mut self) {
+        if self.config_apply.take_whole_answered() {
+            self.relationship.synced(JobKind::Config);
+        }
+    }
+
+    fn config_apply(&mut self, now: Instant) -> (&mut ConfigApply, Answer<'_>) {
+        let cx = Answer {
+            conn: &mut self.conns.config,
+            stats: &mut self.stats,
+            events: &mut self.events,
+            now,
+        };
+        (&mut self.config_apply, cx)
+    }
+
     fn send_or_fail<M: WireMessage>(
         &mut self,
         kind: ConnKind,
@@ -594,6 +682,7 @@ impl Core {
             ConnKind::Session => self.session_lost(acked, was_up),
             ConnKind::Config => {
                 self.config_queue.on_disconnect();
+                self.config_apply.on_disconnect();
                 self.jobs.on_config_lost();
             }
         }
@@ -664,6 +753,11 @@ impl Core {
 
     fn on_timeout(&mut self, now: Instant) {
         let dead = self.cfg.dead_interval();
+        if self.config_apply.is_full() {
+            // We are not reading the config connection while our own
+            // backlog is full: its silence is ours, not the peer's.
+            self.conns.config.last_rx = now;
+        }
         for kind in ConnKind::ALL {
             let c = &self.conns[kind];
             match c.phase {

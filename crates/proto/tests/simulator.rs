@@ -33,7 +33,8 @@
 //! those entries of its schedule (as printed after shrinking).
 
 use hotsync_proto::{
-    CAP_AUTH, ConfigSink, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig, Role,
+    CAP_AUTH, ConfigSink, ConfigWork, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig,
+    Role,
 };
 use hotsync_table::{SessionGenerator, SessionKey, SessionTable, TableConfig, entry_digest};
 use hotsync_wire::{
@@ -245,6 +246,16 @@ struct Params {
 
 const PREEMPT_DELAY: Duration = Duration::from_millis(100);
 
+impl Params {
+    /// Half the seeds apply configuration in the driver, a few pieces of
+    /// work per step (as the node's configuration thread does), the others
+    /// inline. Derived from a seed already drawn: the schedules stay as
+    /// they were.
+    fn config_in_driver(&self) -> bool {
+        self.seeds[0] & 1 == 1
+    }
+}
+
 /// Hello interval 100 ms, dead after three: 300 ms.
 const HELLO: Duration = Duration::from_millis(100);
 const DEAD_COUNT: u32 = 3;
@@ -286,6 +297,26 @@ struct SimNode {
     table: Arc<SessionTable>,
     peer: Peer,
     ops: Arc<Mutex<Vec<String>>>,
+    /// Configuration applied by the driver: its sink and the work taken
+    /// from the peer, not yet applied.
+    driver: Option<(RecordingSink, VecDeque<ConfigWork>)>,
+}
+
+impl SimNode {
+    /// Takes the peer's configuration work and applies up to `n` pieces.
+    fn apply_config(&mut self, n: u64, now: Instant) {
+        let Some((sink, taken)) = &mut self.driver else {
+            return;
+        };
+        while let Some(w) = self.peer.poll_config_work() {
+            taken.push_back(w);
+        }
+        for _ in 0..n {
+            let Some(w) = taken.pop_front() else { break };
+            let done = w.apply(sink);
+            self.peer.handle_config_done(done, now);
+        }
+    }
 }
 
 fn new_node(
@@ -312,8 +343,21 @@ fn new_node(
     };
     let ops = Arc::new(Mutex::new(Vec::new()));
     let sink = RecordingSink { ops: ops.clone() };
-    let peer = Peer::new(cfg, table.clone(), Box::new(sink), seed, now);
-    SimNode { table, peer, ops }
+    let (peer, driver) = if p.config_in_driver() {
+        let peer = Peer::with_config_in_driver(cfg, table.clone(), seed, now);
+        (peer, Some((sink, VecDeque::new())))
+    } else {
+        (
+            Peer::new(cfg, table.clone(), Box::new(sink), seed, now),
+            None,
+        )
+    };
+    SimNode {
+        table,
+        peer,
+        ops,
+        driver,
+    }
 }
 
 /// One direction of one connection: bytes in flight with arrival times.
@@ -356,6 +400,8 @@ struct Sim {
     net: Rng,
     /// Data-plane randomness (light background load).
     load: Rng,
+    /// How much configuration work drivers apply per step.
+    config_rng: Rng,
     base: Instant,
     t: u64,
     nodes: [SimNode; 2],
@@ -686,6 +732,11 @@ impl Sim {
                     if *at > self.t {
                         break;
                     }
+                    // Not read while the node's configuration backlog is
+                    // full (never for inline nodes).
+                    if !self.nodes[to].peer.may_read(kind) {
+                        break;
+                    }
                     let (_, bytes) = link.pipes[dir].inflight.pop_front().unwrap();
                     let mut rest = &bytes[..];
                     let mut failed = None;
@@ -705,6 +756,13 @@ impl Sim {
                         break;
                     }
                 }
+            }
+        }
+        // Drivers apply 0-3 pieces of configuration work.
+        for (node, alive) in self.nodes.iter_mut().zip(alive) {
+            if alive {
+                let n = self.config_rng.below(4);
+                node.apply_config(n, now);
             }
         }
         // Data plane: whichever node is active writes (both, in a split
@@ -1082,6 +1140,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         p: p.clone(),
         net: Rng(seed ^ 0x6e65_7477_6f72_6b00),
         load: Rng(seed ^ 0x6c6f_6164_0000_0000),
+        config_rng: Rng(seed ^ 0x636f_6e66_6967_0000),
         base,
         t: 0,
         nodes,

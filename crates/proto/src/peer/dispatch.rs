@@ -314,25 +314,39 @@ impl Core {
                 let job = JobKind::from_wire(b.what)
                     .ok_or_else(|| invalid(MessageKind::BatchStart, Field::BatchKind, b.what))?;
                 let total = b.total.to_native();
+                if kind == ConnKind::Config {
+                    self.config_apply.batch_start();
+                }
                 self.inbound.batch_start(kind, job, total, &mut self.events);
             }
             MessageRef::BatchEnd(b) => {
-                let conn = &mut self.conns[kind];
                 let id = b.job_id.to_native();
-                let (stats, events) = (&mut self.stats, &mut self.events);
-                if let Some(job) = self.inbound.batch_end(conn, id, stats, events, now)? {
-                    self.relationship.synced(job);
+                match kind {
+                    ConnKind::Session => {
+                        if self.inbound.batch_end(&mut self.events) {
+                            self.relationship.synced(JobKind::ConnectionStatus);
+                        }
+                    }
+                    ConnKind::Config => {
+                        let (apply, cx) = self.config_apply(now);
+                        let res = apply.batch_end(id, cx);
+                        self.note_config_batch_answered();
+                        res?;
+                    }
                 }
             }
             MessageRef::ConfigItemBatch(b) => {
-                let sink = self.sink.as_mut();
-                self.inbound.config_items(kind, b, sink, &mut self.stats);
+                let (apply, cx) = self.config_apply(now);
+                let res = apply.items(b, cx);
+                self.note_config_batch_answered();
+                res?;
             }
             MessageRef::ConfigOp(op) => {
                 if ConfigOpKind::from_wire(op.op).is_none() {
                     return Err(invalid(MessageKind::ConfigOp, Field::ConfigOp, op.op));
                 }
-                Inbound::config_op(op, self.sink.as_mut(), &mut self.stats, &mut self.events);
+                let (apply, cx) = self.config_apply(now);
+                apply.op(op, cx)?;
             }
             MessageRef::ConfigBatchResult(r) => {
                 let ours = self.jobs.on_config_result(r, now, &mut self.events);

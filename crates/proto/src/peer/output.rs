@@ -2,11 +2,13 @@
 //! for bytes.
 
 use super::Core;
+use crate::bulk_window::Pace;
 use crate::conn::ConnKind;
 use crate::error::ProtoError;
 use crate::incremental::Drain;
 use crate::jobs;
 use crate::resync;
+use crate::role::Role;
 use hotsync_wire::{Ack, Channel};
 use std::time::Instant;
 
@@ -56,20 +58,41 @@ impl Core {
     }
 
     /// Incremental first (it is what the latency target is about), then the
-    /// repair of uncertain shards, then the bulk batch sync.
+    /// repair of uncertain shards, then the bulk batch sync, each chunk
+    /// encoded only when the bulk window has room (`bulk_window`: while
+    /// incremental changes flow, few short chunks are in flight ahead of
+    /// them).
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
+        if self.holding(now) {
+            return Ok(());
+        }
         self.drain_incremental(now)?;
-        // Bulk stops at a quarter of the high-water mark: enough queued to
-        // keep the socket busy with large writes, little enough that
-        // incremental records queued behind it are not delayed long.
-        while self.conns.session.has_room(self.cfg.tx_high_water / 4) {
+        // Records a full table refused: once their shard has room, a node
+        // that is not active asks for the shard again (the active's own
+        // refusals are its data plane's to handle).
+        if self.election.role != Role::Active {
+            self.stats.resync_table_full += self.ledger.room_freed(&self.table);
+        }
+        // Bulk also stops at a quarter of the high-water mark: enough
+        // queued to keep the socket busy with large writes.
+        loop {
+            let pace = Pace::new(
+                self.incremental.busy(&self.table, now),
+                self.cfg.batch_records,
+            );
+            let conn = &self.conns.session;
+            if !conn.has_room(self.cfg.tx_high_water / 4)
+                || !self.bulk_window.has_room(conn.peer_acked, pace)
+            {
+                break;
+            }
             let repair = resync::Step {
                 role: self.election.role,
                 conn: &mut self.conns.session,
                 table: &self.table,
-                cfg: &self.cfg,
                 ledger: &mut self.ledger,
                 stats: &mut self.stats,
+                chunk_records: pace.chunk_records,
             };
             if !self.resync.step(repair, now)? {
                 let job = jobs::Step {
@@ -77,13 +100,23 @@ impl Core {
                     table: &self.table,
                     cfg: &self.cfg,
                     stats: &mut self.stats,
+                    chunk_records: pace.chunk_records,
                 };
                 if !self.jobs.session_step(job, now)? {
                     break;
                 }
             }
+            self.bulk_window.sent(self.conns.session.tx_seq);
             // New changes may have arrived while bulk was being encoded.
             self.drain_incremental(now)?;
+        }
+        if self.handover == Some(u64::MAX)
+            && self.ledger.uncertain.is_empty()
+            && !self.resync.walking()
+        {
+            // The request went out: the hand-over is complete once the peer
+            // acknowledges it.
+            self.handover = Some(self.conns.session.tx_seq);
         }
         self.ledger.debug_check(self.conns.session.tx_seq);
         Ok(())
@@ -96,6 +129,7 @@ impl Core {
             cfg: &self.cfg,
             ledger: &mut self.ledger,
             stats: &mut self.stats,
+            coalesce: self.election.role == Role::Active,
         };
         self.incremental.drain(&mut cx, now)
     }
@@ -112,6 +146,7 @@ impl Core {
             table: &self.table,
             cfg: &self.cfg,
             stats: &mut self.stats,
+            chunk_records: self.cfg.batch_records,
         };
         self.jobs.config_step(job, now)
     }

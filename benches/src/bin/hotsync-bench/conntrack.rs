@@ -56,6 +56,10 @@ pub struct ConntrackArgs {
     /// Skip the takeover runs.
     #[arg(long)]
     pub no_takeover: bool,
+    /// hotsync's standby in mirror mode for the takeover (writes the
+    /// replicated entries to fw-b's kernel continuously); default commit.
+    #[arg(long)]
+    pub mirror: bool,
 }
 
 /// Arguments of the hidden node child of this scenario.
@@ -131,7 +135,11 @@ fn dp_command(node: &NodeHandle, dp: &mut Option<DataPlane>, w: &[&str]) -> Stri
         "dp-start" => {
             let active = arg(1) == 1;
             let cfg = ConntrackConfig {
-                mode: Mode::Commit,
+                mode: if w.get(2) == Some(&"mirror") {
+                    Mode::Mirror
+                } else {
+                    Mode::Commit
+                },
                 ..ConntrackConfig::default()
             };
             let t = Instant::now();
@@ -674,7 +682,7 @@ pub enum Tool {
 /// until fw-b's kernel holds every entry and the line the client sent at
 /// the command is echoed; whether the flow survived (echo within 2 s of
 /// the command); seconds until the flow passed.
-pub fn takeover(tool: Tool, k: u32) -> (f64, bool, f64) {
+pub fn takeover(tool: Tool, k: u32, mirror: bool) -> (f64, bool, f64) {
     let lab = Lab::new();
     ctlab::echo_server(&lab);
     let mut client = Client::connect(&lab);
@@ -692,11 +700,26 @@ pub fn takeover(tool: Tool, k: u32) -> (f64, bool, f64) {
             let mut na = spawn_node(&lab, "a", max);
             na.nums("dp-start 1");
             let mut nb = spawn_node(&lab, "b", max);
-            nb.nums("dp-start 0");
+            nb.nums(if mirror {
+                "dp-start 0 mirror"
+            } else {
+                "dp-start 0"
+            });
             established(&mut na, &mut nb);
             batch_sync(&mut na);
             let total = na.nums("len")[0] as u64;
             nb.cmd(&format!("wait-len {total}"));
+            if mirror {
+                // The mirror has written them all to fw-b's kernel.
+                let end = Instant::now() + Duration::from_secs(300);
+                while lab.kernel_count("b") < want && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                eprintln!(
+                    "    mirror: fw-b's kernel holds {} entries before the failure",
+                    lab.kernel_count("b")
+                );
+            }
             assert!(client.echo().is_some(), "no echo through fw-a");
             std::thread::sleep(Duration::from_millis(200));
             lab.fail_a();

@@ -25,7 +25,7 @@ use crate::error::{ProtoError, RequestError};
 use crate::event::{Event, Events, PeerState};
 use crate::handshake;
 use crate::incremental::Incremental;
-use crate::jobs::{JobStatus, Jobs};
+use crate::jobs::{JobKind, JobStatus, Jobs};
 use crate::receive::Inbound;
 use crate::relationship::{self, Relationship};
 use crate::resync::{Resync, ShardLedger};

@@ -45,6 +45,12 @@ struct Slot {
     connect_started: Option<Instant>,
     next_attempt: Option<Instant>,
     backoff: Duration,
+    /// The connection completed its handshake (`Event::Connected`).
+    up: bool,
+    /// Bytes read and written before that: they join the I/O counters only
+    /// when it completes, so a stranger moves no counter but its error.
+    handshake_rx: u64,
+    handshake_tx: u64,
     /// The last read or write stopped at [`IO_BUDGET`], not at
     /// `WouldBlock`: no readiness edge will come, so poll again at once.
     read_more: bool,
@@ -285,8 +291,13 @@ impl EventLoop {
                 self.log_job_started(&r, hotsync_proto::JobKind::Config);
                 let _ = tx.send(r);
             }
-            Request::ConfigOp { op, vsys, text } => {
-                self.peer.queue_config_op(op, &vsys, &text);
+            Request::ConfigOp {
+                op,
+                vsys,
+                text,
+                reply,
+            } => {
+                let _ = reply.send(self.peer.queue_config_change(op, &vsys, &text));
             }
             Request::SetRole(role, tx) => {
                 let r = self.peer.set_role_external(role, now);
@@ -408,7 +419,13 @@ impl EventLoop {
                 Event::PeerBatchFinished { kind, received } => {
                     tracing::info!(kind = kind.name(), received, "peer batch sync finished");
                 }
-                Event::Connected(_) => {}
+                Event::Connected(kind) => {
+                    let i = idx(kind);
+                    let slot = &mut self.slots[i];
+                    slot.up = true;
+                    self.io.bytes_rx[i] += std::mem::take(&mut slot.handshake_rx);
+                    self.io.bytes_tx[i] += std::mem::take(&mut slot.handshake_tx);
+                }
             }
         }
         self.shared
@@ -542,6 +559,7 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut s);
         }
         let slot = &mut self.slots[i];
+        slot.forget_connection_io();
         slot.connecting = false;
         slot.connect_started = None;
         slot.backoff = (slot.backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
@@ -584,7 +602,12 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.io.bytes_rx[i] += n as u64;
+                    let slot = &mut self.slots[i];
+                    if slot.up {
+                        self.io.bytes_rx[i] += n as u64;
+                    } else {
+                        slot.handshake_rx += n as u64;
+                    }
                     let r = self.peer.handle_received(kind, n, now);
                     let heartbeats = self.peer.stats().heartbeats_rx;
                     if heartbeats != self.heartbeats_seen {
@@ -636,7 +659,12 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.io.bytes_tx[i] += n as u64;
+                    let slot = &mut self.slots[i];
+                    if slot.up {
+                        self.io.bytes_tx[i] += n as u64;
+                    } else {
+                        slot.handshake_tx += n as u64;
+                    }
                     self.peer.consume(kind, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -671,6 +699,7 @@ impl EventLoop {
         drop(s);
         tracing::info!(conn = kind.name(), reason, "HRP connection closed");
         let slot = &mut self.slots[i];
+        slot.forget_connection_io();
         slot.connecting = false;
         slot.connect_started = None;
         slot.backoff = BACKOFF_MIN;
@@ -686,5 +715,14 @@ fn idx(kind: ConnKind) -> usize {
     match kind {
         ConnKind::Session => 0,
         ConnKind::Config => 1,
+    }
+}
+
+impl Slot {
+    /// The transport is gone: what its handshake moved is dropped uncounted.
+    fn forget_connection_io(&mut self) {
+        self.up = false;
+        self.handshake_rx = 0;
+        self.handshake_tx = 0;
     }
 }

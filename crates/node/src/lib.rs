@@ -26,7 +26,7 @@ mod sink;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};
-use hotsync_proto::{JobStatus, PeerState, ProtoConfig, RequestError, Role};
+use hotsync_proto::{JobStatus, OpDelivery, PeerState, ProtoConfig, RequestError, Role};
 use hotsync_table::{SessionTable, TableConfig};
 use mio::Waker;
 use std::io;
@@ -208,6 +208,17 @@ pub(crate) type LoopState = (
     IoCounters,
 );
 
+/// A configuration command applied on this node.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// What changed.
+    pub change: ConfigChange,
+    /// What became of it for the peer; `None` when it is not synchronized
+    /// at all (node-local, user or SSL VPN data, static routes without
+    /// `hrp auto-sync config static-route`).
+    pub delivery: Option<OpDelivery>,
+}
+
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
     /// The rendered (vsys, item) pairs: rendered by the caller, off the
@@ -217,6 +228,7 @@ pub(crate) enum Request {
         op: u8,
         vsys: String,
         text: String,
+        reply: Sender<OpDelivery>,
     },
     Jobs(Sender<Vec<JobStatus>>),
     SetRole(Role, Sender<Result<bool, RequestError>>),
@@ -431,13 +443,10 @@ impl NodeHandle {
 
     /// Runs one configuration command typed in `system-view` (of `vsys`,
     /// or the root system). On the active node a syncable change is queued
-    /// for the peer (B3). On the standby, commands that would sync are
-    /// refused unless `hrp standby config enable`.
-    pub fn execute_config(
-        &self,
-        vsys: Option<&str>,
-        line: &str,
-    ) -> Result<ConfigChange, NodeError> {
+    /// for the peer (B3), and the result says what became of it. On the
+    /// standby, commands that would sync are refused unless `hrp standby
+    /// config enable`.
+    pub fn execute_config(&self, vsys: Option<&str>, line: &str) -> Result<Executed, NodeError> {
         let mut store = self.inner.shared.store();
         let mut trial = store.clone();
         let change = trial.execute(vsys, line)?;
@@ -454,14 +463,17 @@ impl NodeHandle {
         };
         *store = trial;
         drop(store);
-        if syncable {
-            self.request(Request::ConfigOp {
+        let delivery = if syncable {
+            Some(self.ask(|reply| Request::ConfigOp {
                 op: change.op.code(),
                 vsys: change.vsys.clone(),
                 text: change.item.render_placed(placement.as_ref()),
-            })?;
-        }
-        Ok(change)
+                reply,
+            })?)
+        } else {
+            None
+        };
+        Ok(Executed { change, delivery })
     }
 
     /// Reads the running configuration.
@@ -514,6 +526,8 @@ fn stopped_state() -> PeerState {
         uncertain_shards: 0,
         config_queue: 0,
         config_backlog: 0,
+        peer_unsynced: Default::default(),
+        incarnation: 0,
         stats: Default::default(),
     }
 }

@@ -103,6 +103,8 @@ struct Pending {
 /// The peer's config batch being received.
 struct Batch {
     generation: u64,
+    /// Its start was seen on this connection (it ran whole here).
+    whole: bool,
     received: u64,
     counts: ConfigOutcome,
     /// Its `BatchEnd` arrived: (job id, work issued before it). The answer
@@ -136,6 +138,9 @@ pub(crate) struct ConfigApply {
     /// from an abandoned batch never count towards another.
     generation: u64,
     batch: Option<Batch>,
+    /// A batch that ran whole here was answered, not yet reported by
+    /// [`ConfigApply::take_synced`].
+    synced: bool,
 }
 
 impl ConfigApply {
@@ -150,6 +155,7 @@ impl ConfigApply {
             done: 0,
             generation: 0,
             batch: None,
+            synced: false,
         }
     }
 
@@ -180,9 +186,14 @@ impl ConfigApply {
 
     /// The peer starts a config batch.
     pub fn batch_start(&mut self) {
+        self.new_batch(true);
+    }
+
+    fn new_batch(&mut self, whole: bool) {
         self.generation += 1;
         self.batch = Some(Batch {
             generation: self.generation,
+            whole,
             received: 0,
             counts: ConfigOutcome::default(),
             end: None,
@@ -272,7 +283,7 @@ impl ConfigApply {
     pub fn batch_end(&mut self, job_id: u64, cx: Answer<'_>) -> Result<(), ProtoError> {
         // An end without a start is answered with zero counts, as before.
         if self.batch.is_none() {
-            self.batch_start();
+            self.new_batch(false);
         }
         if let Some(b) = &mut self.batch {
             b.end = Some((job_id, self.issued));
@@ -336,6 +347,7 @@ impl ConfigApply {
             rejected: b.counts.rejected,
         };
         let received = b.received;
+        self.synced |= b.whole;
         self.batch = None;
         cx.conn.send(Channel::Config, &r, cx.stats, cx.now)?;
         cx.events.push_back(Event::PeerBatchFinished {
@@ -343,6 +355,12 @@ impl ConfigApply {
             received,
         });
         Ok(())
+    }
+
+    /// Whether a batch that ran whole on this connection was answered since
+    /// the last call (the relationship then has its config batch).
+    pub fn take_synced(&mut self) -> bool {
+        std::mem::take(&mut self.synced)
     }
 
     /// The config connection dropped: the batch under way is abandoned (the

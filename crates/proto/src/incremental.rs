@@ -30,6 +30,10 @@ pub(crate) struct Drain<'a> {
     pub cfg: &'a ProtoConfig,
     pub ledger: &'a mut ShardLedger,
     pub stats: &'a mut Stats,
+    /// Whether changes wait for the coalescing window. A node that is not
+    /// active sends at once: its changes must precede the resync request
+    /// it sends next (see `crate::step_down`).
+    pub coalesce: bool,
 }
 
 impl Incremental {
@@ -76,9 +80,11 @@ impl Incremental {
         lost
     }
 
-    /// B4 at the first establishment: what the journals hold from before
+    /// B4 when a new relationship forms: what the journals hold from before
     /// waits for a manual batch sync; only later changes are incremental.
-    pub fn discard_journals(&mut self, table: &SessionTable, stats: &mut Stats) {
+    /// Returns how many changes were dropped.
+    pub fn discard_journals(&mut self, table: &SessionTable) -> u64 {
+        let mut dropped = 0;
         table.clear_pending();
         let mut sink = ShardSet::new(table.shard_count());
         table.take_overflowed(&mut sink);
@@ -86,13 +92,14 @@ impl Incremental {
             loop {
                 self.changes.clear();
                 let n = table.drain_changes(s, 4096, &mut self.changes);
-                stats.changes_before_establish += n as u64;
+                dropped += n as u64;
                 if n == 0 {
                     break;
                 }
             }
         }
         self.changes.clear();
+        dropped
     }
 
     /// Drains the journals into batches and sends them once the coalescing
@@ -105,7 +112,7 @@ impl Incremental {
         // gather (and coalesce) changes until it closes, then everything
         // goes out in as few batches as possible.
         let opened = *self.open_since.get_or_insert(now);
-        if now.saturating_duration_since(opened) < cx.cfg.flush_interval {
+        if cx.coalesce && now.saturating_duration_since(opened) < cx.cfg.flush_interval {
             return Ok(());
         }
         let before = cx.ledger.uncertain.len();

@@ -17,7 +17,7 @@ mod dispatch;
 mod output;
 
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
-use crate::config_queue::{ConfigQueue, ConfigSink};
+use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
 use crate::error::{ProtoError, RequestError};
@@ -26,12 +26,14 @@ use crate::handshake;
 use crate::incremental::Incremental;
 use crate::jobs::{JobStatus, Jobs};
 use crate::receive::Inbound;
+use crate::relationship::{self, Relationship};
 use crate::resync::{Resync, ShardLedger};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
+use crate::step_down::StepDown;
 use hotsync_table::SessionTable;
-use hotsync_wire::{Channel, Close, FrameDecoder, WireMessage};
+use hotsync_wire::{Channel, Close, FrameDecoder, ResyncRequest, WireMessage};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,8 +51,9 @@ struct Core {
     conns: PerConn<Conn>,
     /// The session connection is up and roles are agreed.
     established: bool,
-    /// It was once: capture is on, configuration changes are queued (B4).
-    ever_established: bool,
+    /// Which pair of incarnations the relationship belongs to; once there
+    /// is one, capture is on and configuration changes are queued (B4).
+    relationship: Relationship,
     authenticated: bool,
     /// Why the last connection failed (for `display hrp state`).
     last_failure: Option<String>,
@@ -62,6 +65,12 @@ struct Core {
     config_queue: ConfigQueue,
     config_apply: ConfigApply,
     inbound: Inbound,
+    /// Changes from a peer that also held the active role.
+    step_down: StepDown,
+    /// This node stepped down and its hand-over (last changes, then the
+    /// resync request) is not acknowledged yet: the session frame that
+    /// completes it, `u64::MAX` until the request is sent.
+    handover: Option<u64>,
     events: Events,
     stats: Stats,
 }
@@ -78,8 +87,10 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     /// A protocol instance for `table`, with configuration from the peer
-    /// applied to `sink` as it arrives. `nonce_seed` seeds resync epochs
-    /// (any random value).
+    /// applied to `sink` as it arrives. `nonce_seed` (random, fresh per
+    /// process) seeds resync epochs and this process's incarnation: a
+    /// relationship belongs to a pair of incarnations (see
+    /// [`Self::incarnation`]).
     pub fn new(
         cfg: ProtoConfig,
         table: Arc<SessionTable>,
@@ -123,7 +134,7 @@ impl Peer {
         let core = Core {
             conns: PerConn::from_fn(|kind| Conn::new(kind, max, now)),
             established: false,
-            ever_established: false,
+            relationship: Relationship::new(relationship::incarnation_from(nonce_seed)),
             authenticated: false,
             last_failure: None,
             election: Election::new(&cfg, now),
@@ -134,6 +145,8 @@ impl Peer {
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             config_apply: ConfigApply::new(sink),
             inbound: Inbound::new(cfg.batch_records),
+            step_down: StepDown::default(),
+            handover: None,
             events: Events::new(),
             stats: Stats::default(),
             table,
@@ -177,6 +190,7 @@ impl Peer {
             &c.cfg,
             c.table.shard_count(),
             c.election.role,
+            c.relationship.local(),
         );
         c.send_or_fail(kind, Channel::Control, &hello, now);
     }
@@ -223,7 +237,8 @@ impl Peer {
         now: Instant,
     ) -> Result<(), ProtoError> {
         self.decoders[kind].commit(n);
-        self.core.stats.bytes_rx += n as u64;
+        let core = &mut self.core;
+        core.conns[kind].count_rx_bytes(n, &mut core.stats);
         self.process(kind, now)
     }
 
@@ -310,6 +325,7 @@ impl Peer {
             self.core.fail(ConnKind::Config, &e);
             return;
         }
+        self.core.note_config_synced();
         // Errors are counted and close the connection (`Event::Close`).
         let _ = self.process(ConnKind::Config, now);
     }
@@ -360,6 +376,9 @@ impl Peer {
             && c.table.has_pending()
             // Waiting out the coalescing window: `poll_timeout` says when.
             && !c.incremental.window_open(&c.cfg, now)
+            // Waiting for a former active's last changes: the hold's
+            // deadline is a timer.
+            && !c.holding(now)
     }
 
     /// The next event, if any.
@@ -399,17 +418,36 @@ impl Peer {
         self.core.jobs.start_config(items, now)
     }
 
-    /// Queues one configuration change for the peer (B3), in order. Returns
-    /// false (and does nothing) before the relationship was ever
-    /// established or for an `op` that is no [`crate::ConfigOpKind`] code
-    /// (the peer would refuse it); drops and counts the change if the
-    /// queue is full.
+    /// Queues one configuration change for the peer (B3), in order; whether
+    /// it was queued. See [`Self::queue_config_change`].
     pub fn queue_config_op(&mut self, op: u8, vsys: &str, text: &str) -> bool {
+        self.queue_config_change(op, vsys, text).is_queued()
+    }
+
+    /// Queues one configuration change for the peer (B3), in order, and
+    /// says what becomes of it: sent now, held for the same peer process
+    /// while the relationship is down, or not synchronized (no relationship
+    /// yet, B4; an `op` that is no [`crate::ConfigOpKind`] code, which the
+    /// peer would refuse; the queue full, dropped and counted).
+    pub fn queue_config_change(&mut self, op: u8, vsys: &str, text: &str) -> OpDelivery {
         let c = &mut self.core;
-        c.ever_established
-            && crate::ConfigOpKind::from_wire(op).is_some()
-            && c.config_queue
-                .push(op, vsys, text, &mut c.stats, &mut c.events)
+        if crate::ConfigOpKind::from_wire(op).is_none() {
+            return OpDelivery::Invalid;
+        }
+        if !c.relationship.exists() {
+            return OpDelivery::NoRelationship;
+        }
+        if !c
+            .config_queue
+            .push(op, vsys, text, &mut c.stats, &mut c.events)
+        {
+            return OpDelivery::Dropped;
+        }
+        if c.established {
+            OpDelivery::Sending
+        } else {
+            OpDelivery::HeldForPeer
+        }
     }
 
     /// Status of a job (running or among the recent finished ones).
@@ -432,19 +470,24 @@ impl Peer {
     /// election decides. Returns whether the role changed.
     pub fn set_role_external(&mut self, role: Role, now: Instant) -> Result<bool, RequestError> {
         let core = &mut self.core;
+        let before = core.election.role;
         let changed = core
             .election
             .set_external(role, now, &mut core.events)
             .ok_or(RequestError::RoleNotExternal)?;
-        if changed {
-            core.announce_role(now);
-        }
+        let peer_role = core.election.peer.map_or(Role::Initial, |p| p.role);
+        core.roles_settled(before, peer_role, changed, now);
         Ok(changed)
     }
 
     /// Whether the relationship is established.
     pub fn is_established(&self) -> bool {
         self.core.established
+    }
+
+    /// This process's incarnation (announced in every hello).
+    pub fn incarnation(&self) -> u64 {
+        self.core.relationship.local()
     }
 
     /// Counters.
@@ -473,6 +516,8 @@ impl Peer {
             uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
             config_queue: c.config_queue.len(),
             config_backlog: c.config_apply.backlog(),
+            peer_unsynced: c.relationship.unsynced(),
+            incarnation: c.relationship.local(),
             stats: c.stats.clone(),
         }
     }
@@ -491,6 +536,14 @@ impl Core {
         (&mut self.config_apply, cx)
     }
 
+    /// The peer's config batch was answered whole: the relationship has
+    /// its configuration (B4).
+    fn note_config_synced(&mut self) {
+        if self.config_apply.take_synced() {
+            self.relationship.synced(crate::jobs::JobKind::Config);
+        }
+    }
+
     fn send_or_fail<M: WireMessage>(
         &mut self,
         kind: ConnKind,
@@ -505,6 +558,60 @@ impl Core {
                 false
             }
         }
+    }
+
+    /// The election ran (our role was `before`, the peer claims
+    /// `peer_role`): a node that left the active role hands its last
+    /// changes over and asks the winner for every shard; one that kept it
+    /// against an active peer keeps its own sessions (see
+    /// [`crate::step_down`]). A changed role is announced at once.
+    fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
+        let role = self.election.role;
+        if before == Role::Active && role != Role::Active {
+            if self.relationship.exists() {
+                StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
+                self.handover = Some(u64::MAX);
+                self.say_was_active(now);
+            } else if self.conns.session.is_up() {
+                // Nothing captured yet (B4), nothing to hand over: an empty
+                // request tells a winner waiting for it not to wait.
+                let none = ResyncRequest { shards: Vec::new() };
+                self.send_or_fail(ConnKind::Session, Channel::Session, &none, now);
+            }
+        }
+        if role == Role::Active {
+            self.handover = None;
+        }
+        // A node that was never established has nothing of its own the
+        // loser's changes could overwrite.
+        if role == Role::Active && peer_role == Role::Active && self.relationship.exists() {
+            let dead = self.cfg.dead_interval();
+            self.step_down.won_against_active(dead, now);
+        } else if role != Role::Active {
+            self.step_down.stop();
+        }
+        if changed {
+            self.announce_role(now);
+        }
+    }
+
+    /// The peer may never have seen this node active (its hello was sent
+    /// before it took the role, or the frames that said so were lost with
+    /// a connection): while its hand-over is not acknowledged, it says so
+    /// first on every session connection, so the peer treats the changes
+    /// that follow as a former active's.
+    fn say_was_active(&mut self, now: Instant) {
+        if self.handover.is_some() && self.conns.session.is_up() {
+            let mut was = self.election.heartbeat(now);
+            was.role = Role::Active.to_u8();
+            self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
+        }
+    }
+
+    /// Whether this node, active, holds its session data back until a
+    /// former active's last changes are in (see [`crate::step_down`]).
+    fn holding(&self, now: Instant) -> bool {
+        self.election.role == Role::Active && self.step_down.keeping_own(now)
     }
 
     /// Our role changed: tell the peer at once rather than at the next
@@ -585,6 +692,21 @@ impl Core {
             .resync
             .on_session_lost(&mut self.ledger, &mut self.stats);
         self.stats.resync_disconnect += lost;
+        if self.handover.is_some() {
+            // A hand-over cut short: last changes not acknowledged may not
+            // have reached the winner, and this node (not active) cannot
+            // resend them as state; the winner's copy replaces them. Counted
+            // as possibly lost. The request is made again on the next
+            // connection.
+            if lost > 0 {
+                self.stats.step_down_lost_shards += lost;
+                tracing::warn!(
+                    shards = lost,
+                    "hand-over to the active peer cut short: changes made while active in these shards may be LOST"
+                );
+            }
+            self.handover = Some(u64::MAX);
+        }
         self.jobs.on_session_lost(self.table.shard_count());
         if self.established {
             self.established = false;
@@ -619,6 +741,7 @@ impl Core {
         conns
             .chain(self.election.next_deadline())
             .chain(self.incremental.deadline(&self.cfg))
+            .chain(self.step_down.deadline())
             .min()
     }
 

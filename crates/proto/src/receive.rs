@@ -77,12 +77,16 @@ impl Inbound {
         events.push_back(Event::PeerBatchStarted { kind, total });
     }
 
-    /// The peer's session batch sync ended.
-    pub fn batch_end(&mut self, events: &mut Events) {
-        let inc = self.incoming[ConnKind::Session].take().unwrap_or_default();
+    /// The peer's session batch sync ended. Returns its kind if it ran
+    /// whole on this connection (its start was seen here).
+    pub fn batch_end(&mut self, events: &mut Events) -> Option<JobKind> {
+        let started = self.incoming[ConnKind::Session].take();
+        let whole = started.is_some();
+        let inc = started.unwrap_or_default();
         events.push_back(Event::PeerBatchFinished {
             kind: JobKind::ConnectionStatus,
             received: inc.received,
         });
+        whole.then_some(JobKind::ConnectionStatus)
     }
 }

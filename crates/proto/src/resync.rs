@@ -22,6 +22,10 @@ use std::time::Instant;
 pub(crate) struct ShardLedger {
     pub uncertain: ShardSet,
     last_sent_seq: Vec<u64>,
+    /// Per shard: its length when its full table refused a record from
+    /// the peer (0: none refused). Once it holds fewer, room freed up and
+    /// the shard is asked for again.
+    refused_at_len: Vec<usize>,
 }
 
 impl ShardLedger {
@@ -29,7 +33,27 @@ impl ShardLedger {
         Self {
             uncertain: ShardSet::new(shards),
             last_sent_seq: vec![0; shards],
+            refused_at_len: vec![0; shards],
         }
+    }
+
+    /// A record of `shard` (holding `len` entries) was refused: the table
+    /// was full.
+    pub fn refused(&mut self, shard: usize, len: usize) {
+        self.refused_at_len[shard] = len.max(1);
+    }
+
+    /// Marks uncertain every shard that refused records and has room now;
+    /// returns how many were newly marked.
+    pub fn room_freed(&mut self, table: &SessionTable) -> u64 {
+        let mut n = 0;
+        for (s, at) in self.refused_at_len.iter_mut().enumerate() {
+            if *at > 0 && table.shard_len(s) < *at {
+                *at = 0;
+                n += u64::from(self.uncertain.insert(s));
+            }
+        }
+        n
     }
 
     /// Frame `seq` carried data of `shard`.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 /// Cumulative counters of one node's protocol instance.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    /// Frames sent.
+    /// Frames sent. This and the next three count connections that
+    /// completed their handshake (its own frames included, added when it
+    /// completes): one that never does moves only its error counter.
     pub frames_tx: u64,
     /// Frames received.
     pub frames_rx: u64,
@@ -47,14 +49,35 @@ pub struct Stats {
     /// Shard resyncs cut short by a disconnect (the shard is uncertain
     /// again, counted in `resync_disconnect`). Every shard marked uncertain
     /// is resynced or aborted, so once nothing is pending:
-    /// `resync_overflow + resync_disconnect + resync_request ==
-    /// shards_resynced + resync_aborted + resync_requested` (see
+    /// `resync_overflow + resync_disconnect + resync_request +
+    /// resync_step_down + resync_table_full == shards_resynced +
+    /// resync_aborted + resync_requested + outage_shards_dropped` (see
     /// [`Self::resync_balance`]).
     pub resync_aborted: u64,
     /// Uncertain shards this node asked the peer to resync instead of
     /// resyncing them itself: a node that is not active never replaces the
     /// active's copy of a shard with its own.
     pub resync_requested: u64,
+    /// Shards that became uncertain because this node left the active
+    /// role to a peer that also claimed it (a split brain healing, a paused
+    /// active returning, preemption): it asks the winner for every shard,
+    /// so its copy becomes the winner's (docs/RELIABILITY.md §5).
+    pub resync_step_down: u64,
+    /// Shards whose changes, made while this node was active, overflowed
+    /// their journal before it stepped down, or were in flight when the
+    /// session connection dropped during the hand-over: those changes may
+    /// never reach the winner and are replaced by its copy (lost, counted,
+    /// logged).
+    pub step_down_lost_shards: u64,
+    /// Records and deletions from a peer that also claimed the active role
+    /// which this node, keeping the role, did not apply because it holds
+    /// its own version of the session (the winner's copy is authoritative;
+    /// the loser's sessions it lacked are added).
+    pub split_brain_kept_own: u64,
+    /// Shards that became uncertain because this node (not active) had
+    /// refused records of them for a full table, and room freed up since:
+    /// it asks the active to resync them.
+    pub resync_table_full: u64,
     /// Stale entries removed at the end of a resync received.
     pub resync_removed: u64,
     /// Journal overflows seen.
@@ -64,6 +87,22 @@ pub struct Stats {
     /// unless the table was capturing before this instance took it over:
     /// the protocol keeps capture off until then.
     pub changes_before_establish: u64,
+    /// Relationships formed with a new incarnation of the peer (it was
+    /// restarted): nothing kept for the previous one was sent (B4).
+    pub peer_restarts: u64,
+    /// Relationships resumed with the same peer process after an outage:
+    /// what changed meanwhile was delivered.
+    pub relationships_resumed: u64,
+    /// Session changes journaled while the peer was down and not sent,
+    /// because it came back restarted (a new relationship, B4).
+    pub outage_changes_dropped: u64,
+    /// Uncertain shards not resynced, because the peer came back restarted
+    /// (a new relationship starts from nothing; see
+    /// [`Self::resync_balance`]).
+    pub outage_shards_dropped: u64,
+    /// Configuration changes queued while the peer was down and not sent,
+    /// because it came back restarted.
+    pub outage_config_ops_dropped: u64,
     /// Records the table refused because it was full.
     pub apply_table_full: u64,
     /// Configuration changes sent incrementally.
@@ -108,12 +147,20 @@ impl Stats {
         self.errors.values().sum()
     }
 
-    /// Shards marked uncertain minus shards resynced, aborted or handed to
-    /// the peer: the number of shards still waiting
+    /// Shards marked uncertain minus shards resynced, aborted, handed to
+    /// the peer or dropped for a restarted peer: the number of shards still
+    /// waiting
     /// (`PeerState::uncertain_shards`). Any other value means a resync
     /// went uncounted.
     pub fn resync_balance(&self) -> i64 {
-        (self.resync_overflow + self.resync_disconnect + self.resync_request) as i64
-            - (self.shards_resynced + self.resync_aborted + self.resync_requested) as i64
+        (self.resync_overflow
+            + self.resync_disconnect
+            + self.resync_request
+            + self.resync_step_down
+            + self.resync_table_full) as i64
+            - (self.shards_resynced
+                + self.resync_aborted
+                + self.resync_requested
+                + self.outage_shards_dropped) as i64
     }
 }

@@ -559,6 +559,7 @@ impl Stranger {
             shard_count: shards,
             role,
             preempt: false,
+            incarnation: 0x0057_5241_4e47_4552,
         }
     }
 

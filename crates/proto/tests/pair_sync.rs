@@ -597,3 +597,106 @@ fn a_connected_peer_is_never_displaced_by_a_newcomer() {
     let peer: std::net::SocketAddr = "10.0.0.2:18514".parse().unwrap();
     assert!(hotsync_proto::Peer::dials(local, peer) && !hotsync_proto::Peer::dials(peer, local));
 }
+
+#[test]
+fn records_a_full_standby_refused_are_resynced_once_room_frees_up() {
+    let mut cfg = PairConfig::default();
+    cfg.table_b.max_sessions = 256;
+    let mut p = Pair::new(cfg);
+    p.establish();
+    let written = write(&p, 7, 2500);
+    p.run_for(Duration::from_millis(100));
+    let refused = p.b.peer.stats().apply_table_full;
+    assert!(refused > 0, "the standby's table never filled");
+    assert_ne!(p.a.table.digest(), p.b.table.digest());
+    // The data plane ends most sessions: the standby has room again.
+    for (k, _) in &written[..2300] {
+        p.a.table.remove(k);
+    }
+    assert!(
+        p.run_until(Duration::from_millis(500), in_step),
+        "the refused records were never repaired"
+    );
+    let st = p.b.peer.state();
+    assert!(st.stats.resync_table_full > 0);
+    assert_eq!(st.stats.resync_balance(), st.uncertain_shards as i64);
+    let a = p.a.peer.state();
+    assert_eq!(a.stats.resync_balance(), a.uncertain_shards as i64);
+}
+
+/// The semantics of a healed split brain (docs/RELIABILITY.md §5): the
+/// node that keeps the role is authoritative for every session it holds;
+/// the sessions only the loser created while cut off are added to it; the
+/// loser ends with the winner's copy.
+#[test]
+fn a_healed_split_brain_keeps_the_winners_sessions_and_adds_the_losers_new_ones() {
+    let mut p = established();
+    let shared = write(&p, 40, 50);
+    assert!(p.run_until(Duration::from_millis(200), in_step));
+    p.cut(SESSION);
+    p.cut(CONFIG);
+    p.run_for(Duration::from_millis(400));
+    assert_eq!(p.b.peer.role(), Role::Active);
+    // Both data planes write while cut off: each changes the shared
+    // sessions its own way, each creates new ones.
+    let (k0, mut on_a) = shared[0];
+    on_a.packets[0] = 111;
+    p.a.table.upsert(&k0, &on_a).unwrap();
+    let mut on_b = shared[0].1;
+    on_b.packets[0] = 222;
+    p.b.table.upsert(&k0, &on_b).unwrap();
+    p.b.table.remove(&shared[1].0);
+    let only_a = write(&p, 41, 30);
+    let only_b = sessions(42, 30);
+    for (k, e) in &only_b {
+        p.b.table.upsert(k, e).unwrap();
+    }
+    p.establish();
+    assert!(
+        p.run_until(Duration::from_millis(500), in_step),
+        "the healed pair did not converge"
+    );
+    assert_eq!(
+        (p.a.peer.role(), p.b.peer.role()),
+        (Role::Active, Role::Standby)
+    );
+    assert_eq!(
+        p.a.table.get(&k0).unwrap().packets[0],
+        111,
+        "the winner's version"
+    );
+    assert!(
+        p.a.table.contains(&shared[1].0),
+        "the winner keeps what it holds"
+    );
+    for (k, _) in only_a.iter().chain(&only_b) {
+        assert!(p.a.table.contains(k) && p.b.table.contains(k));
+    }
+    let (a, b) = (p.a.peer.stats(), p.b.peer.stats());
+    assert_eq!(b.resync_step_down, 16, "the loser asks for every shard");
+    assert_eq!(b.step_down_lost_shards, 0);
+    assert!(a.split_brain_kept_own >= 2, "{}", a.split_brain_kept_own);
+    for n in [&p.a, &p.b] {
+        let st = n.peer.state();
+        assert_eq!(st.stats.resync_balance(), st.uncertain_shards as i64);
+    }
+}
+
+/// Changes the loser's journal could not hold are lost: counted, never
+/// silent.
+#[test]
+fn a_split_brain_loser_whose_journal_overflowed_counts_the_lost_shards() {
+    let mut cfg = PairConfig::default();
+    cfg.table_b.journal_capacity = 2;
+    let mut p = Pair::new(cfg);
+    p.establish();
+    p.cut(SESSION);
+    p.cut(CONFIG);
+    p.run_for(Duration::from_millis(400));
+    for (k, e) in sessions(43, 200) {
+        p.b.table.upsert(&k, &e).unwrap();
+    }
+    p.establish();
+    assert!(p.run_until(Duration::from_millis(500), in_step));
+    assert!(p.b.peer.stats().step_down_lost_shards > 0);
+}

@@ -10,7 +10,9 @@ use crate::event::{Event, PeerInfo};
 use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
 use crate::receive::Inbound;
+use crate::relationship::Formed;
 use crate::role::Role;
+use crate::step_down::StepDown;
 use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
 use std::time::Instant;
 
@@ -33,7 +35,7 @@ impl Core {
         }
         c.rx_seq = h.seq;
         c.last_rx = now;
-        self.stats.frames_rx += 1;
+        c.count_rx_frame(&mut self.stats);
         if h.channel != Channel::Control && h.channel != kind.channel() {
             return Err(ProtoError::WrongChannel {
                 expected: kind.name(),
@@ -77,10 +79,27 @@ impl Core {
                 authenticated,
                 receive,
             } => {
+                self.check_same_process(kind)?;
                 self.conn_up(kind, authenticated, now);
                 Ok(receive)
             }
         }
+    }
+
+    /// A config connection that completes its handshake while the
+    /// relationship is established must come from the same peer process
+    /// as the session connection: changes queued for that process must
+    /// not reach another one (a restarted peer forms a new relationship on
+    /// its session connection first, B4).
+    fn check_same_process(&self, kind: ConnKind) -> Result<(), ProtoError> {
+        let claimed = self.conns[kind].claim.map(|c| c.incarnation);
+        if kind == ConnKind::Config && self.established && claimed != self.relationship.peer() {
+            return Err(ProtoError::Unexpected {
+                kind: MessageKind::Hello,
+                state: "from another process than the session connection's peer",
+            });
+        }
+        Ok(())
     }
 
     /// A connection completed its handshake. The session connection
@@ -88,6 +107,8 @@ impl Core {
     fn conn_up(&mut self, kind: ConnKind, authenticated: bool, now: Instant) {
         let conn = &mut self.conns[kind];
         conn.phase = Phase::Up;
+        let held = std::mem::take(&mut conn.handshake_io);
+        held.fold_into(&mut self.stats);
         let claim = conn.claim;
         self.stats.connections += 1;
         self.events.push_back(Event::Connected(kind));
@@ -99,24 +120,35 @@ impl Core {
             priority: 0,
             role: Role::Initial,
             preempt: false,
+            incarnation: 0,
         });
         self.establish(peer, authenticated, now);
     }
 
     fn establish(&mut self, peer: PeerInfo, authenticated: bool, now: Instant) {
+        let before = self.election.role;
+        // Still waiting for a former active's request: it comes on this
+        // connection (a request lost with the old one is made again).
+        self.step_down.reconnected(self.cfg.dead_interval(), now);
         let (role, changed) = self.election.on_established(peer, now, &mut self.events);
-        if changed {
-            self.announce_role(now);
+        self.roles_settled(before, peer.role, changed, now);
+        if !changed && self.election.role != Role::Active {
+            self.say_was_active(now);
         }
         self.established = true;
         self.authenticated = authenticated;
-        if !self.ever_established {
-            // B4: what existed before the relationship formed waits for a
-            // manual batch sync; only changes from now on are incremental.
-            self.incremental
-                .discard_journals(&self.table, &mut self.stats);
-            self.table.set_capture(true);
-            self.ever_established = true;
+        let formed = self.relationship.on_established(peer.incarnation);
+        match formed {
+            Formed::First => {
+                // B4: what existed before the relationship formed waits for
+                // a manual batch sync; only changes from now on are
+                // incremental.
+                let n = self.incremental.discard_journals(&self.table);
+                self.stats.changes_before_establish += n;
+                self.table.set_capture(true);
+            }
+            Formed::PeerRestarted => self.forget_previous_peer(),
+            Formed::Resumed => self.stats.relationships_resumed += 1,
         }
         if !authenticated {
             self.events.push_back(Event::Warning(
@@ -128,16 +160,43 @@ impl Core {
             role,
             authenticated,
         });
-        tracing::info!(peer = peer.node_id, %role, authenticated, "HRP relationship established");
-        if peer.role == Role::Initial {
-            self.jobs.on_peer_restarted(&self.table);
+        tracing::info!(peer = peer.node_id, %role, authenticated, ?formed, "HRP relationship established");
+        if formed != Formed::Resumed {
+            let missing = self.relationship.unsynced().commands().join("` and `");
+            self.events.push_back(Event::Warning(format!(
+                "peer incomplete: a new relationship synchronizes nothing from before it (B4); run `{missing}`"
+            )));
         }
         self.election.check_preempt(true, now);
-        if self.cfg.auto_sync_on_establish {
+        // Resuming delivers what changed during the outage: no batch needed.
+        if formed != Formed::Resumed && self.cfg.auto_sync_on_establish {
             // Already running is fine: that job covers it.
             let _ = self.start_session_sync(now);
             self.events.push_back(Event::ConfigSyncWanted);
         }
+    }
+
+    /// The peer came back as another process: the relationship is new
+    /// (B4). What was kept for the previous process (changes journaled
+    /// during the outage, uncertain shards, queued configuration changes)
+    /// is not sent: a fragment of the outage window would look like a
+    /// synchronized peer. Counted; the peer shows incomplete until batch
+    /// syncs. A batch sync still running was asked for by the operator: it
+    /// starts over for the new process.
+    fn forget_previous_peer(&mut self) {
+        self.stats.peer_restarts += 1;
+        self.stats.outage_changes_dropped += self.incremental.discard_journals(&self.table);
+        let shards = self.ledger.uncertain.len() as u64;
+        self.ledger.uncertain.clear();
+        self.stats.outage_shards_dropped += shards;
+        let ops = self.config_queue.clear() as u64;
+        self.stats.outage_config_ops_dropped += ops;
+        self.jobs.on_peer_restarted(&self.table);
+        tracing::info!(
+            shards,
+            config_changes = ops,
+            "peer restarted: a new relationship; nothing from the outage is sent"
+        );
     }
 
     fn on_message(
@@ -158,12 +217,11 @@ impl Core {
                         .ok_or_else(|| invalid(msg_kind, Field::Role, hb.role))?;
                     let prio = hb.priority.to_native();
                     let est = self.established;
-                    if self
-                        .election
-                        .on_heartbeat(role, prio, est, now, &mut self.events)
-                    {
-                        self.announce_role(now);
-                    }
+                    let before = self.election.role;
+                    let changed =
+                        self.election
+                            .on_heartbeat(role, prio, est, now, &mut self.events);
+                    self.roles_settled(before, role, changed, now);
                 }
                 Ok(())
             }
@@ -182,7 +240,7 @@ impl Core {
             | MessageRef::SessionDeleteBatch(_)
             | MessageRef::ResyncStart(_)
             | MessageRef::ResyncEnd(_)
-            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg),
+            | MessageRef::ResyncRequest(_) => self.on_session_data(msg_kind, msg, now),
             _ => self.on_batch_message(kind, msg, now),
         }
     }
@@ -192,10 +250,27 @@ impl Core {
         &mut self,
         msg_kind: MessageKind,
         msg: MessageRef<'_>,
+        now: Instant,
     ) -> Result<(), ProtoError> {
+        let keep_own = self.step_down.keeping_own(now);
         match msg {
+            MessageRef::SessionUpsertBatch(b) if keep_own => {
+                StepDown::apply_upserts(b, &self.table, &mut self.stats);
+            }
+            MessageRef::SessionDeleteBatch(b) if keep_own => {
+                StepDown::apply_deletes(b, &self.table, &mut self.stats);
+            }
             MessageRef::SessionUpsertBatch(b) => {
+                let before = self.stats.apply_table_full;
                 self.inbound.upserts(b, &self.table, &mut self.stats);
+                if self.stats.apply_table_full > before {
+                    // Rare: find the shards that refused, to ask for them
+                    // again once room frees up (see `fill_session`).
+                    for (k, _) in b.iter().filter(|(k, _)| !self.table.contains(k)) {
+                        let s = self.table.shard_of(&k);
+                        self.ledger.refused(s, self.table.shard_len(s));
+                    }
+                }
             }
             MessageRef::SessionDeleteBatch(b) => {
                 Inbound::deletes(b, &self.table, &mut self.stats);
@@ -220,6 +295,7 @@ impl Core {
                         self.stats.resync_request += 1;
                     }
                 }
+                self.step_down.peer_requested_resync();
             }
             _ => {}
         }
@@ -246,10 +322,15 @@ impl Core {
             MessageRef::BatchEnd(b) => {
                 let id = b.job_id.to_native();
                 match kind {
-                    ConnKind::Session => self.inbound.batch_end(&mut self.events),
+                    ConnKind::Session => {
+                        if let Some(job) = self.inbound.batch_end(&mut self.events) {
+                            self.relationship.synced(job);
+                        }
+                    }
                     ConnKind::Config => {
                         let (apply, cx) = self.config_apply(now);
                         apply.batch_end(id, cx)?;
+                        self.note_config_synced();
                     }
                 }
             }
@@ -265,7 +346,10 @@ impl Core {
                 apply.op(op, cx)?;
             }
             MessageRef::ConfigBatchResult(r) => {
-                self.jobs.on_config_result(r, now, &mut self.events);
+                let ours = self.jobs.on_config_result(r, now, &mut self.events);
+                if ours {
+                    self.relationship.synced(JobKind::Config);
+                }
             }
             // Never sent; acknowledged like any data.
             _ => {}
@@ -292,7 +376,14 @@ impl Core {
             }
         }
         match kind {
-            ConnKind::Session => self.jobs.on_session_ack(seq, now, &mut self.events),
+            ConnKind::Session => {
+                if self.handover.is_some_and(|h| seq >= h) {
+                    self.handover = None;
+                }
+                if self.jobs.on_session_ack(seq, now, &mut self.events) {
+                    self.relationship.synced(JobKind::ConnectionStatus);
+                }
+            }
             ConnKind::Config => {
                 self.config_queue.on_ack(seq);
                 self.jobs.on_config_ack(seq);

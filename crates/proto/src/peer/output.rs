@@ -7,6 +7,7 @@ use crate::error::ProtoError;
 use crate::incremental::Drain;
 use crate::jobs;
 use crate::resync;
+use crate::role::Role;
 use hotsync_wire::{Ack, Channel};
 use std::time::Instant;
 
@@ -58,7 +59,16 @@ impl Core {
     /// Incremental first (it is what the latency target is about), then the
     /// repair of uncertain shards, then the bulk batch sync.
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
+        if self.holding(now) {
+            return Ok(());
+        }
         self.drain_incremental(now)?;
+        // Records a full table refused: once their shard has room, a node
+        // that is not active asks for the shard again (the active's own
+        // refusals are its data plane's to handle).
+        if self.election.role != Role::Active {
+            self.stats.resync_table_full += self.ledger.room_freed(&self.table);
+        }
         // Bulk stops at a quarter of the high-water mark: enough queued to
         // keep the socket busy with large writes, little enough that
         // incremental records queued behind it are not delayed long.
@@ -85,6 +95,14 @@ impl Core {
             // New changes may have arrived while bulk was being encoded.
             self.drain_incremental(now)?;
         }
+        if self.handover == Some(u64::MAX)
+            && self.ledger.uncertain.is_empty()
+            && !self.resync.walking()
+        {
+            // The request went out: the hand-over is complete once the peer
+            // acknowledges it.
+            self.handover = Some(self.conns.session.tx_seq);
+        }
         self.ledger.debug_check(self.conns.session.tx_seq);
         Ok(())
     }
@@ -96,6 +114,7 @@ impl Core {
             cfg: &self.cfg,
             ledger: &mut self.ledger,
             stats: &mut self.stats,
+            coalesce: self.election.role == Role::Active,
         };
         self.incremental.drain(&mut cx, now)
     }

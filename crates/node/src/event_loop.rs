@@ -25,7 +25,12 @@ const CONN: [Token; 2] = [Token(3), Token(4)];
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const STATE_HISTORY: usize = 32;
-const AGING_PERIOD: Duration = Duration::from_secs(1);
+/// The aging sweep goes in small steps: `AGING_BUDGET` slots of the whole
+/// table every `AGING_PERIOD` (about 400k slots/s, a step of some tens of
+/// µs), never a whole-table pass that would stall the loop and the
+/// replication behind it (a per-shard budget at 256 shards had made it a
+/// 1M-slot scan of several ms once a second).
+const AGING_PERIOD: Duration = Duration::from_millis(10);
 const AGING_BUDGET: usize = 4096;
 /// Bytes one connection may read, or write, before the loop moves on to
 /// the other work (timers, heartbeats, acknowledgements, the other
@@ -620,6 +625,13 @@ impl EventLoop {
                         // the socket (the one close path).
                         self.process_events(now);
                         return;
+                    }
+                    if kind == ConnKind::Session {
+                        // Acknowledge what was just applied at once, not
+                        // after the whole read budget: the peer keeps only
+                        // a few bulk chunks in flight while incremental
+                        // changes flow, and sends the next on this ack.
+                        self.write(kind, now);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

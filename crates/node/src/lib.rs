@@ -527,9 +527,9 @@ fn stopped_state() -> PeerState {
         conn_phase: hotsync_proto::PerConn::from_fn(|_| hotsync_proto::Phase::Down),
         uncertain_shards: 0,
         config_queue: 0,
-        config_backlog: 0,
         peer_unsynced: Default::default(),
         incarnation: 0,
+        config_backlog: 0,
         stats: Default::default(),
     }
 }

@@ -103,13 +103,14 @@ struct Pending {
 /// The peer's config batch being received.
 struct Batch {
     generation: u64,
-    /// Its start was seen on this connection (it ran whole here).
-    whole: bool,
     received: u64,
     counts: ConfigOutcome,
     /// Its `BatchEnd` arrived: (job id, work issued before it). The answer
     /// goes out once all of that is done.
     end: Option<(u64, u64)>,
+    /// Its start was seen on this connection: it carried the whole
+    /// configuration, not the tail of one cut short.
+    whole: bool,
 }
 
 /// What finishing work needs to answer a batch.
@@ -138,9 +139,8 @@ pub(crate) struct ConfigApply {
     /// from an abandoned batch never count towards another.
     generation: u64,
     batch: Option<Batch>,
-    /// A batch that ran whole here was answered, not yet reported by
-    /// [`ConfigApply::take_synced`].
-    synced: bool,
+    /// A whole batch was answered since [`Self::take_whole_answered`].
+    whole_answered: bool,
 }
 
 impl ConfigApply {
@@ -155,7 +155,7 @@ impl ConfigApply {
             done: 0,
             generation: 0,
             batch: None,
-            synced: false,
+            whole_answered: false,
         }
     }
 
@@ -186,17 +186,13 @@ impl ConfigApply {
 
     /// The peer starts a config batch.
     pub fn batch_start(&mut self) {
-        self.new_batch(true);
-    }
-
-    fn new_batch(&mut self, whole: bool) {
         self.generation += 1;
         self.batch = Some(Batch {
             generation: self.generation,
-            whole,
             received: 0,
             counts: ConfigOutcome::default(),
             end: None,
+            whole: true,
         });
     }
 
@@ -283,7 +279,10 @@ impl ConfigApply {
     pub fn batch_end(&mut self, job_id: u64, cx: Answer<'_>) -> Result<(), ProtoError> {
         // An end without a start is answered with zero counts, as before.
         if self.batch.is_none() {
-            self.new_batch(false);
+            self.batch_start();
+            if let Some(b) = &mut self.batch {
+                b.whole = false;
+            }
         }
         if let Some(b) = &mut self.batch {
             b.end = Some((job_id, self.issued));
@@ -347,7 +346,7 @@ impl ConfigApply {
             rejected: b.counts.rejected,
         };
         let received = b.received;
-        self.synced |= b.whole;
+        self.whole_answered |= b.whole;
         self.batch = None;
         cx.conn.send(Channel::Config, &r, cx.stats, cx.now)?;
         cx.events.push_back(Event::PeerBatchFinished {
@@ -357,15 +356,16 @@ impl ConfigApply {
         Ok(())
     }
 
-    /// Whether a batch that ran whole on this connection was answered since
-    /// the last call (the relationship then has its config batch).
-    pub fn take_synced(&mut self) -> bool {
-        std::mem::take(&mut self.synced)
-    }
-
     /// The config connection dropped: the batch under way is abandoned (the
     /// sender starts it again). Work already received is still applied,
     /// in order: changes the peer saw acknowledged must not be lost.
+    /// Whether a whole batch from the peer was applied and answered since
+    /// the last call (the relationship then holds a configuration sync).
+    pub fn take_whole_answered(&mut self) -> bool {
+        std::mem::take(&mut self.whole_answered)
+    }
+
+    /// The config connection is gone: a batch cut short is never answered.
     pub fn on_disconnect(&mut self) {
         self.generation += 1;
         self.batch = None;

@@ -128,14 +128,14 @@ pub struct PeerState {
     pub uncertain_shards: usize,
     /// Configuration changes queued for the peer.
     pub config_queue: usize,
-    /// Configuration items from the peer received and not yet applied.
-    pub config_backlog: usize,
     /// Batch syncs the current relationship still lacks: while any is, the
     /// peer is incomplete (B4: a new relationship synchronizes nothing from
     /// before it).
     pub peer_unsynced: Unsynced,
     /// This process's incarnation.
     pub incarnation: u64,
+    /// Configuration items from the peer received and not yet applied.
+    pub config_backlog: usize,
     /// Counters.
     pub stats: Stats,
 }

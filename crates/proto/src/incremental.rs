@@ -21,6 +21,9 @@ pub(crate) struct Incremental {
     /// When the first change of the open batch was seen.
     open_since: Option<Instant>,
     next_drain_shard: usize,
+    /// When the last batch was sent (bulk yields to incremental for a
+    /// while after it: `bulk_window`).
+    last_batch: Option<Instant>,
 }
 
 /// What draining works with.
@@ -45,12 +48,23 @@ impl Incremental {
             open_shards: ShardSet::new(shards),
             open_since: None,
             next_drain_shard: 0,
+            last_batch: None,
         }
     }
 
     /// Drained changes wait to be sent.
     pub fn has_open_batch(&self) -> bool {
         !self.upserts.is_empty() || !self.deletes.is_empty()
+    }
+
+    /// Whether incremental changes flow now (pending, open, or a batch
+    /// sent a moment ago): bulk then goes in small steps behind them.
+    pub fn busy(&self, table: &SessionTable, now: Instant) -> bool {
+        crate::bulk_window::incremental_busy(
+            table.has_pending() || self.has_open_batch(),
+            self.last_batch,
+            now,
+        )
     }
 
     /// When the coalescing window closes.
@@ -149,6 +163,13 @@ impl Incremental {
         let mut idle = 0;
         while idle < shards && cx.conn.has_room(cx.cfg.tx_high_water) {
             let s = self.next_drain_shard;
+            if !cx.table.may_have_changes(s) {
+                // Its journal is empty: no lock taken (with 256 shards,
+                // locking each one every pass cost more than draining).
+                idle += 1;
+                self.next_drain_shard = (s + 1) % shards;
+                continue;
+            }
             if self.open_shards.contains(s) {
                 // This shard's changes from an earlier pass (only with a
                 // flush interval) are still open: send them before
@@ -216,6 +237,7 @@ impl Incremental {
             self.upserts.clear();
         }
         if let Some(seq) = seq {
+            self.last_batch = Some(now);
             for s in self.open_shards.iter() {
                 cx.ledger.sent(s, seq);
             }

@@ -183,6 +183,8 @@ pub(crate) struct Step<'a> {
     pub table: &'a SessionTable,
     pub cfg: &'a ProtoConfig,
     pub stats: &'a mut Stats,
+    /// Records per session chunk (smaller while incremental changes flow).
+    pub chunk_records: usize,
 }
 
 impl Jobs {
@@ -300,9 +302,7 @@ impl Jobs {
         let bulk = &mut self.bulk;
         let n = cx
             .table
-            .snapshot_chunk_with(&mut job.cursor, cx.cfg.batch_records, |k, e| {
-                bulk.push(k, e)
-            });
+            .snapshot_chunk_with(&mut job.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
         let finished_shard = job.cursor.finished_shard().map(|s| s as u32);
         let mut seq = cx.conn.tx_seq;
         if n > 0 {

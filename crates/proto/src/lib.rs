@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod bulk_window;
 mod config_apply;
 mod config_queue;
 mod conn;

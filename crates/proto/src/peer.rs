@@ -16,6 +16,7 @@
 mod dispatch;
 mod output;
 
+use crate::bulk_window::BulkWindow;
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
@@ -24,7 +25,7 @@ use crate::error::{ProtoError, RequestError};
 use crate::event::{Event, Events, PeerState};
 use crate::handshake;
 use crate::incremental::Incremental;
-use crate::jobs::{JobStatus, Jobs};
+use crate::jobs::{JobKind, JobStatus, Jobs};
 use crate::receive::Inbound;
 use crate::relationship::{self, Relationship};
 use crate::resync::{Resync, ShardLedger};
@@ -59,6 +60,8 @@ struct Core {
     last_failure: Option<String>,
     election: Election,
     incremental: Incremental,
+    /// Bulk chunks in flight: incremental changes go ahead of bulk.
+    bulk_window: BulkWindow,
     ledger: ShardLedger,
     resync: Resync,
     jobs: Jobs,
@@ -139,6 +142,7 @@ impl Peer {
             last_failure: None,
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
+            bulk_window: BulkWindow::default(),
             ledger: ShardLedger::new(shards),
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),
@@ -321,11 +325,12 @@ impl Peer {
     /// and frames held back while the backlog was full are decoded.
     pub fn handle_config_done(&mut self, done: ConfigDone, now: Instant) {
         let (apply, cx) = self.core.config_apply(now);
-        if let Err(e) = apply.done(done, cx) {
+        let res = apply.done(done, cx);
+        self.core.note_config_batch_answered();
+        if let Err(e) = res {
             self.core.fail(ConnKind::Config, &e);
             return;
         }
-        self.core.note_config_synced();
         // Errors are counted and close the connection (`Event::Close`).
         let _ = self.process(ConnKind::Config, now);
     }
@@ -515,9 +520,9 @@ impl Peer {
             conn_phase: c.conns.map(|c| c.phase),
             uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
             config_queue: c.config_queue.len(),
-            config_backlog: c.config_apply.backlog(),
             peer_unsynced: c.relationship.unsynced(),
             incarnation: c.relationship.local(),
+            config_backlog: c.config_apply.backlog(),
             stats: c.stats.clone(),
         }
     }
@@ -526,6 +531,14 @@ impl Peer {
 impl Core {
     /// The configuration backlog, and what it needs to answer the peer's
     /// batch.
+    /// The peer's whole configuration batch was applied and answered: the
+    /// relationship no longer lacks a configuration sync (B4).
+    fn note_config_batch_answered(&mut self) {
+        if self.config_apply.take_whole_answered() {
+            self.relationship.synced(JobKind::Config);
+        }
+    }
+
     fn config_apply(&mut self, now: Instant) -> (&mut ConfigApply, Answer<'_>) {
         let cx = Answer {
             conn: &mut self.conns.config,
@@ -534,14 +547,6 @@ impl Core {
             now,
         };
         (&mut self.config_apply, cx)
-    }
-
-    /// The peer's config batch was answered whole: the relationship has
-    /// its configuration (B4).
-    fn note_config_synced(&mut self) {
-        if self.config_apply.take_synced() {
-            self.relationship.synced(crate::jobs::JobKind::Config);
-        }
     }
 
     fn send_or_fail<M: WireMessage>(
@@ -686,6 +691,7 @@ impl Core {
     /// Every shard with data the peer did not acknowledge, or drained into
     /// a batch not yet sent, or under repair, is now uncertain.
     fn session_lost(&mut self, acked: u64, was_up: bool) {
+        self.bulk_window.clear();
         let mut lost = self.ledger.on_session_lost(acked);
         lost += self.incremental.on_session_lost(&mut self.ledger);
         lost += self

@@ -20,6 +20,8 @@ pub(crate) struct Inbound {
     incoming: PerConn<Option<IncomingBatch>>,
     /// An incremental batch grouped by shard before it is applied.
     grouped: Vec<HashedRecord>,
+    /// Its (shard, position) order.
+    order: Vec<u64>,
 }
 
 impl Inbound {
@@ -27,6 +29,7 @@ impl Inbound {
         Self {
             incoming: PerConn::default(),
             grouped: Vec::with_capacity(batch_records),
+            order: Vec::with_capacity(batch_records),
         }
     }
 
@@ -52,7 +55,7 @@ impl Inbound {
             self.grouped.clear();
             self.grouped
                 .extend(b.iter().map(|(k, e)| HashedRecord::new(k, e)));
-            table.apply_upserts_grouped(&mut self.grouped)
+            table.apply_upserts_grouped(&self.grouped, &mut self.order)
         };
         stats.apply_table_full += full as u64;
         let n = b.len() as u64;
@@ -77,9 +80,9 @@ impl Inbound {
         events.push_back(Event::PeerBatchStarted { kind, total });
     }
 
-    /// The peer's session batch sync ended. Returns its kind if it ran
-    /// whole on this connection (its start was seen here).
-    pub fn batch_end(&mut self, events: &mut Events) -> Option<JobKind> {
+    /// The peer's session batch sync ended. Returns whether it ran whole
+    /// on this connection (its start was seen here).
+    pub fn batch_end(&mut self, events: &mut Events) -> bool {
         let started = self.incoming[ConnKind::Session].take();
         let whole = started.is_some();
         let inc = started.unwrap_or_default();
@@ -87,6 +90,6 @@ impl Inbound {
             kind: JobKind::ConnectionStatus,
             received: inc.received,
         });
-        whole.then_some(JobKind::ConnectionStatus)
+        whole
     }
 }

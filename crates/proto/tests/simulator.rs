@@ -244,6 +244,8 @@ struct Params {
     preempt: bool,
 }
 
+const PREEMPT_DELAY: Duration = Duration::from_millis(100);
+
 impl Params {
     /// Half the seeds apply configuration in the driver, a few pieces of
     /// work per step (as the node's configuration thread does), the others
@@ -253,8 +255,6 @@ impl Params {
         self.seeds[0] & 1 == 1
     }
 }
-
-const PREEMPT_DELAY: Duration = Duration::from_millis(100);
 
 /// Hello interval 100 ms, dead after three: 300 ms.
 const HELLO: Duration = Duration::from_millis(100);
@@ -429,6 +429,9 @@ struct Sim {
     /// Restarted standbys left holding a fragment without saying so, in a
     /// build with no "peer incomplete" state (see [`check_b4_fragment`]).
     unsaid_fragments: u32,
+    /// Per-key order: the data plane's write stamps and what each node's
+    /// table showed of its peer's.
+    order: OrderCheck,
 }
 
 impl Sim {
@@ -506,7 +509,8 @@ impl Sim {
                     return;
                 }
                 for i in 0..n {
-                    let (k, e) = g.next_session();
+                    let (k, mut e) = g.next_session();
+                    e.packets[1] = self.order.stamp(ni);
                     let k = small_key(&k, (seed + i) % KEY_SPACE);
                     if self.nodes[ni].table.upsert(&k, &e).is_ok() {
                         self.wrote(ni, &k);
@@ -689,6 +693,7 @@ impl Sim {
                     let table = d.keep_table.then(|| self.nodes[ni].table.clone());
                     if !d.keep_table {
                         self.lost_table = Some((ni, self.t));
+                        self.order.forget(ni);
                     }
                     self.nodes[ni] = new_node(&self.p, ni, d.seed, table, now);
                     self.down[ni] = None;
@@ -776,10 +781,15 @@ impl Sim {
                     // existing keys.
                     let k = small_key(&k, self.load.below(KEY_SPACE));
                     e.flags = if self.load.chance(100) { 0 } else { e.flags };
+                    let stamp = self.order.stamp(ni);
+                    e.packets[1] = stamp;
                     let table = &self.nodes[ni].table;
                     let wrote = match self.load.below(10) {
                         0..=5 => table.upsert(&k, &e).is_ok(),
-                        6..=7 => table.update(&k, |e| e.packets[0] += 1),
+                        6..=7 => table.update(&k, |e| {
+                            e.packets[0] += 1;
+                            e.packets[1] = stamp;
+                        }),
                         _ => table.remove(&k).is_some(),
                     };
                     if wrote {
@@ -868,6 +878,88 @@ impl Sim {
                     let at = self.t + self.links[li].latency_us;
                     self.links[li].pipes[ni].inflight.push_back((at, chunk));
                 }
+            }
+        }
+        // Per-key order, on a node whose table only its peer changes.
+        self.order.steps += 1;
+        if self.order.steps % ORDER_CHECK_EVERY == 0 {
+            for ni in 0..2 {
+                if self.alive(ni) && !self.ever_active[ni] {
+                    self.order.check(ni, &self.nodes[ni].table, self.t);
+                }
+            }
+        }
+    }
+}
+
+/// Steps between two per-key order checks (a stale record stays until the
+/// key's next write, a few hundred steps: sampling catches it).
+const ORDER_CHECK_EVERY: u64 = 8;
+
+/// Per-key order (docs/PROTOCOL.md): a record the peer encoded before a
+/// newer change of the same key never replaces that change, and a session
+/// deleted never comes back. Every data-plane write stamps its entry
+/// (`packets[1]`: a write counter over the whole run, times two, plus the
+/// writing node). A node that was never active has a table only its peer
+/// changes; there the peer's stamp of each key never goes back, and once
+/// the key vanished (deleted) only a newer write may bring it back.
+#[derive(Default)]
+struct OrderCheck {
+    writes: u64,
+    steps: u64,
+    /// Per node, per key (`src_port`): the highest peer stamp its table
+    /// showed, and whether the key vanished since.
+    seen: [Vec<(u64, bool)>; 2],
+    present: Vec<bool>,
+    /// The first violation.
+    violation: Option<String>,
+}
+
+impl OrderCheck {
+    /// A fresh stamp for a write on node `ni`.
+    fn stamp(&mut self, ni: usize) -> u64 {
+        self.writes += 1;
+        self.writes << 1 | ni as u64
+    }
+
+    /// Node `ni` restarted with an empty table.
+    fn forget(&mut self, ni: usize) {
+        self.seen[ni].clear();
+    }
+
+    fn check(&mut self, ni: usize, table: &SessionTable, t: u64) {
+        let peer = (1 - ni) as u64;
+        let seen = &mut self.seen[ni];
+        seen.resize(KEY_SPACE as usize, (0, false));
+        self.present.clear();
+        self.present.resize(KEY_SPACE as usize, false);
+        for shard in 0..table.shard_count() {
+            table.for_each_in_shard(shard, |k, e| {
+                let slot = k.src_port as usize;
+                let stamp = e.packets[1];
+                if slot >= seen.len() || stamp & 1 != peer {
+                    return;
+                }
+                self.present[slot] = true;
+                let (floor, vanished) = seen[slot];
+                if (stamp < floor || (vanished && stamp == floor)) && self.violation.is_none() {
+                    self.violation = Some(format!(
+                        "t={t} node{ni} key {slot}: peer write #{} replaced #{}{}",
+                        stamp >> 1,
+                        floor >> 1,
+                        if vanished {
+                            " after it was deleted"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                seen[slot] = (stamp.max(floor), false);
+            });
+        }
+        for (slot, s) in seen.iter_mut().enumerate() {
+            if !self.present[slot] && s.0 != 0 {
+                s.1 = true;
             }
         }
     }
@@ -1078,6 +1170,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         active_since: [0, 0],
         lost_table: None,
         unsaid_fragments: 0,
+        order: OrderCheck::default(),
     };
     if p.max_sessions < KEY_SPACE as usize {
         sim.injected.push(Class::TablesFull);
@@ -1322,6 +1415,9 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
                 tail()
             ));
         }
+    }
+    if let Some(v) = &sim.order.violation {
+        return Err(format!("per-key order: {v}\n  {}", tail()));
     }
     Ok(Outcome {
         unsaid_fragments: sim.unsaid_fragments,

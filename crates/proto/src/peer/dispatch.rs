@@ -323,20 +323,23 @@ impl Core {
                 let id = b.job_id.to_native();
                 match kind {
                     ConnKind::Session => {
-                        if let Some(job) = self.inbound.batch_end(&mut self.events) {
-                            self.relationship.synced(job);
+                        if self.inbound.batch_end(&mut self.events) {
+                            self.relationship.synced(JobKind::ConnectionStatus);
                         }
                     }
                     ConnKind::Config => {
                         let (apply, cx) = self.config_apply(now);
-                        apply.batch_end(id, cx)?;
-                        self.note_config_synced();
+                        let res = apply.batch_end(id, cx);
+                        self.note_config_batch_answered();
+                        res?;
                     }
                 }
             }
             MessageRef::ConfigItemBatch(b) => {
                 let (apply, cx) = self.config_apply(now);
-                apply.items(b, cx)?;
+                let res = apply.items(b, cx);
+                self.note_config_batch_answered();
+                res?;
             }
             MessageRef::ConfigOp(op) => {
                 if ConfigOpKind::from_wire(op.op).is_none() {

@@ -343,10 +343,12 @@ fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
             && !s.active.load(Ordering::Acquire)
             && std::time::Instant::now() >= next_mirror
         {
-            next_mirror = std::time::Instant::now() + mirror_every;
+            let t = std::time::Instant::now();
             if let Err(e) = mirror_pass(s) {
                 tracing::warn!("conntrack mirror: {e}");
             }
+            // A pass costs a walk of the table: at most half a core.
+            next_mirror = std::time::Instant::now() + mirror_every.max(2 * t.elapsed());
         }
         let now = unix_now();
         if now >= next_refresh {

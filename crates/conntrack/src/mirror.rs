@@ -1,7 +1,8 @@
 //! Mirror mode: while standby, the replicated entries are written to the
 //! kernel continuously, so a takeover has (almost) nothing left to commit.
 //!
-//! A pass walks the table (every [`MIRROR_INTERVAL_MS`]) and commits the
+//! A pass walks the table (every [`MIRROR_INTERVAL_MS`], or twice its own
+//! duration when longer: at most half a core) and commits the
 //! entries that are new, changed (a fingerprint of the entry without its
 //! counters), or whose kernel copy would expire within
 //! [`REFRESH_MARGIN`] seconds: the kernel counts a mirrored entry's
@@ -30,6 +31,8 @@ pub struct Mirrored {
     pub fingerprint: u64,
     /// Unix second at which the kernel's copy expires.
     pub expires: u32,
+    /// The last pass that found the entry in the table.
+    pub pass: u32,
 }
 
 /// The entry's state as the kernel sees it: counters left out (they
@@ -54,6 +57,7 @@ pub fn due(prev: Option<&Mirrored>, fingerprint: u64, now: u32) -> bool {
 #[derive(Debug, Default)]
 pub struct Mirror {
     mirrored: hashbrown::HashMap<SessionKey, Mirrored, foldhash::fast::RandomState>,
+    pass: u32,
 }
 
 /// What one pass did.
@@ -67,7 +71,9 @@ pub struct Pass {
 
 impl Mirror {
     /// Commits the due backup entries of `vsys` (most recently active
-    /// first) and deletes the ones gone from the table.
+    /// first) and deletes the ones gone from the table. One map lookup per
+    /// table entry: entries found are stamped with the pass number, the
+    /// unstamped ones are gone.
     pub fn pass(
         &mut self,
         table: &SessionTable,
@@ -75,18 +81,20 @@ impl Mirror {
         sock: &mut CtSocket,
         now: u32,
     ) -> Result<Pass, CtError> {
+        self.pass = self.pass.wrapping_add(1);
+        let pass = self.pass;
         let mut batch = Vec::new();
-        let mut seen: hashbrown::HashSet<SessionKey, foldhash::fast::RandomState> =
-            hashbrown::HashSet::with_capacity_and_hasher(self.mirrored.len(), Default::default());
         for shard in 0..table.shard_count() {
             table.for_each_in_shard(shard, |k, e| {
                 if k.vsys != vsys || !e.is_backup() {
                     return;
                 }
-                seen.insert(*k);
                 let fp = fingerprint(e);
-                if due(self.mirrored.get(k), fp, now) {
+                let prev = self.mirrored.get_mut(k);
+                if due(prev.as_deref(), fp, now) {
                     batch.push((*k, *e, fp));
+                } else if let Some(m) = prev {
+                    m.pass = pass;
                 }
             });
         }
@@ -103,14 +111,15 @@ impl Mirror {
                 Mirrored {
                     fingerprint,
                     expires,
+                    pass,
                 },
             );
         }
         let gone: Vec<SessionKey> = self
             .mirrored
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .copied()
+            .iter()
+            .filter(|(_, m)| m.pass != pass)
+            .map(|(k, _)| *k)
             .collect();
         if !gone.is_empty() {
             sock.delete(&gone)?;
@@ -148,6 +157,7 @@ mod tests {
         let fresh = Mirrored {
             fingerprint: fp,
             expires: now + 3600,
+            pass: 1,
         };
         assert!(!due(Some(&fresh), fp, now), "unchanged and far from expiry");
         let mut changed = e;
@@ -156,12 +166,14 @@ mod tests {
         let expiring = Mirrored {
             fingerprint: fp,
             expires: now + REFRESH_MARGIN - 1,
+            pass: 1,
         };
         assert!(due(Some(&expiring), fp, now), "kernel copy about to expire");
         // The shortest commit timeout is not due again at once.
         let shortest = Mirrored {
             fingerprint: fp,
             expires: now + crate::dataplane::MIN_COMMIT_TIMEOUT,
+            pass: 1,
         };
         assert!(!due(Some(&shortest), fp, now));
         // Counters change on the active with every packet: not a change

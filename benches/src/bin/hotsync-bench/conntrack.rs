@@ -753,7 +753,11 @@ pub fn takeover(tool: Tool, k: u32, mirror: bool) -> (f64, bool, f64) {
     match tool {
         Tool::Hotsync => {
             let mut nb = hs.take().expect("node B");
-            nb.nums("takeover");
+            let c = nb.nums("takeover");
+            eprintln!(
+                "    takeover: {} entries committed ({} refused) in {:.3} s",
+                c[1], c[2], c[0]
+            );
             hs = Some(nb);
         }
         Tool::Conntrackd => {

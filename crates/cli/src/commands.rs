@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotsync_config::{Category, ChangeOp, ConfigStore, ROOT, printable};
-use hotsync_node::{NodeError, NodeHandle};
-use hotsync_proto::Role;
+use hotsync_node::{Executed, NodeError, NodeHandle};
+use hotsync_proto::{OpDelivery, Role};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey, Upsert};
 
 use crate::admin::Response;
@@ -781,7 +781,7 @@ impl Commands {
         let v = (!vsys.is_empty()).then_some(vsys);
         let routes_before = self.node.with_store(ConfigStore::static_route_sync);
         match self.node.execute_config(v, line) {
-            Ok(change) => {
+            Ok(Executed { change, delivery }) => {
                 let op = match change.op {
                     ChangeOp::Add => "added",
                     ChangeOp::Modify => "modified",
@@ -794,12 +794,8 @@ impl Commands {
                 } else {
                     format!("virtual system {}", change.vsys)
                 };
-                let sync = if change.is_syncable(routes) {
-                    if self.node.is_established() {
-                        "synchronized to the peer"
-                    } else {
-                        "not synchronized: the relationship is not established (run `hrp sync config` later)"
-                    }
+                let sync = if let Some(d) = delivery {
+                    delivery_text(d)
                 } else if cat == Category::StaticRoute {
                     "not synchronized: static-route sync is disabled"
                 } else if cat == Category::UserDatabase || cat == Category::SslVpn {
@@ -825,5 +821,23 @@ impl Commands {
             })) => Response::unknown(format!("Error: unrecognized command `{command}`")),
             Err(e) => err(e),
         }
+    }
+}
+
+/// What the operator is told about a change for the peer: exactly which
+/// case applies (B3, B4, and the relationship's incarnations).
+fn delivery_text(d: OpDelivery) -> &'static str {
+    match d {
+        OpDelivery::Sending => "synchronized to the peer",
+        OpDelivery::HeldForPeer => {
+            "queued for the peer: the relationship is down; it is delivered if the same peer process reconnects; if the peer restarts instead, a new relationship forms and this change is not sent (run `hrp sync config` then)"
+        }
+        OpDelivery::NoRelationship => {
+            "not synchronized: no relationship with the peer has been established yet (B4: run `hrp sync config` once it is)"
+        }
+        OpDelivery::Dropped => {
+            "not synchronized: the change queue for the peer is full (run `hrp sync config`)"
+        }
+        OpDelivery::Invalid => "not synchronized: not a change the peer accepts",
     }
 }

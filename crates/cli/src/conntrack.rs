@@ -12,6 +12,8 @@
 //! the flow is translated: the entry gets a NAT translation (the forward
 //! tuple after translation: reply destination -> reply source). With
 //! accounting on, `packets=` and `bytes=` of each tuple fill the counters.
+//! `zone=` and GRE's `srckey=`/`dstkey=` are part of the session key:
+//! entries differing only in them are distinct sessions, as in the kernel.
 //! Any other line is skipped and reported with its number; nothing panics.
 
 use std::io::{BufRead, Read};
@@ -123,6 +125,15 @@ pub fn for_each(
     }
 }
 
+/// A number as conntrack prints it: `0x1f` or `31`.
+fn hex_or_dec(v: &str, tok: &str) -> Result<u64, String> {
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.map_err(|_| format!("expected a number in `{tok}`"))
+}
+
 fn state_of(name: &str) -> Option<SessionState> {
     Some(match name {
         "NONE" => SessionState::None,
@@ -163,6 +174,7 @@ pub fn parse_line(line: &str, vsys: u16, now: u32) -> Result<(SessionKey, Sessio
     let mut which = 0usize;
     let mut assured = false;
     let mut unreplied = false;
+    let mut zone = 0u16;
     for tok in t {
         if let Some(flag) = tok.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
             match flag {
@@ -211,6 +223,11 @@ pub fn parse_line(line: &str, vsys: u16, now: u32) -> Result<(SessionKey, Sessio
             }
             "sport" => cur.sport = Some(narrow(num(v)?, 65535)? as u16),
             "dport" => cur.dport = Some(narrow(num(v)?, 65535)? as u16),
+            // GRE keys (the PPTP call ids, 16 bits), printed in hex: they
+            // take the ports' place in the key.
+            "srckey" => cur.sport = Some(narrow(hex_or_dec(v, tok)?, 65535)? as u16),
+            "dstkey" => cur.dport = Some(narrow(hex_or_dec(v, tok)?, 65535)? as u16),
+            "zone" => zone = narrow(num(v)?, 65535)? as u16,
             "type" => cur.icmp_type = Some(narrow(num(v)?, 255)? as u8),
             "code" => cur.icmp_code = Some(narrow(num(v)?, 255)? as u8),
             "id" => cur.icmp_id = Some(narrow(num(v)?, 65535)? as u16),
@@ -232,7 +249,7 @@ pub fn parse_line(line: &str, vsys: u16, now: u32) -> Result<(SessionKey, Sessio
         return Err("missing `sport=`/`dport=` of the original direction".into());
     }
     let (sp, dp) = orig.ports(icmp);
-    let key = SessionKey::new(vsys, protocol, src, sp, dst, dp);
+    let key = SessionKey::new(vsys, protocol, src, sp, dst, dp).with_ct_zone(zone);
 
     let mut f = flags::BACKUP;
     if assured {
@@ -311,6 +328,29 @@ tcp 6 x ESTABLISHED
 tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.999 sport=1 dport=2
 conntrack v1.4.7 (conntrack-tools): 8 flow entries have been shown.
 ";
+
+    #[test]
+    fn gre_keys_and_zones_keep_entries_apart() {
+        let text = "\
+ipv4     2 gre      47 179 src=10.0.0.1 dst=10.0.0.2 srckey=0x1 dstkey=0x2 src=10.0.0.2 dst=10.0.0.1 srckey=0x2 dstkey=0x1 [ASSURED] mark=0 use=1
+ipv4     2 gre      47 179 src=10.0.0.1 dst=10.0.0.2 srckey=0x3 dstkey=0x4 src=10.0.0.2 dst=10.0.0.1 srckey=0x4 dstkey=0x3 [ASSURED] mark=0 use=1
+tcp      6 431999 ESTABLISHED src=10.9.0.1 dst=10.9.0.2 sport=1000 dport=80 src=10.9.0.2 dst=10.9.0.1 sport=80 dport=1000 [ASSURED] mark=0 zone=1 use=1
+tcp      6 431999 ESTABLISHED src=10.9.0.1 dst=10.9.0.2 sport=1000 dport=80 src=10.9.0.2 dst=10.9.0.1 sport=80 dport=1000 [ASSURED] mark=0 zone=2 use=1
+gre      47 179 src=10.0.0.1 dst=10.0.0.2 srckey=0x10000 dstkey=0x1 mark=0 use=1
+";
+        let p = parse(text, 0, 1000);
+        let keys: std::collections::HashSet<_> = p.sessions.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys.len(), 4, "{:?}", p.sessions);
+        let (gre, _) = p.sessions[1];
+        assert_eq!((gre.src_port, gre.dst_port), (3, 4));
+        assert!(
+            !p.sessions[1].1.has_nat(),
+            "a swapped GRE reply is no translation"
+        );
+        assert_eq!(p.sessions[3].0.ct_zone, 2);
+        assert_eq!(p.skipped.len(), 1);
+        assert!(p.skipped[0].1.contains("out of range"), "{:?}", p.skipped);
+    }
 
     #[test]
     fn reads_real_lines_and_reports_bad_ones() {

@@ -47,6 +47,7 @@ pub fn config_of(s: &ConntrackSettings) -> ConntrackConfig {
                 .collect(),
         },
         vsys: 0,
+        event_buffer: None,
     }
 }
 

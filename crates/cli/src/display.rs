@@ -213,6 +213,22 @@ fn on_off(b: bool) -> &'static str {
     if b { "enabled" } else { "disabled" }
 }
 
+/// Whether the relationship synchronized what predates it (B4): a new
+/// relationship (also after either node restarted) leaves the peer
+/// incomplete until a batch sync of each kind completes.
+pub fn peer_sync(p: &hotsync_proto::PeerState) -> String {
+    let missing = p.peer_unsynced.commands();
+    if missing.is_empty() {
+        if p.peer.is_some() {
+            "complete".into()
+        } else {
+            "no relationship yet".into()
+        }
+    } else {
+        format!("peer incomplete: run `{}`", missing.join("` and `"))
+    }
+}
+
 /// `display hrp state [verbose]`.
 pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
     let p = &st.peer;
@@ -238,6 +254,7 @@ pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
         "not established"
     };
     let _ = writeln!(o, "  Relationship:       {relation}");
+    let _ = writeln!(o, "  Peer sync:          {}", peer_sync(p));
     match &p.peer {
         Some(peer) => {
             let _ = writeln!(
@@ -379,7 +396,7 @@ pub fn statistics(s: &Stats) -> String {
         "-",
         count(s.config_items_rx)
     );
-    let single: [(&str, u64); 16] = [
+    let single: [(&str, u64); 21] = [
         ("connections established", s.connections),
         ("connections lost", s.disconnects),
         ("shards resynced", s.shards_resynced),
@@ -395,6 +412,11 @@ pub fn statistics(s: &Stats) -> String {
         ("changes before establish", s.changes_before_establish),
         ("records refused (table full)", s.apply_table_full),
         ("config changes dropped", s.config_ops_dropped),
+        ("relationships resumed", s.relationships_resumed),
+        ("peer restarts", s.peer_restarts),
+        ("  outage changes dropped", s.outage_changes_dropped),
+        ("  outage shards dropped", s.outage_shards_dropped),
+        ("  outage config dropped", s.outage_config_ops_dropped),
         ("errors", s.error_total()),
     ];
     for (name, v) in single {

@@ -57,6 +57,8 @@ pub fn hrp_state(st: &NodeState, sysname: &str, now: Instant) -> Value {
         "standby_config_enable": st.standby_config_enable,
         "uncertain_shards": p.uncertain_shards,
         "config_queue": p.config_queue,
+        "peer_incomplete": p.peer_unsynced.any(),
+        "peer_incomplete_syncs": unsynced_names(p.peer_unsynced),
         "heartbeat_age_seconds": st.io.last_heartbeat
             .map(|t| now.saturating_duration_since(t).as_secs_f64()),
         "state_changes": st.state_changes.iter().map(|(t, what)| json!({
@@ -64,6 +66,18 @@ pub fn hrp_state(st: &NodeState, sysname: &str, now: Instant) -> Value {
             "what": what,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The batch syncs a new relationship still lacks, by job kind name.
+fn unsynced_names(u: hotsync_proto::Unsynced) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if u.connection_status {
+        v.push(hotsync_proto::JobKind::ConnectionStatus.name());
+    }
+    if u.config {
+        v.push(hotsync_proto::JobKind::Config.name());
+    }
+    v
 }
 
 /// `display hrp statistics`: every counter of the protocol, by its name.
@@ -100,6 +114,11 @@ pub fn statistics(s: &Stats) -> Value {
         "config_ops_tx": s.config_ops_tx,
         "config_ops_rx": s.config_ops_rx,
         "config_ops_dropped": s.config_ops_dropped,
+        "relationships_resumed": s.relationships_resumed,
+        "peer_restarts": s.peer_restarts,
+        "outage_changes_dropped": s.outage_changes_dropped,
+        "outage_shards_dropped": s.outage_shards_dropped,
+        "outage_config_ops_dropped": s.outage_config_ops_dropped,
         "config_items_rx": s.config_items_rx,
         "connections": s.connections,
         "disconnects": s.disconnects,

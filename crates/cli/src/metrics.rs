@@ -92,6 +92,41 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
         flag(st.peer.established),
     );
     e.family(
+        "hotsync_peer_incomplete",
+        "gauge",
+        "1 while the relationship lacks this batch sync: a new relationship (also after either node restarted) synchronizes nothing from before it (B4) until `hrp sync connection-status` and `hrp sync config` complete.",
+    );
+    let unsynced = st.peer.peer_unsynced;
+    for (sync, missing) in [
+        ("connection-status", unsynced.connection_status),
+        ("config", unsynced.config),
+    ] {
+        e.sample("hotsync_peer_incomplete", &[("sync", sync)], flag(missing));
+    }
+    e.family(
+        "hotsync_relationships_total",
+        "counter",
+        "Relationships established again after an outage: resumed with the same peer process (what changed meanwhile delivered), or new with a restarted one (B4).",
+    );
+    for (how, v) in [
+        ("resumed", s.relationships_resumed),
+        ("peer_restarted", s.peer_restarts),
+    ] {
+        e.sample("hotsync_relationships_total", &[("how", how)], n(v));
+    }
+    e.family(
+        "hotsync_outage_dropped_total",
+        "counter",
+        "What was kept for a peer process that came back restarted and was not sent (a new relationship, B4).",
+    );
+    for (what, v) in [
+        ("session_changes", s.outage_changes_dropped),
+        ("shards", s.outage_shards_dropped),
+        ("config_changes", s.outage_config_ops_dropped),
+    ] {
+        e.sample("hotsync_outage_dropped_total", &[("what", what)], n(v));
+    }
+    e.family(
         "hotsync_role",
         "gauge",
         "This node's role: 1 for the current role, 0 for the others.",

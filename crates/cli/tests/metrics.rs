@@ -176,6 +176,8 @@ const SENT: &str = "hotsync_records_sent_total{channel=\"session\"}";
 const RECEIVED: &str = "hotsync_records_received_total{channel=\"session\"}";
 const RUNNING: &str = "hotsync_sync_jobs_running{kind=\"connection-status\"}";
 const PROGRESS: &str = "hotsync_sync_job_progress_ratio{kind=\"connection-status\"}";
+const INCOMPLETE_SESSIONS: &str = "hotsync_peer_incomplete{sync=\"connection-status\"}";
+const INCOMPLETE_CONFIG: &str = "hotsync_peer_incomplete{sync=\"config\"}";
 
 fn resyncs(m: &HashMap<String, f64>) -> f64 {
     ["journal_overflow", "disconnect", "peer_request"]
@@ -247,6 +249,11 @@ fn metrics_follow_a_batch_sync_and_a_cut() {
     assert_eq!(get(&ma0, "hotsync_peer_up"), 1.0);
     assert!(get(&ma0, "hotsync_heartbeat_age_seconds") < 1.0);
     assert_eq!(get(&ma0, SENT), 0.0, "nothing synced before the batch (B4)");
+    // A new relationship: both nodes say the peer is incomplete.
+    for m in [&ma0, &mb0] {
+        assert_eq!(get(m, INCOMPLETE_SESSIONS), 1.0);
+        assert_eq!(get(m, INCOMPLETE_CONFIG), 1.0);
+    }
 
     // The batch sync, scraped on both sides while it runs.
     cli(&a, "hrp sync connection-status");
@@ -278,6 +285,18 @@ fn metrics_follow_a_batch_sync_and_a_cut() {
     assert!(get(&sb, "hotsync_bytes_received_total{channel=\"session\"}") > sessions * 10.0);
     assert!(get(&sa, "hotsync_session_batches_sent_total") > 0.0);
     let resyncs_before = resyncs(&sa);
+    // The sessions batch completed the peer's sessions on both nodes, not
+    // its configuration.
+    for m in [&sa, &sb] {
+        assert_eq!(get(m, INCOMPLETE_SESSIONS), 0.0);
+        assert_eq!(get(m, INCOMPLETE_CONFIG), 1.0);
+    }
+    let state = cli_json(&b, "display hrp state");
+    assert_eq!(state["peer_incomplete"], true);
+    assert_eq!(
+        state["peer_incomplete_syncs"],
+        serde_json::json!(["config"])
+    );
 
     // `hotsync cli --json`: the same figures, for scripts.
     let state = cli_json(&a, "display hrp state");

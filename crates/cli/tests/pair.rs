@@ -51,6 +51,11 @@ impl Drop for NodeProc {
 }
 
 /// Two consecutive free loopback ports, from this binary's own range.
+/// `display hrp state` of a node whose relationship synchronized nothing
+/// from before it yet (B4).
+const INCOMPLETE: &str =
+    "Peer sync:          peer incomplete: run `hrp sync connection-status` and `hrp sync config`";
+
 fn free_ports(avoid: &[u16]) -> u16 {
     common::free_ports(12000, 20000, avoid)
 }
@@ -177,7 +182,12 @@ fn a_pair_behaves_like_hrp_sync() {
     assert!(cli(&b, &["display hrp state verbose"]).contains("Role:               standby"));
 
     // B4: what existed before the relationship is not synchronized
-    // automatically: neither A's configuration nor B's sessions.
+    // automatically: neither A's configuration nor B's sessions. Both nodes
+    // say the peer is incomplete until the batch syncs ran.
+    for n in [&a, &b] {
+        let st = cli(n, &["display hrp state"]);
+        assert!(st.contains(INCOMPLETE), "{st}");
+    }
     assert!(!config(&b).contains("allow-web"));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(session_count(&a, "root"), 0);
@@ -273,9 +283,20 @@ fn a_pair_behaves_like_hrp_sync() {
     assert_eq!(session_count(&b, "v1"), 900, "B11");
     assert_eq!(session_count(&a, "v1"), 1000);
 
+    for n in [&a, &b] {
+        let st = cli(n, &["display hrp state"]);
+        assert!(
+            st.contains("peer incomplete: run `hrp sync connection-status`\n"),
+            "{st}"
+        );
+    }
     // B5: A's batch adds, never deletes: B's 50 extra sessions stay.
     let out = cli(&a, &["hrp sync connection-status --wait"]);
     assert!(out.contains("finished"), "{out}");
+    for n in [&a, &b] {
+        let st = cli(n, &["display hrp state"]);
+        assert!(st.contains("Peer sync:          complete"), "{st}");
+    }
     assert_eq!(session_count(&b, "root"), 50, "B5");
     // B4: B's pre-existing sessions still are not on A...
     assert_eq!(session_count(&a, "root"), 0, "B4");
@@ -333,6 +354,43 @@ fn a_pair_behaves_like_hrp_sync() {
     let stats = cli(&a, &["display hrp statistics"]);
     assert!(stats.contains("session records"), "{stats}");
 
+    // A restarted peer is a new relationship (B4): a change made while it
+    // is down waits for the same process, which never returns; the new one
+    // gets nothing from before, and both nodes say the peer is incomplete.
+    let mut b = b;
+    cli(&b, &["shutdown node"]);
+    wait_for("B to exit", Duration::from_secs(10), || {
+        b.child.try_wait().unwrap()
+    });
+    wait_for("A to see B gone", Duration::from_secs(10), || {
+        cli(&a, &["display hrp state"])
+            .contains("Relationship:       not established")
+            .then_some(())
+    });
+    let out = cli(&a, &["security-policy rule name outage-rule action permit"]);
+    assert!(
+        out.contains("queued for the peer: the relationship is down; it is delivered if the same peer process reconnects"),
+        "{out}"
+    );
+    let b = start_node(&dir.0, "b", &config_b(pa, pb, &dir.0));
+    for n in [&a, &b] {
+        wait_for("the new relationship", Duration::from_secs(15), || {
+            let st = cli(n, &["display hrp state"]);
+            (st.contains("Relationship:       established") && st.contains(INCOMPLETE))
+                .then_some(())
+        });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !config(&b).contains("outage-rule"),
+        "an outage fragment was sent"
+    );
+    assert_eq!(
+        session_count(&b, "root"),
+        0,
+        "sessions from before were sent"
+    );
+
     // Clean shutdown through the admin socket.
     for mut n in [a, b] {
         cli(&n, &["shutdown node"]);
@@ -386,6 +444,12 @@ fn errors_are_clear() {
     let out = cli_raw(&a.sock, &["hrp sync config"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not established"));
+    // A change before any relationship is not synchronized (B4), and says so.
+    let out = cli(&a, &["security-policy rule name early action permit"]);
+    assert!(
+        out.contains("not synchronized: no relationship with the peer has been established yet"),
+        "{out}"
+    );
     // Unknown commands fail with status 2.
     let out = cli_raw(&a.sock, &["display nonsense"]);
     assert_eq!(out.status.code(), Some(2));

@@ -249,6 +249,15 @@ pub enum ApplyError {
         /// The sub-command, escaped and shortened for display.
         line: String,
     },
+    /// A block of a category with a sub-command grammar (rules, sets,
+    /// vsys declarations) holds a line that grammar does not have.
+    #[error("`{line}` is not a sub-command of a {category}")]
+    UnknownSubCommand {
+        /// The block's category.
+        category: Category,
+        /// The sub-command, escaped and shortened for display.
+        line: String,
+    },
     /// A `vsys name` declaration addressed to a virtual system instead of
     /// the root system.
     #[error(

@@ -5,10 +5,11 @@ use std::fmt;
 
 use crate::command::{ChangeOp, ConfigChange};
 use crate::error::ApplyError;
-use crate::item::{Category, ConfigItem, Identity};
+use crate::item::{BodyLine, Category, ConfigItem, Identity};
 use crate::limits::{MAX_NAME_CHARS, printable};
 use crate::order::{Misplaced, Placement, StreamOrder, is_ordered};
 use crate::store::{ConfigStore, ROOT, Upsert};
+use crate::syntax::sub_keywords;
 
 /// The single source of the rule "may this category cross to the peer":
 /// never the node-local categories (sysname, interfaces, zones, `hrp`),
@@ -98,6 +99,11 @@ pub enum RejectReason {
     /// A sub-command that may not cross hidden in a block (`hrp ...` under
     /// an opaque command), escaped and shortened for display.
     ForbiddenSubCommand(String),
+    /// A sub-command this node's grammar does not have for the block's
+    /// category (a security rule's `hrp priority 1`, an address set's
+    /// `rule name x`): refused as it would be if typed here. Escaped and
+    /// shortened for display.
+    UnknownSubCommand(Category, String),
 }
 
 impl fmt::Display for RejectReason {
@@ -113,6 +119,11 @@ impl fmt::Display for RejectReason {
             RejectReason::ForbiddenSubCommand(line) => write!(
                 f,
                 "a block may not hold `{}`: node-local, user and SSL VPN commands never cross",
+                printable(line)
+            ),
+            RejectReason::UnknownSubCommand(category, line) => write!(
+                f,
+                "`{}` is not a sub-command of a {category}",
                 printable(line)
             ),
         }
@@ -392,6 +403,9 @@ impl ConfigStore {
                 RejectReason::UnknownVsys(name) => ApplyError::UnknownVsys { name },
                 RejectReason::VsysOutsideRoot(vsys) => ApplyError::VsysOutsideRoot { vsys },
                 RejectReason::ForbiddenSubCommand(line) => ApplyError::ForbiddenSubCommand { line },
+                RejectReason::UnknownSubCommand(category, line) => {
+                    ApplyError::UnknownSubCommand { category, line }
+                }
             })?;
         let Some(system) = self.system_mut(vsys) else {
             return Err(ApplyError::UnknownVsys {
@@ -448,6 +462,12 @@ impl ConfigStore {
         if let Some(line) = item.body.iter().find(|l| smuggles(&l.text)) {
             return Err(RejectReason::ForbiddenSubCommand(shown(&line.text)));
         }
+        if let Some(line) = unknown_sub_command(item) {
+            return Err(RejectReason::UnknownSubCommand(
+                item.category,
+                shown(&line.text),
+            ));
+        }
         Ok(())
     }
 
@@ -502,6 +522,18 @@ impl ConfigStore {
 /// Top-level commands that never cross (node-local, user database, SSL
 /// VPN) and so may not be hidden as a sub-command of a block that does.
 const NEVER_NESTED: &[&str] = &["hrp", "sysname", "user-manage", "sslvpn", "v-gateway"];
+
+/// The first direct sub-command of `item` that its category's grammar does
+/// not have (the keywords a one-line command may use: see
+/// [`sub_keywords`]). Opaque blocks have no grammar and are checked by
+/// [`smuggles`] only; deeper lines belong to their sub-command.
+fn unknown_sub_command(item: &ConfigItem) -> Option<&BodyLine> {
+    let words = sub_keywords(item.category)?;
+    item.body.iter().filter(|l| l.depth == 1).find(|l| {
+        let keyword = l.text.split(' ').find(|w| *w != "undo");
+        !keyword.is_some_and(|w| words.contains(&w))
+    })
+}
 
 fn smuggles(line: &str) -> bool {
     let first = line.split(' ').find(|w| *w != "undo");

@@ -3,8 +3,9 @@
 //! exactly as it was (docs/RELIABILITY.md, "Hostile input").
 
 use hotsync_config::{
-    ApplyError, BatchOutcome, ChangeOp, CommandError, ConfigChange, ConfigItem, ConfigStore,
-    MAX_COMMAND_BYTES, MAX_LINE_BYTES, MAX_NAME_CHARS, ParseError, RejectReason, printable,
+    ApplyError, BatchOutcome, Category, ChangeOp, CommandError, ConfigChange, ConfigItem,
+    ConfigStore, MAX_COMMAND_BYTES, MAX_LINE_BYTES, MAX_NAME_CHARS, ParseError, RejectReason,
+    printable,
 };
 
 const MULTI_VSYS: &str = include_str!("data/multi_vsys.cfg");
@@ -138,6 +139,75 @@ fn an_hrp_line_hidden_in_a_block_is_refused() {
         ));
         assert!(store == before, "{text:?} changed the store");
         assert_refused_unchanged("", text);
+    }
+}
+
+/// A block of a category with a sub-command grammar (rules, sets, vsys
+/// declarations) from the peer holds only that grammar's sub-commands,
+/// as when typed here; opaque blocks (no grammar) only refuse what may
+/// never cross.
+#[test]
+fn a_sub_command_outside_its_categorys_grammar_is_refused() {
+    for (category, text) in [
+        (
+            Category::SecurityRule,
+            "security-policy\n rule name allow-web\n  action permit\n  interface GigabitEthernet1/0/1",
+        ),
+        (
+            Category::NatRule,
+            "nat-policy\n rule name n1\n  rule name nested",
+        ),
+        (
+            Category::AddressSet,
+            "ip address-set evil type object\n address 0 10.9.9.9 mask 32\n ip address 10.0.0.1 24",
+        ),
+        (
+            Category::ServiceSet,
+            "ip service-set evil type object\n undo shutdown",
+        ),
+        (Category::Vsys, "vsys name vsysz id 9\n set priority 100"),
+    ] {
+        let item = ConfigItem::parse(text).unwrap();
+        assert_eq!(item.category(), category, "{text:?}");
+        let mut store = receiver();
+        let before = store.clone();
+        let outcome = store.apply_batch_item("", item.clone(), true, 1);
+        assert!(
+            matches!(
+                &outcome,
+                BatchOutcome::Rejected(RejectReason::UnknownSubCommand(c, _)) if *c == category
+            ),
+            "{text:?}: {outcome:?}"
+        );
+        for op in [ChangeOp::Add, ChangeOp::Modify] {
+            let change = ConfigChange {
+                op,
+                vsys: String::new(),
+                item: item.clone(),
+            };
+            let r = store.apply_change(&change, true);
+            assert!(
+                matches!(r, Err(ApplyError::UnknownSubCommand { category: c, .. }) if c == category),
+                "{text:?}: {r:?}"
+            );
+        }
+        assert!(store == before, "{text:?} changed the store");
+        assert_refused_unchanged("", text);
+    }
+    // What the grammar has still crosses, `undo` forms and deeper lines
+    // included; an opaque block keeps any sub-command that may cross.
+    let mut store = receiver();
+    for text in [
+        "security-policy\n rule name new-rule\n  undo description\n  action permit",
+        "ip address-set fresh type object\n description x\n address 0 10.2.2.2 mask 32",
+        "snmp-agent\n community read ops\n  acl 2000",
+    ] {
+        let item = ConfigItem::parse(text).unwrap();
+        assert_eq!(
+            store.apply_batch_item("", item, true, 1),
+            BatchOutcome::Added,
+            "{text:?}"
+        );
     }
 }
 

@@ -643,6 +643,13 @@ impl Encoder {
         self.end();
     }
 
+    /// A request for the table's global counters, acknowledged: a cheap
+    /// probe of the module and the capability (a dump reads every entry).
+    pub fn stats_request(&mut self, seq: u32) {
+        self.begin(IPCTNL_MSG_CT_GET_STATS, NLM_F_REQUEST | NLM_F_ACK, seq, 0);
+        self.end();
+    }
+
     /// An `IPCTNL_MSG_CT_DELETE` for the session's entry.
     pub fn delete(&mut self, key: &SessionKey, seq: u32, ack: bool) {
         let family = if key.family == 4 { AF_INET } else { AF_INET6 };

@@ -41,6 +41,8 @@ pub const IPCTNL_MSG_CT_NEW: u16 = 0;
 pub const IPCTNL_MSG_CT_GET: u16 = 1;
 /// `IPCTNL_MSG_CT_DELETE`.
 pub const IPCTNL_MSG_CT_DELETE: u16 = 2;
+/// `IPCTNL_MSG_CT_GET_STATS`: the table's global counters (cheap).
+pub const IPCTNL_MSG_CT_GET_STATS: u16 = 5;
 
 /// `NFNLGRP_CONNTRACK_NEW`, `_UPDATE`, `_DESTROY` (multicast groups).
 pub const NFNLGRP_CONNTRACK_NEW: u32 = 1;

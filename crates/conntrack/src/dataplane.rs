@@ -4,7 +4,7 @@
 
 use crate::codec::CtEntry;
 use crate::filter::Filter;
-use crate::socket::{Counts, CtError, CtSocket, Event, Subscribe};
+use crate::socket::{Counts, CtError, CtSocket, Event, Membership, Subscribe};
 use hotsync_table::{SessionEntry, SessionKey, SessionTable, unix_now};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +49,10 @@ pub struct ConntrackConfig {
     pub filter: Filter,
     /// Virtual-system id given to every kernel entry.
     pub vsys: u16,
+    /// Kernel receive buffer of the event socket in bytes; `None`: 32 MiB
+    /// (room for bursts of about 100,000 events). Overruns are counted
+    /// and repaired by a re-dump.
+    pub event_buffer: Option<i32>,
 }
 
 /// Counters, readable while the data plane runs.
@@ -98,6 +102,8 @@ struct Shared {
     resync: AtomicBool,
     /// Port id of the commit socket: events carrying it are echoes.
     echo_port: AtomicU32,
+    /// The event socket's groups: left during the takeover commit.
+    membership: Membership,
     commit: Mutex<CtSocket>,
 }
 
@@ -134,15 +140,20 @@ impl DataPlane {
         // Subscribe before the first dump, so no flow created meanwhile is
         // missed (events exist only while a listener is subscribed).
         let events = CtSocket::open(netns, Subscribe::Events)?;
+        if let Some(bytes) = cfg.event_buffer {
+            events.set_recv_buffer(bytes)?;
+        }
         events.set_recv_timeout_ms(100)?;
         let commit = CtSocket::open(netns, Subscribe::Nothing)?;
         commit.set_recv_timeout_ms(1000)?;
         // Probe the module and the capability now, not on the thread.
         let mut probe = CtSocket::open(netns, Subscribe::Nothing)?;
-        probe.dump(unix_now(), |_| {})?;
+        probe.set_recv_timeout_ms(1000)?;
+        probe.probe()?;
         drop(probe);
         let shared = Arc::new(Shared {
             echo_port: AtomicU32::new(commit.port_id()),
+            membership: events.membership()?,
             commit: Mutex::new(commit),
             cfg,
             table,
@@ -174,9 +185,11 @@ impl DataPlane {
 
     /// Takes over (`true`) or steps down. Taking over commits the table to
     /// the kernel, most recently active entries first, and returns once
-    /// every entry is in; only then do kernel events feed the table (the
-    /// commit's own events are echoes and are dropped). Stepping down stops
-    /// feeding events.
+    /// every entry is in; only then do kernel events feed the table. The
+    /// event socket leaves its groups during the commit: with no listener
+    /// on the host the kernel builds no event per committed entry (about
+    /// half the commit's cost, `examples/listener_cost.rs`); what the
+    /// kernel created meanwhile comes in by the re-dump that follows. Stepping down stops feeding events.
     pub fn set_active(&self, active: bool) -> Result<Counts, CtError> {
         if !active {
             self.shared.active.store(false, Ordering::Release);
@@ -185,23 +198,41 @@ impl DataPlane {
         if self.is_active() {
             return Ok(Counts::default());
         }
-        let counts = self.commit_table()?;
+        // Best effort: on failure the commit's events are echoes, dropped.
+        let left = self.shared.membership.set(false).is_ok();
+        let counts = self.commit_table();
+        if left {
+            // Without the groups no event would feed the table: an error.
+            self.shared.membership.set(true)?;
+        }
+        let counts = counts?;
         self.shared.active.store(true, Ordering::Release);
         // Pick up what the kernel had beyond the table.
         self.shared.resync.store(true, Ordering::Release);
         Ok(counts)
     }
 
-    /// Commits every backup entry of the table to the kernel now.
+    /// Commits every backup entry of the table to the kernel now, most
+    /// recently active first. The [`COMMIT_HEAD`] most recent go first,
+    /// picked in linear time, before the rest is sorted: with a million
+    /// entries the sort alone would keep live flows out of the kernel for
+    /// a TCP retransmission or two.
     pub fn commit_table(&self) -> Result<Counts, CtError> {
-        let sessions = ordered_for_commit(&self.shared.table, self.shared.cfg.vsys);
+        let mut sessions = backup_entries(&self.shared.table, self.shared.cfg.vsys);
+        let head = COMMIT_HEAD.min(sessions.len());
+        if sessions.len() > head {
+            sessions.select_nth_unstable_by_key(head, recency);
+        }
+        sessions[..head].sort_unstable_by_key(recency);
         let now = unix_now();
         let mut sock = self
             .shared
             .commit
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let counts = sock.commit(&sessions, |e| commit_timeout(e, now))?;
+        let mut counts = sock.commit(&sessions[..head], |e| commit_timeout(e, now))?;
+        sessions[head..].sort_unstable_by_key(recency);
+        counts.add(&sock.commit(&sessions[head..], |e| commit_timeout(e, now))?);
         let st = &self.shared.stats;
         add(&st.committed, counts.ok);
         add(&st.commit_refused, counts.refused);
@@ -233,10 +264,19 @@ pub fn commit_timeout(e: &SessionEntry, now: u32) -> u32 {
         .max(MIN_COMMIT_TIMEOUT)
 }
 
-/// The table's backup entries of `vsys`, most recently active first (last
-/// seen, then the latest expiry: established flows before short-lived
-/// ones), so live flows are in the kernel soonest.
-pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
+/// Entries a takeover commits ahead of the sort of the rest.
+pub const COMMIT_HEAD: usize = 4096;
+
+/// Commit order: most recently active first (last seen, then the latest
+/// expiry: established flows before short-lived ones), so live flows are
+/// in the kernel soonest.
+fn recency(s: &(SessionKey, SessionEntry)) -> std::cmp::Reverse<(u32, u32)> {
+    let e = &s.1;
+    std::cmp::Reverse((e.last_seen, e.last_seen.saturating_add(e.timeout)))
+}
+
+/// The table's backup entries of `vsys`, in no order.
+fn backup_entries(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
     let mut v = Vec::with_capacity(table.backup_len());
     for shard in 0..table.shard_count() {
         table.for_each_in_shard(shard, |k, e| {
@@ -245,9 +285,13 @@ pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, S
             }
         });
     }
-    v.sort_unstable_by_key(|(_, e)| {
-        std::cmp::Reverse((e.last_seen, e.last_seen.saturating_add(e.timeout)))
-    });
+    v
+}
+
+/// The table's backup entries of `vsys` in commit order.
+pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, SessionEntry)> {
+    let mut v = backup_entries(table, vsys);
+    v.sort_unstable_by_key(recency);
     v
 }
 
@@ -264,7 +308,7 @@ fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
             }
         }
         if s.resync.swap(false, Ordering::AcqRel) {
-            resync(s, &mut dump);
+            resync(&s.feed(), &mut dump);
         }
         let active = s.active.load(Ordering::Acquire);
         let r = events.recv_events(unix_now(), false, &mut malformed, |ev, origin| {
@@ -281,6 +325,11 @@ fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
             Err(CtError::EventsLost) => {
                 add(&s.stats.events_lost, 1);
                 tracing::warn!("conntrack events lost (ENOBUFS): re-dumping");
+                // The kernel reports the overrun before the events still
+                // queued, which are older than the re-dump: applied after
+                // it they would bring back entries whose destroy event was
+                // the one lost. Discard them; the dump has their state.
+                discard_queued(&mut events, &mut malformed);
                 if s.active.load(Ordering::Acquire) {
                     s.resync.store(true, Ordering::Release);
                 }
@@ -296,12 +345,26 @@ fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
     }
 }
 
-fn prepare(s: &Shared, c: &CtEntry) -> (SessionKey, SessionEntry) {
+/// Datagrams [`discard_queued`] reads at most (a storm keeps the queue
+/// full: the re-dump must start anyway).
+const DISCARD_MAX: u32 = 4096;
+
+/// Reads and drops the events queued on the socket.
+fn discard_queued(events: &mut CtSocket, malformed: &mut u64) {
+    for _ in 0..DISCARD_MAX {
+        match events.recv_events(unix_now(), true, malformed, |_, _| {}) {
+            Ok(true) | Err(CtError::EventsLost) => {}
+            Ok(false) | Err(_) => return,
+        }
+    }
+}
+
+fn prepare(cfg: &ConntrackConfig, c: &CtEntry) -> (SessionKey, SessionEntry) {
     let mut key = c.key;
-    key.vsys = s.cfg.vsys;
+    key.vsys = cfg.vsys;
     let mut entry = c.entry;
     entry.timeout = entry.timeout.max(MIN_TABLE_TIMEOUT);
-    s.cfg.filter.apply(&key, &mut entry);
+    cfg.filter.apply(&key, &mut entry);
     (key, entry)
 }
 
@@ -323,7 +386,7 @@ fn unchanged(old: &SessionEntry, new: &SessionEntry, now: u32) -> bool {
 fn apply_event(s: &Shared, ev: Event) {
     match ev {
         Event::Upsert(c) => {
-            let (k, e) = prepare(s, &c);
+            let (k, e) = prepare(&s.cfg, &c);
             if s.table.upsert(&k, &e).is_err() {
                 add(&s.stats.table_full, 1);
             }
@@ -337,17 +400,50 @@ fn apply_event(s: &Shared, ev: Event) {
     }
 }
 
+/// What a resync fills: the table, the settings it applies, the counters.
+struct Feed<'a> {
+    cfg: &'a ConntrackConfig,
+    table: &'a SessionTable,
+    stats: &'a Stats,
+}
+
+impl Shared {
+    fn feed(&self) -> Feed<'_> {
+        Feed {
+            cfg: &self.cfg,
+            table: &self.table,
+            stats: &self.stats,
+        }
+    }
+}
+
+/// Where a resync reads the kernel table from (a [`CtSocket`]; a scripted
+/// source in the tests, to fail a dump half-way).
+trait DumpSource {
+    fn dump(&mut self, now: u32, f: &mut dyn FnMut(CtEntry)) -> Result<Counts, CtError>;
+}
+
+impl DumpSource for CtSocket {
+    fn dump(&mut self, now: u32, f: &mut dyn FnMut(CtEntry)) -> Result<Counts, CtError> {
+        CtSocket::dump(self, now, f)
+    }
+}
+
+/// Attempts of one resync before it gives up until the next trigger.
+const DUMP_ATTEMPTS: u32 = 5;
+
 /// Dumps the kernel table into the session table, then removes the table's
 /// entries the kernel no longer has: the first fill, the resync after lost
 /// events, and the periodic refresh. A dump the kernel interrupts or a
-/// socket error restarts it (bounded).
-fn resync(s: &Shared, dump: &mut CtSocket) {
-    for _attempt in 0..5 {
+/// socket error restarts it (bounded); only a complete dump removes
+/// entries.
+fn resync(s: &Feed<'_>, dump: &mut impl DumpSource) {
+    for _attempt in 0..DUMP_ATTEMPTS {
         let mut seen: hashbrown::HashSet<SessionKey, foldhash::fast::RandomState> =
             hashbrown::HashSet::with_capacity_and_hasher(s.table.len(), Default::default());
         let now = unix_now();
-        let r = dump.dump(now, |c| {
-            let (k, e) = prepare(s, &c);
+        let r = dump.dump(now, &mut |c| {
+            let (k, e) = prepare(s.cfg, &c);
             seen.insert(k);
             if s.table.get(&k).is_some_and(|old| unchanged(&old, &e, now)) {
                 return;
@@ -380,5 +476,146 @@ fn resync(s: &Shared, dump: &mut CtSocket) {
                 tracing::warn!("conntrack dump: {e}; restarting");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CtTuple;
+    use hotsync_table::{TableConfig, flags, ip_proto};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn entry(i: u8) -> CtEntry {
+        CtEntry {
+            key: SessionKey::new(
+                0,
+                ip_proto::TCP,
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)),
+                1000,
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                443,
+            ),
+            entry: SessionEntry {
+                timeout: 3600,
+                last_seen: unix_now(),
+                state: 3,
+                mark: u32::from(i),
+                flags: flags::BACKUP,
+                ..SessionEntry::default()
+            },
+            reply: CtTuple::default(),
+        }
+    }
+
+    /// A kernel whose dumps fail half-way (a socket error) `failures`
+    /// times before one completes.
+    struct Flaky {
+        kernel: Vec<CtEntry>,
+        failures: u32,
+        dumps: u32,
+    }
+
+    impl DumpSource for Flaky {
+        fn dump(&mut self, _now: u32, f: &mut dyn FnMut(CtEntry)) -> Result<Counts, CtError> {
+            self.dumps += 1;
+            if self.failures > 0 {
+                self.failures -= 1;
+                self.kernel[..self.kernel.len() / 2]
+                    .iter()
+                    .for_each(|c| f(*c));
+                return Err(CtError::Io(std::io::Error::from_raw_os_error(
+                    libc::ECONNRESET,
+                )));
+            }
+            self.kernel.iter().for_each(|c| f(*c));
+            Ok(Counts {
+                ok: self.kernel.len() as u64,
+                ..Counts::default()
+            })
+        }
+    }
+
+    fn setup() -> (ConntrackConfig, SessionTable, Stats) {
+        let table = SessionTable::new(TableConfig::with_capacity(1000));
+        // An entry the kernel no longer has (its destroy event was lost).
+        let stale = entry(200);
+        table.upsert(&stale.key, &stale.entry).unwrap();
+        (ConntrackConfig::default(), table, Stats::default())
+    }
+
+    #[test]
+    fn a_socket_error_mid_dump_restarts_it_and_the_complete_dump_resyncs() {
+        let (cfg, table, stats) = setup();
+        let kernel: Vec<CtEntry> = (1..=100).map(entry).collect();
+        let mut src = Flaky {
+            kernel: kernel.clone(),
+            failures: 2,
+            dumps: 0,
+        };
+        let feed = Feed {
+            cfg: &cfg,
+            table: &table,
+            stats: &stats,
+        };
+        resync(&feed, &mut src);
+        assert_eq!(src.dumps, 3);
+        assert_eq!(stats.dump_restarts.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.dumps.load(Ordering::Relaxed), 1);
+        // The table is the kernel's: every entry, and the stale one gone.
+        assert_eq!(table.len(), 100);
+        for c in &kernel {
+            assert_eq!(table.get(&c.key).map(|e| e.mark), Some(c.entry.mark));
+        }
+        assert!(table.get(&entry(200).key).is_none());
+        assert_eq!(stats.resync_removed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn dumps_that_never_complete_remove_nothing_and_are_counted() {
+        let (cfg, table, stats) = setup();
+        let mut src = Flaky {
+            kernel: (1..=100).map(entry).collect(),
+            failures: u32::MAX,
+            dumps: 0,
+        };
+        let feed = Feed {
+            cfg: &cfg,
+            table: &table,
+            stats: &stats,
+        };
+        resync(&feed, &mut src);
+        assert_eq!(src.dumps, DUMP_ATTEMPTS);
+        assert_eq!(
+            stats.dump_restarts.load(Ordering::Relaxed),
+            u64::from(DUMP_ATTEMPTS)
+        );
+        assert_eq!(stats.dumps.load(Ordering::Relaxed), 0);
+        // A partial dump proves nothing absent: the stale entry stays
+        // until a complete dump.
+        assert!(table.get(&entry(200).key).is_some());
+        assert_eq!(stats.resync_removed.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_commit_head_is_the_most_recent_in_order() {
+        let table = SessionTable::new(TableConfig::with_capacity(20_000));
+        for i in 0..10_000u32 {
+            let mut c = entry((i % 250) as u8 + 1);
+            c.key.src_port = (i / 250) as u16;
+            c.entry.last_seen = 1_000_000 + (i * 7919) % 10_000;
+            table.upsert(&c.key, &c.entry).unwrap();
+        }
+        let full = ordered_for_commit(&table, 0);
+        let mut v = backup_entries(&table, 0);
+        v.select_nth_unstable_by_key(COMMIT_HEAD, recency);
+        v[..COMMIT_HEAD].sort_unstable_by_key(recency);
+        let seen =
+            |x: &[(SessionKey, SessionEntry)]| x.iter().map(|s| s.1.last_seen).collect::<Vec<_>>();
+        assert_eq!(seen(&v[..COMMIT_HEAD]), seen(&full[..COMMIT_HEAD]));
+        assert!(
+            full.windows(2)
+                .all(|w| w[0].1.last_seen >= w[1].1.last_seen)
+        );
     }
 }

@@ -21,4 +21,4 @@ mod sys;
 
 pub use dataplane::{ConntrackConfig, DataPlane, Mode, Stats};
 pub use filter::Filter;
-pub use socket::{Counts, CtError, CtSocket, Event, Subscribe, in_netns};
+pub use socket::{Counts, CtError, CtSocket, Event, Membership, Subscribe, in_netns};

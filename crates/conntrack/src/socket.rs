@@ -12,6 +12,15 @@ use std::path::PathBuf;
 /// `SOL_NETLINK` and `NETLINK_CAP_ACK` (`linux/netlink.h`).
 const SOL_NETLINK: i32 = 270;
 const NETLINK_CAP_ACK: i32 = 10;
+/// `NETLINK_ADD_MEMBERSHIP` and `NETLINK_DROP_MEMBERSHIP`.
+const NETLINK_ADD_MEMBERSHIP: i32 = 1;
+const NETLINK_DROP_MEMBERSHIP: i32 = 2;
+/// The conntrack event groups an event socket joins.
+const EVENT_GROUPS: [u32; 3] = [
+    NFNLGRP_CONNTRACK_NEW,
+    NFNLGRP_CONNTRACK_UPDATE,
+    NFNLGRP_CONNTRACK_DESTROY,
+];
 
 /// Receive buffer: larger than the kernel's biggest dump datagram (32 KiB).
 const RECV_BUF: usize = 256 << 10;
@@ -92,6 +101,17 @@ pub struct Counts {
     pub first_errno: Option<i32>,
 }
 
+impl Counts {
+    /// Adds another pass's counts (the first refusal stays the first).
+    pub fn add(&mut self, o: &Counts) {
+        self.ok += o.ok;
+        self.malformed += o.malformed;
+        self.refused += o.refused;
+        self.table_full += o.table_full;
+        self.first_errno = self.first_errno.or(o.first_errno);
+    }
+}
+
 /// One event: a session created or changed, or destroyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -99,6 +119,28 @@ pub enum Event {
     Upsert(CtEntry),
     /// `IPCTNL_MSG_CT_DELETE`: destroyed.
     Destroy(SessionKey),
+}
+
+/// Joins and leaves the conntrack event groups of an event socket. With
+/// no listener in a namespace the kernel generates no conntrack events at
+/// all (`nf_conntrack_events` 2, the default): leaving during a bulk
+/// commit spares the kernel an event per committed entry.
+#[derive(Debug)]
+pub struct Membership(OwnedFd);
+
+impl Membership {
+    /// Joins (`true`) or leaves the new, update and destroy groups.
+    pub fn set(&self, joined: bool) -> Result<(), CtError> {
+        let op = if joined {
+            NETLINK_ADD_MEMBERSHIP
+        } else {
+            NETLINK_DROP_MEMBERSHIP
+        };
+        for g in EVENT_GROUPS {
+            sys::set_int_opt(&self.0, SOL_NETLINK, op, g as i32)?;
+        }
+        Ok(())
+    }
 }
 
 /// A netlink socket speaking ctnetlink.
@@ -128,9 +170,7 @@ impl CtSocket {
             Subscribe::Events => {
                 // Best effort: without CAP_NET_ADMIN the default buffer stays.
                 let _ = sys::set_int_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, EVENT_RCVBUF);
-                1 << (NFNLGRP_CONNTRACK_NEW - 1)
-                    | 1 << (NFNLGRP_CONNTRACK_UPDATE - 1)
-                    | 1 << (NFNLGRP_CONNTRACK_DESTROY - 1)
+                EVENT_GROUPS.iter().fold(0, |m, g| m | 1 << (g - 1))
             }
         };
         let port_id = sys::bind(&fd, groups)
@@ -150,6 +190,22 @@ impl CtSocket {
         self.port_id
     }
 
+    /// A handle that joins and leaves this socket's event groups from
+    /// another thread (it shares the socket).
+    pub fn membership(&self) -> Result<Membership, CtError> {
+        Ok(Membership(self.fd.try_clone()?))
+    }
+
+    /// Sets the kernel receive buffer (`SO_RCVBUFFORCE`, `CAP_NET_ADMIN`).
+    pub fn set_recv_buffer(&self, bytes: i32) -> Result<(), CtError> {
+        Ok(sys::set_int_opt(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            bytes,
+        )?)
+    }
+
     /// Makes blocked receives return after `ms` milliseconds.
     pub fn set_recv_timeout_ms(&self, ms: u32) -> Result<(), CtError> {
         Ok(sys::set_recv_timeout(&self.fd, i64::from(ms) * 1000)?)
@@ -158,6 +214,49 @@ impl CtSocket {
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
+    }
+
+    /// Checks that ctnetlink answers and the capability suffices, without
+    /// reading the table (a request for its global counters).
+    pub fn probe(&mut self) -> Result<(), CtError> {
+        let seq = self.next_seq();
+        self.enc.clear();
+        self.enc.stats_request(seq);
+        sys::send(&self.fd, self.enc.bytes())
+            .map_err(|e| permission_or(e, "conntrack probe", "CAP_NET_ADMIN"))?;
+        let mut waits = 0;
+        loop {
+            let n = match sys::recv(&self.fd, &mut self.buf, false) {
+                Ok(Some(n)) => n,
+                // A receive timeout (if set): the kernel answers at once.
+                Ok(None) if waits < 5 => {
+                    waits += 1;
+                    continue;
+                }
+                Ok(None) => {
+                    return Err(CtError::Io(io::Error::from(io::ErrorKind::TimedOut)));
+                }
+                Err(e) => return Err(CtError::Io(e)),
+            };
+            for m in Messages::new(&self.buf[..n]) {
+                let Ok(m) = m else { continue };
+                if m.seq != seq || m.ty != NLMSG_ERROR {
+                    continue;
+                }
+                let (errno, _) = m.error().unwrap_or((-libc::EIO, seq));
+                return match -errno {
+                    0 => Ok(()),
+                    libc::EPERM => Err(CtError::Permission {
+                        what: "conntrack probe",
+                        cap: "CAP_NET_ADMIN",
+                    }),
+                    e @ (libc::EOPNOTSUPP | libc::ENOENT | libc::EPROTONOSUPPORT) => {
+                        Err(CtError::Unavailable(io::Error::from_raw_os_error(e)))
+                    }
+                    e => Err(CtError::Kernel(io::Error::from_raw_os_error(e))),
+                };
+            }
+        }
     }
 
     /// Dumps the whole table (both families), calling `f` for each entry.

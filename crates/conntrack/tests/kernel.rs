@@ -298,8 +298,13 @@ fn standby_ignores_kernel_events_and_takeover_commits_before_returning() {
     for (k, e) in &replicated {
         t.upsert(k, e).unwrap();
     }
+    let echo0 = dp.stats().events_echo.load(Ordering::Relaxed);
     let counts = dp.set_active(true).expect("takeover");
     assert_eq!(counts.ok, 20_000, "{counts:?}");
+    // The event socket left its groups during the commit: none of the
+    // commit's events reached it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(dp.stats().events_echo.load(Ordering::Relaxed), echo0);
     // Complete on return: every entry is in the kernel now.
     let got = dump(&ns);
     for (k, e) in &replicated {
@@ -313,6 +318,62 @@ fn standby_ignores_kernel_events_and_takeover_commits_before_returning() {
     assert!(wait_for(10, || t.len() == 20_100), "{}", t.len());
     assert_eq!(dp.stats().events_upsert.load(Ordering::Relaxed), 0);
     dp.shutdown();
+}
+
+#[test]
+fn lost_events_are_counted_and_repaired_by_a_redump() {
+    if !can_run("lost_events") {
+        return;
+    }
+    let Some(ns) = Netns::new("ctlost") else {
+        return;
+    };
+    raise_conntrack_max(300_000);
+    let t = table();
+    // A receive buffer of a few events: a storm overruns it (ENOBUFS).
+    let cfg = ConntrackConfig {
+        netns: Some(ns.name.clone()),
+        event_buffer: Some(4096),
+        ..ConntrackConfig::default()
+    };
+    let dp = DataPlane::start(cfg, t.clone(), true).expect("data plane");
+    let stats = dp.stats();
+    assert!(wait_for(10, || stats.dumps.load(Ordering::Relaxed) >= 1));
+    // The storm: 20,000 entries created, then every fourth destroyed.
+    let mut outside = CtSocket::open(Some(&ns.name), Subscribe::Nothing).unwrap();
+    outside.set_recv_timeout_ms(1000).unwrap();
+    let storm = sessions(20_000, 7);
+    assert_eq!(outside.commit(&storm, |e| e.timeout).unwrap().refused, 0);
+    let gone: Vec<SessionKey> = storm.iter().step_by(4).map(|(k, _)| *k).collect();
+    assert_eq!(outside.delete(&gone).unwrap().refused, 0);
+    assert!(
+        wait_for(20, || stats.events_lost.load(Ordering::Relaxed) >= 1),
+        "no ENOBUFS with a 4 KiB buffer"
+    );
+    // Repaired: the table equals the kernel's table, entry by entry.
+    let equal = || {
+        let kernel = dump(&ns);
+        kernel.len() == 15_000
+            && t.len() == kernel.len()
+            && kernel.iter().all(|(k, c)| {
+                t.get(k)
+                    .is_some_and(|e| e.mark == c.entry.mark && e.state == c.entry.state)
+            })
+    };
+    assert!(
+        wait_for(30, equal),
+        "table {} entries, kernel {}",
+        t.len(),
+        dump(&ns).len()
+    );
+    // By re-dumps (the first fill, then at least one resync), counted.
+    assert!(stats.dumps.load(Ordering::Relaxed) >= 2);
+    eprintln!(
+        "events lost {} times, {} dumps, {} removed by resync",
+        stats.events_lost.load(Ordering::Relaxed),
+        stats.dumps.load(Ordering::Relaxed),
+        stats.resync_removed.load(Ordering::Relaxed)
+    );
 }
 
 #[test]

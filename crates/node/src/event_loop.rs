@@ -2,9 +2,10 @@
 //!
 //! Sockets are edge-triggered, so every read and write loops until
 //! `WouldBlock`. The session connection is always serviced before the
-//! config connection.
+//! config connection, and configuration is parsed and applied on the
+//! configuration thread (`config_worker.rs`), never here.
 
-use crate::sink::StoreSink;
+use crate::config_worker::{ConfigWorker, Output, Task};
 use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
 use hotsync_proto::{ConnKind, Event, Peer, Phase};
@@ -24,7 +25,12 @@ const CONN: [Token; 2] = [Token(3), Token(4)];
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const STATE_HISTORY: usize = 32;
-const AGING_PERIOD: Duration = Duration::from_secs(1);
+/// The aging sweep goes in small steps: `AGING_BUDGET` slots of the whole
+/// table every `AGING_PERIOD` (about 400k slots/s, a step of some tens of
+/// µs), never a whole-table pass that would stall the loop and the
+/// replication behind it (a per-shard budget at 256 shards had made it a
+/// 1M-slot scan of several ms once a second).
+const AGING_PERIOD: Duration = Duration::from_millis(10);
 const AGING_BUDGET: usize = 4096;
 /// Bytes one connection may read, or write, before the loop moves on to
 /// the other work (timers, heartbeats, acknowledgements, the other
@@ -32,9 +38,8 @@ const AGING_BUDGET: usize = 4096;
 /// applies keeps the read loop busy forever: no heartbeat or ack goes out
 /// and the peer declares this node dead.
 const IO_BUDGET: usize = 1 << 20;
-/// The config connection reads less per turn: every configuration item is
-/// parsed and applied as it arrives, and the session connection must not
-/// wait behind a long run of them (invariant 5).
+/// The config connection reads less per turn: the session connection must
+/// not wait behind a long run of configuration frames (invariant 5).
 const CONFIG_READ_BUDGET: usize = 64 << 10;
 
 #[derive(Default)]
@@ -45,10 +50,19 @@ struct Slot {
     connect_started: Option<Instant>,
     next_attempt: Option<Instant>,
     backoff: Duration,
+    /// The connection completed its handshake (`Event::Connected`).
+    up: bool,
+    /// Bytes read and written before that: they join the I/O counters only
+    /// when it completes, so a stranger moves no counter but its error.
+    handshake_rx: u64,
+    handshake_tx: u64,
     /// The last read or write stopped at [`IO_BUDGET`], not at
     /// `WouldBlock`: no readiness edge will come, so poll again at once.
     read_more: bool,
     write_more: bool,
+    /// Reading stopped because the protocol's configuration backlog is
+    /// full: read again once it is not (no readiness edge will come).
+    read_paused: bool,
 }
 
 pub(crate) struct EventLoop {
@@ -58,6 +72,8 @@ pub(crate) struct EventLoop {
     listeners: [TcpListener; 2],
     rx: Receiver<Request>,
     peer: Peer,
+    /// Applies the peer's configuration off this thread.
+    config: ConfigWorker,
     slots: [Slot; 2],
     /// We dial (the node with the lower listen address does).
     is_connector: bool,
@@ -104,6 +120,7 @@ impl EventLoop {
         poll: Poll,
         listeners: [std::net::TcpListener; 2],
         rx: Receiver<Request>,
+        config: ConfigWorker,
     ) -> io::Result<Self> {
         let [l0, l1] = listeners;
         let mut listeners = [TcpListener::from_std(l0), TcpListener::from_std(l1)];
@@ -112,16 +129,7 @@ impl EventLoop {
         }
         let now = Instant::now();
         let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([0; 8]));
-        let sink = StoreSink {
-            shared: shared.clone(),
-        };
-        let peer = Peer::new(
-            cfg.proto.clone(),
-            shared.table.clone(),
-            Box::new(sink),
-            seed,
-            now,
-        );
+        let peer = Peer::with_config_in_driver(cfg.proto.clone(), shared.table.clone(), seed, now);
         let is_connector = Peer::dials(cfg.listen, cfg.peer);
         Ok(Self {
             cfg,
@@ -130,6 +138,7 @@ impl EventLoop {
             listeners,
             rx,
             peer,
+            config,
             slots: Default::default(),
             is_connector,
             connect_error: None,
@@ -207,6 +216,7 @@ impl EventLoop {
                     self.read(kind, now);
                 }
             }
+            self.exchange_config(now);
             while let Ok(req) = self.rx.try_recv() {
                 if !self.request(req, now) {
                     self.stop();
@@ -286,8 +296,13 @@ impl EventLoop {
                 self.log_job_started(&r, hotsync_proto::JobKind::Config);
                 let _ = tx.send(r);
             }
-            Request::ConfigOp { op, vsys, text } => {
-                self.peer.queue_config_op(op, &vsys, &text);
+            Request::ConfigOp {
+                op,
+                vsys,
+                text,
+                reply,
+            } => {
+                let _ = reply.send(self.peer.queue_config_change(op, &vsys, &text));
             }
             Request::SetRole(role, tx) => {
                 let r = self.peer.set_role_external(role, now);
@@ -316,11 +331,30 @@ impl EventLoop {
         true
     }
 
-    fn start_config_sync(&mut self, now: Instant) -> Result<u64, hotsync_proto::RequestError> {
-        let items = crate::syncable_config(&self.shared);
-        let r = self.peer.start_config_sync(items, now);
-        self.log_job_started(&r, hotsync_proto::JobKind::Config);
-        r
+    /// Takes the configuration thread's results (in order) and hands it
+    /// the protocol's new work; resumes reading the config connection once
+    /// the protocol's backlog has room again.
+    fn exchange_config(&mut self, now: Instant) {
+        while let Some(out) = self.config.try_recv() {
+            match out {
+                Output::Applied(done) => self.peer.handle_config_done(done, now),
+                Output::Rendered(items) => {
+                    let r = self.peer.start_config_sync(items, now);
+                    self.log_job_started(&r, hotsync_proto::JobKind::Config);
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "automatic config batch sync not started");
+                    }
+                }
+            }
+        }
+        while let Some(work) = self.peer.poll_config_work() {
+            self.config.send(Task::Apply(work));
+        }
+        let slot = &mut self.slots[idx(ConnKind::Config)];
+        if slot.read_paused && self.peer.may_read(ConnKind::Config) {
+            slot.read_paused = false;
+            slot.read_more = true;
+        }
     }
 
     /// The one line for a job start (its end is the protocol's `batch sync
@@ -375,11 +409,8 @@ impl EventLoop {
                 Event::PeerDead => {
                     self.note("peer dead (no heartbeat for the dead interval)".into())
                 }
-                Event::ConfigSyncWanted => {
-                    if let Err(e) = self.start_config_sync(now) {
-                        tracing::warn!(error = %e, "automatic config batch sync not started");
-                    }
-                }
+                // Rendered off this thread; started when it is back.
+                Event::ConfigSyncWanted => self.config.send(Task::Render),
                 Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
                 // Logged by the protocol (`batch sync finished`).
                 Event::JobFinished(st) => {
@@ -393,7 +424,13 @@ impl EventLoop {
                 Event::PeerBatchFinished { kind, received } => {
                     tracing::info!(kind = kind.name(), received, "peer batch sync finished");
                 }
-                Event::Connected(_) => {}
+                Event::Connected(kind) => {
+                    let i = idx(kind);
+                    let slot = &mut self.slots[i];
+                    slot.up = true;
+                    self.io.bytes_rx[i] += std::mem::take(&mut slot.handshake_rx);
+                    self.io.bytes_tx[i] += std::mem::take(&mut slot.handshake_tx);
+                }
             }
         }
         self.shared
@@ -527,6 +564,7 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut s);
         }
         let slot = &mut self.slots[i];
+        slot.forget_connection_io();
         slot.connecting = false;
         slot.connect_started = None;
         slot.backoff = (slot.backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
@@ -549,6 +587,10 @@ impl EventLoop {
                 self.slots[i].read_more = true;
                 return;
             }
+            if !self.peer.may_read(kind) {
+                self.slots[i].read_paused = true;
+                return;
+            }
             let Some(stream) = self.slots[i].stream.as_mut() else {
                 return;
             };
@@ -565,7 +607,12 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.io.bytes_rx[i] += n as u64;
+                    let slot = &mut self.slots[i];
+                    if slot.up {
+                        self.io.bytes_rx[i] += n as u64;
+                    } else {
+                        slot.handshake_rx += n as u64;
+                    }
                     let r = self.peer.handle_received(kind, n, now);
                     let heartbeats = self.peer.stats().heartbeats_rx;
                     if heartbeats != self.heartbeats_seen {
@@ -578,6 +625,13 @@ impl EventLoop {
                         // the socket (the one close path).
                         self.process_events(now);
                         return;
+                    }
+                    if kind == ConnKind::Session {
+                        // Acknowledge what was just applied at once, not
+                        // after the whole read budget: the peer keeps only
+                        // a few bulk chunks in flight while incremental
+                        // changes flow, and sends the next on this ack.
+                        self.write(kind, now);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -617,7 +671,12 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.io.bytes_tx[i] += n as u64;
+                    let slot = &mut self.slots[i];
+                    if slot.up {
+                        self.io.bytes_tx[i] += n as u64;
+                    } else {
+                        slot.handshake_tx += n as u64;
+                    }
                     self.peer.consume(kind, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -652,12 +711,14 @@ impl EventLoop {
         drop(s);
         tracing::info!(conn = kind.name(), reason, "HRP connection closed");
         let slot = &mut self.slots[i];
+        slot.forget_connection_io();
         slot.connecting = false;
         slot.connect_started = None;
         slot.backoff = BACKOFF_MIN;
         slot.next_attempt = Some(now + BACKOFF_MIN);
         slot.read_more = false;
         slot.write_more = false;
+        slot.read_paused = false;
         self.peer.handle_disconnected(kind, now);
     }
 }
@@ -666,5 +727,14 @@ fn idx(kind: ConnKind) -> usize {
     match kind {
         ConnKind::Session => 0,
         ConnKind::Config => 1,
+    }
+}
+
+impl Slot {
+    /// The transport is gone: what its handshake moved is dropped uncounted.
+    fn forget_connection_io(&mut self) {
+        self.up = false;
+        self.handshake_rx = 0;
+        self.handshake_tx = 0;
     }
 }

@@ -20,12 +20,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod config_worker;
 mod event_loop;
 mod sink;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};
-use hotsync_proto::{JobStatus, PeerState, ProtoConfig, RequestError, Role};
+use hotsync_proto::{JobStatus, OpDelivery, PeerState, ProtoConfig, RequestError, Role};
 use hotsync_table::{SessionTable, TableConfig};
 use mio::Waker;
 use std::io;
@@ -207,6 +208,17 @@ pub(crate) type LoopState = (
     IoCounters,
 );
 
+/// A configuration command applied on this node.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// What changed.
+    pub change: ConfigChange,
+    /// What became of it for the peer; `None` when it is not synchronized
+    /// at all (node-local, user or SSL VPN data, static routes without
+    /// `hrp auto-sync config static-route`).
+    pub delivery: Option<OpDelivery>,
+}
+
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
     /// The rendered (vsys, item) pairs: rendered by the caller, off the
@@ -216,6 +228,7 @@ pub(crate) enum Request {
         op: u8,
         vsys: String,
         text: String,
+        reply: Sender<OpDelivery>,
     },
     Jobs(Sender<Vec<JobStatus>>),
     SetRole(Role, Sender<Result<bool, RequestError>>),
@@ -274,7 +287,10 @@ impl Node {
             }));
         }
         let (tx, rx) = unbounded();
-        let lp = event_loop::EventLoop::new(cfg.clone(), shared.clone(), poll, listeners, rx)?;
+        let config =
+            config_worker::ConfigWorker::spawn(cfg.proto.node_id, shared.clone(), waker.clone())?;
+        let lp =
+            event_loop::EventLoop::new(cfg.clone(), shared.clone(), poll, listeners, rx, config)?;
         let thread = std::thread::Builder::new()
             .name(format!("hotsync-node-{}", cfg.proto.node_id))
             .spawn(move || lp.run())?;
@@ -427,13 +443,10 @@ impl NodeHandle {
 
     /// Runs one configuration command typed in `system-view` (of `vsys`,
     /// or the root system). On the active node a syncable change is queued
-    /// for the peer (B3). On the standby, commands that would sync are
-    /// refused unless `hrp standby config enable`.
-    pub fn execute_config(
-        &self,
-        vsys: Option<&str>,
-        line: &str,
-    ) -> Result<ConfigChange, NodeError> {
+    /// for the peer (B3), and the result says what became of it. On the
+    /// standby, commands that would sync are refused unless `hrp standby
+    /// config enable`.
+    pub fn execute_config(&self, vsys: Option<&str>, line: &str) -> Result<Executed, NodeError> {
         let mut store = self.inner.shared.store();
         let mut trial = store.clone();
         let change = trial.execute(vsys, line)?;
@@ -450,14 +463,17 @@ impl NodeHandle {
         };
         *store = trial;
         drop(store);
-        if syncable {
-            self.request(Request::ConfigOp {
+        let delivery = if syncable {
+            Some(self.ask(|reply| Request::ConfigOp {
                 op: change.op.code(),
                 vsys: change.vsys.clone(),
                 text: change.item.render_placed(placement.as_ref()),
-            })?;
-        }
-        Ok(change)
+                reply,
+            })?)
+        } else {
+            None
+        };
+        Ok(Executed { change, delivery })
     }
 
     /// Reads the running configuration.
@@ -509,6 +525,9 @@ fn stopped_state() -> PeerState {
         conn_phase: hotsync_proto::PerConn::from_fn(|_| hotsync_proto::Phase::Down),
         uncertain_shards: 0,
         config_queue: 0,
+        peer_unsynced: Default::default(),
+        incarnation: 0,
+        config_backlog: 0,
         stats: Default::default(),
     }
 }

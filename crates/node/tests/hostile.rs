@@ -121,6 +121,7 @@ fn hello(node_id: u64, version: u16, nonce: u8) -> Hello {
         shard_count: 16,
         role: 0,
         preempt: false,
+        incarnation: 1,
     }
 }
 

@@ -78,6 +78,32 @@ impl ConfigSink for RejectConfig {
     }
 }
 
+/// What became of a configuration change handed to
+/// [`crate::Peer::queue_config_change`]: what the operator is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpDelivery {
+    /// The relationship is established: it goes to the peer now (B3).
+    Sending,
+    /// The relationship is down: it waits for the same peer process and is
+    /// delivered when it reconnects. A restarted peer forms a new
+    /// relationship instead, and the change is not sent (B4: `hrp sync
+    /// config`).
+    HeldForPeer,
+    /// No relationship was ever established: not synchronized (B4).
+    NoRelationship,
+    /// The queue was full: dropped, counted and warned about.
+    Dropped,
+    /// Not a [`ConfigOpKind`] code: the peer would refuse it.
+    Invalid,
+}
+
+impl OpDelivery {
+    /// Whether the change was queued for the peer.
+    pub fn is_queued(self) -> bool {
+        matches!(self, OpDelivery::Sending | OpDelivery::HeldForPeer)
+    }
+}
+
 struct QueuedOp {
     /// Sequence number of the frame that last carried it (valid while it
     /// is among the sent ones, see `ConfigQueue::sent`).
@@ -172,6 +198,15 @@ impl ConfigQueue {
     /// (replaying a change is idempotent).
     pub fn on_disconnect(&mut self) {
         self.sent = 0;
+    }
+
+    /// Forgets every change (they were for a peer process that is gone);
+    /// returns how many.
+    pub fn clear(&mut self) -> usize {
+        let n = self.ops.len();
+        self.ops.clear();
+        self.sent = 0;
+        n
     }
 
     fn debug_check(&self) {

@@ -130,6 +130,27 @@ impl Phase {
     }
 }
 
+/// Frames and bytes a connection moved before its handshake completed.
+/// They join the node's counters only when it completes: a connection that
+/// never does (a stranger, a probe) moves no shared counter but its error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HandshakeIo {
+    pub frames_rx: u64,
+    pub bytes_rx: u64,
+    pub frames_tx: u64,
+    pub bytes_tx: u64,
+}
+
+impl HandshakeIo {
+    /// Adds these counts to the node's (the handshake completed).
+    pub fn fold_into(self, stats: &mut Stats) {
+        stats.frames_rx += self.frames_rx;
+        stats.bytes_rx += self.bytes_rx;
+        stats.frames_tx += self.frames_tx;
+        stats.bytes_tx += self.bytes_tx;
+    }
+}
+
 pub(crate) struct Conn {
     pub kind: ConnKind,
     pub phase: Phase,
@@ -158,6 +179,8 @@ pub(crate) struct Conn {
     pub last_rx: Instant,
     pub last_tx: Instant,
     pub opened: Instant,
+    /// What moved before the handshake completed (see [`HandshakeIo`]).
+    pub handshake_io: HandshakeIo,
 }
 
 impl Conn {
@@ -180,6 +203,7 @@ impl Conn {
             last_rx: now,
             last_tx: now,
             opened: now,
+            handshake_io: HandshakeIo::default(),
         }
     }
 
@@ -201,6 +225,7 @@ impl Conn {
         self.last_rx = now;
         self.last_tx = now;
         self.opened = now;
+        self.handshake_io = HandshakeIo::default();
     }
 
     pub fn close(&mut self) {
@@ -212,6 +237,25 @@ impl Conn {
 
     pub fn is_up(&self) -> bool {
         self.phase == Phase::Up
+    }
+
+    /// Counts `n` bytes received: the node's once up, the connection's own
+    /// before.
+    pub fn count_rx_bytes(&mut self, n: usize, stats: &mut Stats) {
+        if self.is_up() {
+            stats.bytes_rx += n as u64;
+        } else {
+            self.handshake_io.bytes_rx += n as u64;
+        }
+    }
+
+    /// Counts one frame received (as [`Self::count_rx_bytes`]).
+    pub fn count_rx_frame(&mut self, stats: &mut Stats) {
+        if self.is_up() {
+            stats.frames_rx += 1;
+        } else {
+            self.handshake_io.frames_rx += 1;
+        }
     }
 
     /// Whether the phase allows frames to be processed.
@@ -253,8 +297,13 @@ impl Conn {
         if channel != Channel::Control && self.rtt_probe.is_none() {
             self.rtt_probe = Some((seq, now));
         }
-        stats.frames_tx += 1;
-        stats.bytes_tx += n as u64;
+        if self.is_up() {
+            stats.frames_tx += 1;
+            stats.bytes_tx += n as u64;
+        } else {
+            self.handshake_io.frames_tx += 1;
+            self.handshake_io.bytes_tx += n as u64;
+        }
         Ok(seq)
     }
 

@@ -3,6 +3,7 @@
 
 use crate::conn::{ConnKind, PerConn, Phase};
 use crate::jobs::{JobKind, JobStatus};
+use crate::relationship::Unsynced;
 use crate::role::{Claim, Role};
 use crate::stats::Stats;
 use std::collections::VecDeque;
@@ -84,6 +85,9 @@ pub struct PeerInfo {
     pub role: Role,
     /// Whether it preempts.
     pub preempt: bool,
+    /// Its process's incarnation (random per start): another one than
+    /// before means the peer was restarted.
+    pub incarnation: u64,
 }
 
 impl PeerInfo {
@@ -124,6 +128,14 @@ pub struct PeerState {
     pub uncertain_shards: usize,
     /// Configuration changes queued for the peer.
     pub config_queue: usize,
+    /// Batch syncs the current relationship still lacks: while any is, the
+    /// peer is incomplete (B4: a new relationship synchronizes nothing from
+    /// before it).
+    pub peer_unsynced: Unsynced,
+    /// This process's incarnation.
+    pub incarnation: u64,
+    /// Configuration items from the peer received and not yet applied.
+    pub config_backlog: usize,
     /// Counters.
     pub stats: Stats,
 }

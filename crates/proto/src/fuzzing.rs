@@ -9,6 +9,20 @@
 //! timer ticks, data-plane writes and control-plane requests, on both
 //! connections, in any order.
 //!
+//! The input starts with two option bytes (see [`Options`]); the second
+//! turns on frame encryption (`hrp encryption-key`) and the link attacks
+//! that only make sense against it: replaying the remote's last frame,
+//! sending a frame with one bit flipped, reflecting the peer's own frame
+//! back to it. With encryption, the remote encrypts everything after its
+//! proof (with the right key, or a wrong one when the handshake op asks),
+//! so the fuzzer's frames reach the replay, order and tag checks and, when
+//! well formed, the message decoders behind them.
+//!
+//! The harness plays the remote byte by byte rather than through
+//! [`crate::testing::Pair`]: a `Pair` holds two honest peers, and what is
+//! fuzzed here is a dishonest one (frames with chosen sequence numbers,
+//! keys and bits).
+//!
 //! Checked beyond "never panics":
 //! - memory stays bounded: the receive buffer never exceeds
 //!   `max_frame_len + READ_CHUNK`, the send queue never exceeds
@@ -18,7 +32,12 @@
 //! - a peer that never completed a handshake changed nothing: the table
 //!   digest and the configuration sink are untouched (and with a key, a
 //!   remote that never sent a valid proof never gets a connection up);
-//! - an error on a connection leaves it closing (never up).
+//! - an error on a connection leaves it closing (never up);
+//! - with encryption: everything the peer sends after its proof is
+//!   encrypted under the right key (no downgrade), and a remote that never
+//!   completed a handshake with the right encryption key changed nothing.
+//!
+//! [`Options`]: self#options
 
 mod remote;
 
@@ -38,6 +57,16 @@ use std::time::{Duration, Instant};
 pub const FUZZ_MAX_FRAME_LEN: usize = 64 << 10;
 /// The pre-shared key, when the input asks for one.
 pub const FUZZ_PSK: &[u8] = b"fuzz-psk";
+/// The encryption key, when the input asks for one (with the pre-shared
+/// key: encryption requires it).
+pub const FUZZ_ENCRYPTION_KEY: &[u8] = b"fuzz-encryption-key";
+/// The encryption key of a remote that does not have the right one.
+const WRONG_ENCRYPTION_KEY: &[u8] = b"not-the-encryption-key";
+/// Second option byte: the peer encrypts (`hrp encryption-key`).
+const OPT2_ENCRYPT: u8 = 1;
+/// Second option byte: operation 15 runs the link attacks (replay, bit
+/// flip, reflection) instead of the idle poll.
+const OPT2_LINK_ATTACKS: u8 = 2;
 /// The fuzzed peer's node id; the remote is [`REMOTE_NODE_ID`].
 pub const LOCAL_NODE_ID: u64 = 1;
 /// The remote's node id.
@@ -92,6 +121,13 @@ struct Remote {
     rx_keyed: bool,
     /// The peer sent a close frame (anything after it is not checked).
     closed: bool,
+    /// The remote's handshake on this connection used a wrong encryption
+    /// key (its frames after the proof cannot be opened).
+    wrong_encryption_key: bool,
+    /// The last frame the remote sent, as sent (for replays).
+    last_sent: Vec<u8>,
+    /// The first frame of the peer's last output (for reflections).
+    last_received: Vec<u8>,
 }
 
 impl Remote {
@@ -107,6 +143,9 @@ impl Remote {
             rx_seq: 0,
             rx_keyed: false,
             closed: false,
+            wrong_encryption_key: false,
+            last_sent: Vec::new(),
+            last_received: Vec::new(),
         }
     }
 }
@@ -116,6 +155,10 @@ struct Harness {
     table: Arc<SessionTable>,
     sink_calls: Arc<AtomicU64>,
     psk: bool,
+    /// The peer encrypts (a pre-shared key and an encryption key).
+    encrypt: bool,
+    /// Operation 15 runs the link attacks.
+    link_attacks: bool,
     base: Instant,
     t_ms: u64,
     remotes: PerConn<Remote>,
@@ -124,6 +167,9 @@ struct Harness {
     ever_up: bool,
     /// The remote sent a proof made with the right key.
     sent_valid_proof: bool,
+    /// The remote completed a handshake whose frames the peer can open
+    /// (the right encryption key, or no encryption).
+    sent_openable_handshake: bool,
     /// Local data-plane writes happened (the table may change legitimately).
     local_writes: bool,
     initial_digest: hotsync_table::TableDigest,
@@ -176,17 +222,20 @@ impl Harness {
                 }
             }
         }
-        if !self.ever_up {
+        // Before a connection came up, or (encrypted) before the remote
+        // completed a handshake with the right encryption key, nothing the
+        // remote sent can have been applied.
+        if !self.ever_up || !self.sent_openable_handshake {
             assert_eq!(
                 self.sink_calls.load(Ordering::Relaxed),
                 0,
-                "configuration applied before any handshake"
+                "configuration applied before any (openable) handshake"
             );
             if !self.local_writes {
                 assert_eq!(
                     self.table.digest(),
                     self.initial_digest,
-                    "table changed before any handshake"
+                    "table changed before any (openable) handshake"
                 );
             }
         }
@@ -207,6 +256,9 @@ fn kind_of(b: u8) -> ConnKind {
 pub struct Outcome {
     /// With a pre-shared key.
     pub psk: bool,
+    /// With an encryption key too: every frame after the handshake is
+    /// encrypted.
+    pub encrypted: bool,
     /// Some connection completed its handshake.
     pub handshake_done: bool,
     /// The relationship was established at the end.
@@ -215,15 +267,26 @@ pub struct Outcome {
     pub errors: u64,
     /// Records applied from the remote.
     pub records_rx: u64,
+    /// The kinds of the errors counted (`ProtoError::kind_name`).
+    pub error_kinds: Vec<&'static str>,
 }
+
+/// The two option bytes that start an input.
+///
+/// First byte: bit 0 pre-shared key, bit 1 preemption, bit 2 auto-sync on
+/// establish, bit 3 flush interval, bit 4 external role control, bits 5-7
+/// sessions pre-filled (4 each). Second byte: bit 0 encryption (with bit 0
+/// of the first), bit 1 link attacks (operation 15).
+#[derive(Clone, Copy, Debug)]
+pub struct Options(pub u8, pub u8);
 
 /// Runs one fuzz input. See the module docs.
 pub fn proto_input(data: &[u8]) -> Outcome {
     let mut u = Unstructured::new(data);
-    let Ok(opts) = u8::arbitrary(&mut u) else {
+    let (Ok(opts), Ok(opts2)) = (u8::arbitrary(&mut u), u8::arbitrary(&mut u)) else {
         return Outcome::default();
     };
-    let mut h = Harness::new(opts);
+    let mut h = Harness::new(Options(opts, opts2));
     for _ in 0..MAX_OPS {
         let Ok(op) = u8::arbitrary(&mut u) else { break };
         if !h.run_op(op, &mut u) {
@@ -235,8 +298,9 @@ pub fn proto_input(data: &[u8]) -> Outcome {
 }
 
 impl Harness {
-    fn new(opts: u8) -> Self {
+    fn new(Options(opts, opts2): Options) -> Self {
         let psk = opts & 1 != 0;
+        let encrypt = psk && opts2 & OPT2_ENCRYPT != 0;
         let cfg = ProtoConfig {
             node_id: LOCAL_NODE_ID,
             priority: 100,
@@ -244,7 +308,7 @@ impl Harness {
             hello_interval: Duration::from_millis(100),
             dead_count: 3,
             psk: psk.then(|| FUZZ_PSK.to_vec()),
-            encryption_key: None,
+            encryption_key: encrypt.then(|| FUZZ_ENCRYPTION_KEY.to_vec()),
             auto_sync_on_establish: opts & 4 != 0,
             external_role: opts & 16 != 0,
             max_frame_len: FUZZ_MAX_FRAME_LEN,
@@ -273,12 +337,15 @@ impl Harness {
             table,
             sink_calls,
             psk,
+            encrypt,
+            link_attacks: opts2 & OPT2_LINK_ATTACKS != 0,
             base,
             t_ms: 0,
             remotes: PerConn::from_fn(|_| Remote::new()),
             nonce_counter: 0,
             ever_up: false,
             sent_valid_proof: false,
+            sent_openable_handshake: !encrypt,
             local_writes: false,
             gen_seed: u64::from(opts) << 8,
         }
@@ -318,7 +385,8 @@ impl Harness {
                 let role = u8::arbitrary(u).unwrap_or(0) % 4;
                 let priority = u16::arbitrary(u).unwrap_or(0);
                 let wrong_key = op & 0x40 != 0 && self.psk;
-                self.handshake(kind, role, priority, wrong_key, split);
+                let wrong_encryption_key = op & 0x80 != 0 && self.encrypt;
+                self.handshake(kind, role, priority, wrong_key, wrong_encryption_key, split);
             }
             // (Re)connect.
             6 => self.connect(kind, op & 0x20 != 0),
@@ -344,6 +412,9 @@ impl Harness {
             }
             12 => {
                 let _ = self.peer.queue_config_op(op >> 6, "", "op");
+            }
+            15 if self.link_attacks && op & 0x60 != 0 => {
+                return self.link_attack(kind, (op >> 5) & 3, split, u);
             }
             // Data plane.
             13 | 14 => self.write_locally(op & 15 == 14, u),
@@ -391,10 +462,12 @@ impl Harness {
         let st = self.peer.state();
         Outcome {
             psk: self.psk,
+            encrypted: self.encrypt,
             handshake_done: self.ever_up,
             established: st.established,
             errors: st.stats.error_total(),
             records_rx: st.stats.records_rx,
+            error_kinds: st.stats.errors.keys().copied().collect(),
         }
     }
 }

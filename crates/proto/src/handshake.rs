@@ -39,8 +39,14 @@ pub(crate) enum Progress {
     },
 }
 
-/// Our hello for `conn`.
-pub(crate) fn hello(conn: &Conn, cfg: &ProtoConfig, shard_count: usize, role: Role) -> Hello {
+/// Our hello for `conn`, announcing this process's `incarnation`.
+pub(crate) fn hello(
+    conn: &Conn,
+    cfg: &ProtoConfig,
+    shard_count: usize,
+    role: Role,
+    incarnation: u64,
+) -> Hello {
     Hello {
         protocol_version: PROTOCOL_VERSION,
         format_fingerprint: FORMAT_FINGERPRINT,
@@ -52,6 +58,7 @@ pub(crate) fn hello(conn: &Conn, cfg: &ProtoConfig, shard_count: usize, role: Ro
         shard_count: shard_count as u32,
         role: role.to_u8(),
         preempt: cfg.preempt_delay.is_some(),
+        incarnation,
     }
 }
 
@@ -98,6 +105,7 @@ pub(crate) fn on_hello(
         priority: hello.priority.to_native(),
         role,
         preempt: hello.preempt,
+        incarnation: hello.incarnation.to_native(),
     });
     let Some(psk) = &cfg.psk else {
         if peer_requires_auth {

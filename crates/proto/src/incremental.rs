@@ -21,6 +21,9 @@ pub(crate) struct Incremental {
     /// When the first change of the open batch was seen.
     open_since: Option<Instant>,
     next_drain_shard: usize,
+    /// When the last batch was sent (bulk yields to incremental for a
+    /// while after it: `bulk_window`).
+    last_batch: Option<Instant>,
 }
 
 /// What draining works with.
@@ -45,12 +48,23 @@ impl Incremental {
             open_shards: ShardSet::new(shards),
             open_since: None,
             next_drain_shard: 0,
+            last_batch: None,
         }
     }
 
     /// Drained changes wait to be sent.
     pub fn has_open_batch(&self) -> bool {
         !self.upserts.is_empty() || !self.deletes.is_empty()
+    }
+
+    /// Whether incremental changes flow now (pending, open, or a batch
+    /// sent a moment ago): bulk then goes in small steps behind them.
+    pub fn busy(&self, table: &SessionTable, now: Instant) -> bool {
+        crate::bulk_window::incremental_busy(
+            table.has_pending() || self.has_open_batch(),
+            self.last_batch,
+            now,
+        )
     }
 
     /// When the coalescing window closes.
@@ -80,9 +94,11 @@ impl Incremental {
         lost
     }
 
-    /// B4 at the first establishment: what the journals hold from before
+    /// B4 when a new relationship forms: what the journals hold from before
     /// waits for a manual batch sync; only later changes are incremental.
-    pub fn discard_journals(&mut self, table: &SessionTable, stats: &mut Stats) {
+    /// Returns how many changes were dropped.
+    pub fn discard_journals(&mut self, table: &SessionTable) -> u64 {
+        let mut dropped = 0;
         table.clear_pending();
         let mut sink = ShardSet::new(table.shard_count());
         table.take_overflowed(&mut sink);
@@ -90,13 +106,14 @@ impl Incremental {
             loop {
                 self.changes.clear();
                 let n = table.drain_changes(s, 4096, &mut self.changes);
-                stats.changes_before_establish += n as u64;
+                dropped += n as u64;
                 if n == 0 {
                     break;
                 }
             }
         }
         self.changes.clear();
+        dropped
     }
 
     /// Drains the journals into batches and sends them once the coalescing
@@ -146,6 +163,13 @@ impl Incremental {
         let mut idle = 0;
         while idle < shards && cx.conn.has_room(cx.cfg.tx_high_water) {
             let s = self.next_drain_shard;
+            if !cx.table.may_have_changes(s) {
+                // Its journal is empty: no lock taken (with 256 shards,
+                // locking each one every pass cost more than draining).
+                idle += 1;
+                self.next_drain_shard = (s + 1) % shards;
+                continue;
+            }
             if self.open_shards.contains(s) {
                 // This shard's changes from an earlier pass (only with a
                 // flush interval) are still open: send them before
@@ -213,6 +237,7 @@ impl Incremental {
             self.upserts.clear();
         }
         if let Some(seq) = seq {
+            self.last_batch = Some(now);
             for s in self.open_shards.iter() {
                 cx.ledger.sent(s, seq);
             }

@@ -183,6 +183,8 @@ pub(crate) struct Step<'a> {
     pub table: &'a SessionTable,
     pub cfg: &'a ProtoConfig,
     pub stats: &'a mut Stats,
+    /// Records per session chunk (smaller while incremental changes flow).
+    pub chunk_records: usize,
 }
 
 impl Jobs {
@@ -300,9 +302,7 @@ impl Jobs {
         let bulk = &mut self.bulk;
         let n = cx
             .table
-            .snapshot_chunk_with(&mut job.cursor, cx.cfg.batch_records, |k, e| {
-                bulk.push(k, e)
-            });
+            .snapshot_chunk_with(&mut job.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
         let finished_shard = job.cursor.finished_shard().map(|s| s as u32);
         let mut seq = cx.conn.tx_seq;
         if n > 0 {
@@ -376,10 +376,11 @@ impl Jobs {
         Ok(())
     }
 
-    /// The peer acknowledged session frames up to `seq`.
-    pub fn on_session_ack(&mut self, seq: u64, now: Instant, events: &mut Events) {
+    /// The peer acknowledged session frames up to `seq`; whether that
+    /// completed the session job.
+    pub fn on_session_ack(&mut self, seq: u64, now: Instant, events: &mut Events) -> bool {
         let Some(job) = &mut self.session else {
-            return;
+            return false;
         };
         let mut finished = false;
         while let Some(f) = job.inflight.front() {
@@ -399,6 +400,7 @@ impl Jobs {
                 self.finish(job.status, JobState::Done, now, events);
             }
         }
+        finished
     }
 
     /// The peer acknowledged config frames up to `seq`.
@@ -415,13 +417,14 @@ impl Jobs {
         }
     }
 
-    /// The peer's counts for a config job: it is done.
+    /// The peer's counts for a config job: it is done (true if it was
+    /// ours).
     pub fn on_config_result(
         &mut self,
         r: &ArchivedConfigBatchResult,
         now: Instant,
         events: &mut Events,
-    ) {
+    ) -> bool {
         let id = r.job_id.to_native();
         if let Some(job) = self.config.take_if(|j| j.status.id == id) {
             let mut st = job.status;
@@ -433,7 +436,9 @@ impl Jobs {
             });
             st.acked = st.total;
             self.finish(st, JobState::Done, now, events);
+            return true;
         }
+        false
     }
 
     /// The session connection dropped: resume at the first shard the peer
@@ -470,10 +475,9 @@ impl Jobs {
         job.status.restarts += 1;
     }
 
-    /// The peer says it has held no role yet: it is a fresh process. What
-    /// the running session job delivered to its previous incarnation is
-    /// gone, so resuming from the acknowledged shards would end "done" with
-    /// holes: start over.
+    /// The peer is another process (a new incarnation). What the running
+    /// session job delivered to the previous one is gone, so resuming from
+    /// the acknowledged shards would end "done" with holes: start over.
     pub fn on_peer_restarted(&mut self, table: &SessionTable) {
         let Some(job) = &mut self.session else {
             return;

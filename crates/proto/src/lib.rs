@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod bulk_window;
+mod config_apply;
 mod config_queue;
 mod conn;
 mod election;
@@ -25,6 +27,7 @@ mod incremental;
 mod jobs;
 mod peer;
 mod receive;
+mod relationship;
 mod resync;
 mod role;
 mod settings;
@@ -33,13 +36,15 @@ mod step_down;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, RejectConfig};
+pub use config_apply::{CONFIG_BACKLOG_BYTES, CONFIG_BACKLOG_ITEMS, ConfigDone, ConfigWork};
+pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, OpDelivery, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{CloseReason, Field, ProtoError, RequestError};
 pub use event::{Event, PeerInfo, PeerState};
 pub use handshake::CAP_AUTH;
 pub use jobs::{ConfigOutcome, JobKind, JobState, JobStatus};
 pub use peer::Peer;
+pub use relationship::Unsynced;
 pub use role::{Claim, Role, outranks, resolve};
 pub use settings::ProtoConfig;
 pub use stats::Stats;

@@ -11,20 +11,23 @@
 //! the order in which output is generated, and the timers. The state lives
 //! in one module per concern: [`crate::handshake`], [`crate::election`],
 //! [`crate::incremental`], [`crate::resync`], [`crate::jobs`],
-//! [`crate::config_queue`] and [`crate::receive`].
+//! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
 mod output;
 
-use crate::config_queue::{ConfigQueue, ConfigSink};
+use crate::bulk_window::BulkWindow;
+use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
+use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
 use crate::error::{ProtoError, RequestError};
 use crate::event::{Event, Events, PeerState};
 use crate::handshake;
 use crate::incremental::Incremental;
-use crate::jobs::{JobStatus, Jobs};
+use crate::jobs::{JobKind, JobStatus, Jobs};
 use crate::receive::Inbound;
+use crate::relationship::{self, Relationship};
 use crate::resync::{Resync, ShardLedger};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
@@ -46,21 +49,24 @@ pub struct Peer {
 struct Core {
     cfg: ProtoConfig,
     table: Arc<SessionTable>,
-    sink: Box<dyn ConfigSink>,
     conns: PerConn<Conn>,
     /// The session connection is up and roles are agreed.
     established: bool,
-    /// It was once: capture is on, configuration changes are queued (B4).
-    ever_established: bool,
+    /// Which pair of incarnations the relationship belongs to; once there
+    /// is one, capture is on and configuration changes are queued (B4).
+    relationship: Relationship,
     authenticated: bool,
     /// Why the last connection failed (for `display hrp state`).
     last_failure: Option<String>,
     election: Election,
     incremental: Incremental,
+    /// Bulk chunks in flight: incremental changes go ahead of bulk.
+    bulk_window: BulkWindow,
     ledger: ShardLedger,
     resync: Resync,
     jobs: Jobs,
     config_queue: ConfigQueue,
+    config_apply: ConfigApply,
     inbound: Inbound,
     /// Changes from a peer that also held the active role.
     step_down: StepDown,
@@ -84,11 +90,37 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     /// A protocol instance for `table`, with configuration from the peer
-    /// going to `sink`. `nonce_seed` seeds resync epochs (any random value).
+    /// applied to `sink` as it arrives. `nonce_seed` (random, fresh per
+    /// process) seeds resync epochs and this process's incarnation: a
+    /// relationship belongs to a pair of incarnations (see
+    /// [`Self::incarnation`]).
     pub fn new(
         cfg: ProtoConfig,
         table: Arc<SessionTable>,
         sink: Box<dyn ConfigSink>,
+        nonce_seed: u64,
+        now: Instant,
+    ) -> Self {
+        Self::build(cfg, table, Some(sink), nonce_seed, now)
+    }
+
+    /// Like [`Self::new`], but configuration from the peer is applied by
+    /// the driver, where it likes (the node: on a low-priority thread):
+    /// take it with [`Self::poll_config_work`], give the results back with
+    /// [`Self::handle_config_done`].
+    pub fn with_config_in_driver(
+        cfg: ProtoConfig,
+        table: Arc<SessionTable>,
+        nonce_seed: u64,
+        now: Instant,
+    ) -> Self {
+        Self::build(cfg, table, None, nonce_seed, now)
+    }
+
+    fn build(
+        cfg: ProtoConfig,
+        table: Arc<SessionTable>,
+        sink: Option<Box<dyn ConfigSink>>,
         nonce_seed: u64,
         now: Instant,
     ) -> Self {
@@ -105,22 +137,23 @@ impl Peer {
         let core = Core {
             conns: PerConn::from_fn(|kind| Conn::new(kind, max, now)),
             established: false,
-            ever_established: false,
+            relationship: Relationship::new(relationship::incarnation_from(nonce_seed)),
             authenticated: false,
             last_failure: None,
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
+            bulk_window: BulkWindow::default(),
             ledger: ShardLedger::new(shards),
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
+            config_apply: ConfigApply::new(sink),
             inbound: Inbound::new(cfg.batch_records),
             step_down: StepDown::default(),
             handover: None,
             events: Events::new(),
             stats: Stats::default(),
             table,
-            sink,
             cfg,
         };
         Self {
@@ -161,6 +194,7 @@ impl Peer {
             &c.cfg,
             c.table.shard_count(),
             c.election.role,
+            c.relationship.local(),
         );
         c.send_or_fail(kind, Channel::Control, &hello, now);
     }
@@ -207,7 +241,8 @@ impl Peer {
         now: Instant,
     ) -> Result<(), ProtoError> {
         self.decoders[kind].commit(n);
-        self.core.stats.bytes_rx += n as u64;
+        let core = &mut self.core;
+        core.conns[kind].count_rx_bytes(n, &mut core.stats);
         self.process(kind, now)
     }
 
@@ -241,6 +276,11 @@ impl Peer {
             return Ok(());
         }
         let res = loop {
+            // Configuration not yet applied is bounded: frames stay in the
+            // decoder (and bytes in the socket) until work is done.
+            if !self.may_read(kind) {
+                break Ok(());
+            }
             let frame = match self.decoders[kind].next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break Ok(()),
@@ -256,6 +296,43 @@ impl Peer {
             self.core.fail(kind, e);
         }
         res
+    }
+
+    /// Whether the driver may read `kind`'s socket. False while the
+    /// configuration received and not yet applied is at its bound
+    /// (`CONFIG_BACKLOG_ITEMS`): read again after
+    /// [`Self::handle_config_done`] makes it true.
+    pub fn may_read(&self, kind: ConnKind) -> bool {
+        // A new connection's handshake is read regardless: its data waits.
+        kind == ConnKind::Session
+            || !self.core.conns[kind].is_up()
+            || !self.core.config_apply.is_full()
+    }
+
+    // ----- configuration applied by the driver ---------------------------
+
+    /// The next configuration from the peer to apply, in arrival order
+    /// (never any for a peer built with [`Self::new`], which applies it
+    /// inline). Apply it with [`ConfigWork::apply`] anywhere, then give
+    /// the result to [`Self::handle_config_done`], results in the order
+    /// the work was taken.
+    pub fn poll_config_work(&mut self) -> Option<ConfigWork> {
+        self.core.config_apply.poll_work()
+    }
+
+    /// The oldest work taken with [`Self::poll_config_work`] is applied.
+    /// A batch whose items are all applied is answered with its counts,
+    /// and frames held back while the backlog was full are decoded.
+    pub fn handle_config_done(&mut self, done: ConfigDone, now: Instant) {
+        let (apply, cx) = self.core.config_apply(now);
+        let res = apply.done(done, cx);
+        self.core.note_config_batch_answered();
+        if let Err(e) = res {
+            self.core.fail(ConnKind::Config, &e);
+            return;
+        }
+        // Errors are counted and close the connection (`Event::Close`).
+        let _ = self.process(ConnKind::Config, now);
     }
 
     // ----- output ---------------------------------------------------------
@@ -346,17 +423,36 @@ impl Peer {
         self.core.jobs.start_config(items, now)
     }
 
-    /// Queues one configuration change for the peer (B3), in order. Returns
-    /// false (and does nothing) before the relationship was ever
-    /// established or for an `op` that is no [`crate::ConfigOpKind`] code
-    /// (the peer would refuse it); drops and counts the change if the
-    /// queue is full.
+    /// Queues one configuration change for the peer (B3), in order; whether
+    /// it was queued. See [`Self::queue_config_change`].
     pub fn queue_config_op(&mut self, op: u8, vsys: &str, text: &str) -> bool {
+        self.queue_config_change(op, vsys, text).is_queued()
+    }
+
+    /// Queues one configuration change for the peer (B3), in order, and
+    /// says what becomes of it: sent now, held for the same peer process
+    /// while the relationship is down, or not synchronized (no relationship
+    /// yet, B4; an `op` that is no [`crate::ConfigOpKind`] code, which the
+    /// peer would refuse; the queue full, dropped and counted).
+    pub fn queue_config_change(&mut self, op: u8, vsys: &str, text: &str) -> OpDelivery {
         let c = &mut self.core;
-        c.ever_established
-            && crate::ConfigOpKind::from_wire(op).is_some()
-            && c.config_queue
-                .push(op, vsys, text, &mut c.stats, &mut c.events)
+        if crate::ConfigOpKind::from_wire(op).is_none() {
+            return OpDelivery::Invalid;
+        }
+        if !c.relationship.exists() {
+            return OpDelivery::NoRelationship;
+        }
+        if !c
+            .config_queue
+            .push(op, vsys, text, &mut c.stats, &mut c.events)
+        {
+            return OpDelivery::Dropped;
+        }
+        if c.established {
+            OpDelivery::Sending
+        } else {
+            OpDelivery::HeldForPeer
+        }
     }
 
     /// Status of a job (running or among the recent finished ones).
@@ -394,6 +490,11 @@ impl Peer {
         self.core.established
     }
 
+    /// This process's incarnation (announced in every hello).
+    pub fn incarnation(&self) -> u64 {
+        self.core.relationship.local()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats
@@ -419,12 +520,35 @@ impl Peer {
             conn_phase: c.conns.map(|c| c.phase),
             uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
             config_queue: c.config_queue.len(),
+            peer_unsynced: c.relationship.unsynced(),
+            incarnation: c.relationship.local(),
+            config_backlog: c.config_apply.backlog(),
             stats: c.stats.clone(),
         }
     }
 }
 
 impl Core {
+    /// The configuration backlog, and what it needs to answer the peer's
+    /// batch.
+    /// The peer's whole configuration batch was applied and answered: the
+    /// relationship no longer lacks a configuration sync (B4).
+    fn note_config_batch_answered(&mut self) {
+        if self.config_apply.take_whole_answered() {
+            self.relationship.synced(JobKind::Config);
+        }
+    }
+
+    fn config_apply(&mut self, now: Instant) -> (&mut ConfigApply, Answer<'_>) {
+        let cx = Answer {
+            conn: &mut self.conns.config,
+            stats: &mut self.stats,
+            events: &mut self.events,
+            now,
+        };
+        (&mut self.config_apply, cx)
+    }
+
     fn send_or_fail<M: WireMessage>(
         &mut self,
         kind: ConnKind,
@@ -449,7 +573,7 @@ impl Core {
     fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
         let role = self.election.role;
         if before == Role::Active && role != Role::Active {
-            if self.ever_established {
+            if self.relationship.exists() {
                 StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
                 self.handover = Some(u64::MAX);
                 self.say_was_active(now);
@@ -465,7 +589,7 @@ impl Core {
         }
         // A node that was never established has nothing of its own the
         // loser's changes could overwrite.
-        if role == Role::Active && peer_role == Role::Active && self.ever_established {
+        if role == Role::Active && peer_role == Role::Active && self.relationship.exists() {
             let dead = self.cfg.dead_interval();
             self.step_down.won_against_active(dead, now);
         } else if role != Role::Active {
@@ -558,6 +682,7 @@ impl Core {
             ConnKind::Session => self.session_lost(acked, was_up),
             ConnKind::Config => {
                 self.config_queue.on_disconnect();
+                self.config_apply.on_disconnect();
                 self.jobs.on_config_lost();
             }
         }
@@ -566,6 +691,7 @@ impl Core {
     /// Every shard with data the peer did not acknowledge, or drained into
     /// a batch not yet sent, or under repair, is now uncertain.
     fn session_lost(&mut self, acked: u64, was_up: bool) {
+        self.bulk_window.clear();
         let mut lost = self.ledger.on_session_lost(acked);
         lost += self.incremental.on_session_lost(&mut self.ledger);
         lost += self
@@ -627,6 +753,11 @@ impl Core {
 
     fn on_timeout(&mut self, now: Instant) {
         let dead = self.cfg.dead_interval();
+        if self.config_apply.is_full() {
+            // We are not reading the config connection while our own
+            // backlog is full: its silence is ours, not the peer's.
+            self.conns.config.last_rx = now;
+        }
         for kind in ConnKind::ALL {
             let c = &self.conns[kind];
             match c.phase {

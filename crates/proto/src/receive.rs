@@ -1,24 +1,18 @@
-//! What the peer sends us: session records, deletions, batch markers and
-//! configuration, applied to the table and the config sink.
+//! What the peer sends us on the session connection: session records,
+//! deletions and batch markers, applied to the table. (Configuration is
+//! `config_apply.rs`.)
 
-use crate::config_queue::{ConfigSink, ItemOutcome};
-use crate::conn::{Conn, ConnKind, PerConn};
-use crate::error::ProtoError;
+use crate::conn::{ConnKind, PerConn};
 use crate::event::{Event, Events};
-use crate::jobs::{ConfigOutcome, JobKind};
+use crate::jobs::JobKind;
 use crate::stats::Stats;
 use hotsync_table::{HashedRecord, SessionTable};
-use hotsync_wire::{
-    ArchivedConfigItemBatch, ArchivedConfigOp, ArchivedSessionDeleteBatch,
-    ArchivedSessionUpsertBatch, Channel, ConfigBatchResult,
-};
-use std::time::Instant;
+use hotsync_wire::{ArchivedSessionDeleteBatch, ArchivedSessionUpsertBatch};
 
 /// A batch the peer is sending us, as received so far.
 #[derive(Default)]
 struct IncomingBatch {
     received: u64,
-    config: ConfigOutcome,
 }
 
 /// Receive-side state: the peer's batches under way, apply scratch.
@@ -26,6 +20,8 @@ pub(crate) struct Inbound {
     incoming: PerConn<Option<IncomingBatch>>,
     /// An incremental batch grouped by shard before it is applied.
     grouped: Vec<HashedRecord>,
+    /// Its (shard, position) order.
+    order: Vec<u64>,
 }
 
 impl Inbound {
@@ -33,6 +29,7 @@ impl Inbound {
         Self {
             incoming: PerConn::default(),
             grouped: Vec::with_capacity(batch_records),
+            order: Vec::with_capacity(batch_records),
         }
     }
 
@@ -58,7 +55,7 @@ impl Inbound {
             self.grouped.clear();
             self.grouped
                 .extend(b.iter().map(|(k, e)| HashedRecord::new(k, e)));
-            table.apply_upserts_grouped(&mut self.grouped)
+            table.apply_upserts_grouped(&self.grouped, &mut self.order)
         };
         stats.apply_table_full += full as u64;
         let n = b.len() as u64;
@@ -83,79 +80,16 @@ impl Inbound {
         events.push_back(Event::PeerBatchStarted { kind, total });
     }
 
-    /// The peer's batch sync on `conn` ended; a config batch is answered
-    /// with our counts.
-    pub fn batch_end(
-        &mut self,
-        conn: &mut Conn,
-        job_id: u64,
-        stats: &mut Stats,
-        events: &mut Events,
-        now: Instant,
-    ) -> Result<(), ProtoError> {
-        let inc = self.incoming[conn.kind].take().unwrap_or_default();
-        let kind = match conn.kind {
-            ConnKind::Config => {
-                let r = ConfigBatchResult {
-                    job_id,
-                    added: inc.config.added,
-                    equal: inc.config.equal,
-                    conflicts: inc.config.conflicts,
-                    rejected: inc.config.rejected,
-                };
-                conn.send(Channel::Config, &r, stats, now)?;
-                JobKind::Config
-            }
-            ConnKind::Session => JobKind::ConnectionStatus,
-        };
+    /// The peer's session batch sync ended. Returns whether it ran whole
+    /// on this connection (its start was seen here).
+    pub fn batch_end(&mut self, events: &mut Events) -> bool {
+        let started = self.incoming[ConnKind::Session].take();
+        let whole = started.is_some();
+        let inc = started.unwrap_or_default();
         events.push_back(Event::PeerBatchFinished {
-            kind,
+            kind: JobKind::ConnectionStatus,
             received: inc.received,
         });
-        Ok(())
-    }
-
-    /// Applies the items of a config batch frame.
-    pub fn config_items(
-        &mut self,
-        conn: ConnKind,
-        b: &ArchivedConfigItemBatch,
-        sink: &mut dyn ConfigSink,
-        stats: &mut Stats,
-    ) {
-        let mut out = ConfigOutcome::default();
-        for item in b.items.iter() {
-            match sink.apply_batch_item(item.vsys.as_str(), item.text.as_str()) {
-                ItemOutcome::Added => out.added += 1,
-                ItemOutcome::Equal => out.equal += 1,
-                ItemOutcome::Conflict => out.conflicts += 1,
-                ItemOutcome::Rejected => out.rejected += 1,
-            }
-        }
-        let n = b.items.len() as u64;
-        stats.config_items_rx += n;
-        if let Some(inc) = &mut self.incoming[conn] {
-            inc.received += n;
-            inc.config.added += out.added;
-            inc.config.equal += out.equal;
-            inc.config.conflicts += out.conflicts;
-            inc.config.rejected += out.rejected;
-        }
-    }
-
-    /// Replays one configuration change.
-    pub fn config_op(
-        op: &ArchivedConfigOp,
-        sink: &mut dyn ConfigSink,
-        stats: &mut Stats,
-        events: &mut Events,
-    ) {
-        stats.config_ops_rx += 1;
-        if let Err(e) = sink.apply_op(op.op, op.vsys.as_str(), op.text.as_str()) {
-            stats.count_error("config_op_rejected");
-            events.push_back(Event::Warning(format!(
-                "configuration change from peer not applied: {e}"
-            )));
-        }
+        whole
     }
 }

@@ -10,7 +10,6 @@
 use crate::conn::Conn;
 use crate::error::ProtoError;
 use crate::role::Role;
-use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use hotsync_table::{SessionTable, ShardSet, SnapshotCursor};
 use hotsync_wire::{Channel, ResyncEnd, ResyncRequest, ResyncStart, SessionUpsertBatch};
@@ -164,7 +163,7 @@ impl Resync {
         self.bulk.clear();
         let bulk = &mut self.bulk;
         cx.table
-            .snapshot_chunk_with(&mut w.cursor, cx.cfg.batch_records, |k, e| bulk.push(k, e));
+            .snapshot_chunk_with(&mut w.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
         let done = w.cursor.is_done();
         if !self.bulk.is_empty() {
             let n = self.bulk.len() as u64;
@@ -223,7 +222,8 @@ pub(crate) struct Step<'a> {
     pub role: Role,
     pub conn: &'a mut Conn,
     pub table: &'a SessionTable,
-    pub cfg: &'a ProtoConfig,
     pub ledger: &'a mut ShardLedger,
     pub stats: &'a mut Stats,
+    /// Records per chunk (smaller while incremental changes flow).
+    pub chunk_records: usize,
 }

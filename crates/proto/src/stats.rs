@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 /// Cumulative counters of one node's protocol instance.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    /// Frames sent.
+    /// Frames sent. This and the next three count connections that
+    /// completed their handshake (its own frames included, added when it
+    /// completes): one that never does moves only its error counter.
     pub frames_tx: u64,
     /// Frames received.
     pub frames_rx: u64,
@@ -49,7 +51,7 @@ pub struct Stats {
     /// is resynced or aborted, so once nothing is pending:
     /// `resync_overflow + resync_disconnect + resync_request +
     /// resync_step_down + resync_table_full == shards_resynced +
-    /// resync_aborted + resync_requested` (see
+    /// resync_aborted + resync_requested + outage_shards_dropped` (see
     /// [`Self::resync_balance`]).
     pub resync_aborted: u64,
     /// Uncertain shards this node asked the peer to resync instead of
@@ -85,6 +87,22 @@ pub struct Stats {
     /// unless the table was capturing before this instance took it over:
     /// the protocol keeps capture off until then.
     pub changes_before_establish: u64,
+    /// Relationships formed with a new incarnation of the peer (it was
+    /// restarted): nothing kept for the previous one was sent (B4).
+    pub peer_restarts: u64,
+    /// Relationships resumed with the same peer process after an outage:
+    /// what changed meanwhile was delivered.
+    pub relationships_resumed: u64,
+    /// Session changes journaled while the peer was down and not sent,
+    /// because it came back restarted (a new relationship, B4).
+    pub outage_changes_dropped: u64,
+    /// Uncertain shards not resynced, because the peer came back restarted
+    /// (a new relationship starts from nothing; see
+    /// [`Self::resync_balance`]).
+    pub outage_shards_dropped: u64,
+    /// Configuration changes queued while the peer was down and not sent,
+    /// because it came back restarted.
+    pub outage_config_ops_dropped: u64,
     /// Records the table refused because it was full.
     pub apply_table_full: u64,
     /// Configuration changes sent incrementally.
@@ -129,8 +147,9 @@ impl Stats {
         self.errors.values().sum()
     }
 
-    /// Shards marked uncertain minus shards resynced, aborted or handed to
-    /// the peer: the number of shards still waiting
+    /// Shards marked uncertain minus shards resynced, aborted, handed to
+    /// the peer or dropped for a restarted peer: the number of shards still
+    /// waiting
     /// (`PeerState::uncertain_shards`). Any other value means a resync
     /// went uncounted.
     pub fn resync_balance(&self) -> i64 {
@@ -139,6 +158,9 @@ impl Stats {
             + self.resync_request
             + self.resync_step_down
             + self.resync_table_full) as i64
-            - (self.shards_resynced + self.resync_aborted + self.resync_requested) as i64
+            - (self.shards_resynced
+                + self.resync_aborted
+                + self.resync_requested
+                + self.outage_shards_dropped) as i64
     }
 }

@@ -14,6 +14,7 @@
 //! [`Stranger`] plays a third party that speaks the wire format but is not
 //! the peer (no key, or a forged identity).
 
+use crate::config_apply::ConfigWork;
 use crate::config_queue::{ConfigSink, ItemOutcome};
 use crate::conn::{ConnKind, PerConn};
 use crate::event::Event;
@@ -74,10 +75,17 @@ pub struct Node {
     pub config: ConfigLog,
     /// Every event it reported, in order.
     pub events: Vec<Event>,
+    /// Configuration applied by the driver (see
+    /// [`PairConfig::config_per_tick`]): its sink, and the work taken from
+    /// the peer and not yet applied, as a thread's channel would hold it.
+    driver_sink: Option<RecordingSink>,
+    /// Work taken from the peer, not yet applied.
+    pub config_taken: VecDeque<ConfigWork>,
 }
 
 impl Node {
-    /// A node with a fresh table of `shards` shards.
+    /// A node with a fresh table of `shards` shards, applying
+    /// configuration inline.
     pub fn new(cfg: ProtoConfig, table: TableConfig, seed: u64, now: Instant) -> Self {
         let table = Arc::new(SessionTable::new(table));
         let sink = RecordingSink::default();
@@ -88,6 +96,50 @@ impl Node {
             table,
             config,
             events: Vec::new(),
+            driver_sink: None,
+            config_taken: VecDeque::new(),
+        }
+    }
+
+    /// A node whose driver applies configuration itself
+    /// ([`Peer::with_config_in_driver`]), when [`Self::apply_config`] says.
+    pub fn with_config_in_driver(
+        cfg: ProtoConfig,
+        table: TableConfig,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        let table = Arc::new(SessionTable::new(table));
+        let sink = RecordingSink::default();
+        let config = sink.log.clone();
+        let peer = Peer::with_config_in_driver(cfg, table.clone(), seed, now);
+        Self {
+            peer,
+            table,
+            config,
+            events: Vec::new(),
+            driver_sink: Some(sink),
+            config_taken: VecDeque::new(),
+        }
+    }
+
+    /// Takes all the configuration work the peer hands out, then applies
+    /// at most `n` pieces and gives the results back, as an applying
+    /// thread would between two turns of the event loop. Inline nodes
+    /// have none.
+    pub fn apply_config(&mut self, n: usize, now: Instant) {
+        let Some(sink) = &mut self.driver_sink else {
+            return;
+        };
+        while let Some(w) = self.peer.poll_config_work() {
+            self.config_taken.push_back(w);
+        }
+        for _ in 0..n {
+            let Some(w) = self.config_taken.pop_front() else {
+                break;
+            };
+            let done = w.apply(sink);
+            self.peer.handle_config_done(done, now);
         }
     }
 
@@ -120,6 +172,11 @@ pub struct PairConfig {
     /// Bytes each node may put on each link per [`Pair::transmit`]: the
     /// link's bandwidth per tick.
     pub bytes_per_tick: usize,
+    /// `None`: both nodes apply configuration inline, as it arrives.
+    /// `Some(n)`: their drivers apply it, `n` pieces of work per node per
+    /// tick, like a slow thread of their own (0: stalled; change it with
+    /// [`Pair::set_config_per_tick`]).
+    pub config_per_tick: Option<usize>,
 }
 
 /// Small, fast settings: 100 ms heartbeats, dead after 300 ms, no
@@ -150,6 +207,7 @@ impl Default for PairConfig {
             latency: Duration::from_micros(200),
             tick: Duration::from_micros(500),
             bytes_per_tick: 32 << 10,
+            config_per_tick: None,
         }
     }
 }
@@ -202,9 +260,13 @@ impl Pair {
     /// A pair with nothing connected.
     pub fn new(cfg: PairConfig) -> Self {
         let now = Instant::now();
+        let node = match cfg.config_per_tick {
+            None => Node::new,
+            Some(_) => Node::with_config_in_driver,
+        };
         Self {
-            a: Node::new(cfg.a.clone(), cfg.table_a.clone(), 11, now),
-            b: Node::new(cfg.b.clone(), cfg.table_b.clone(), 22, now),
+            a: node(cfg.a.clone(), cfg.table_a.clone(), 11, now),
+            b: node(cfg.b.clone(), cfg.table_b.clone(), 22, now),
             now,
             cfg,
             links: PerConn::default(),
@@ -268,6 +330,12 @@ impl Pair {
     /// Pauses (or resumes) delivery on `kind`: bytes wait in the link.
     pub fn hold(&mut self, kind: ConnKind, held: bool) {
         self.links[kind].held = held;
+    }
+
+    /// Configuration work each driver applies per tick from now on (see
+    /// [`PairConfig::config_per_tick`]; no effect on inline nodes).
+    pub fn set_config_per_tick(&mut self, n: usize) {
+        self.cfg.config_per_tick = Some(n);
     }
 
     /// Whether `kind`'s link is up.
@@ -347,6 +415,15 @@ impl Pair {
                 if *at > self.now {
                     break;
                 }
+                // A driver reads no more while the node says so (its
+                // configuration backlog is full): bytes wait in the link.
+                let reading = match to {
+                    Side::A => self.a.peer.may_read(kind),
+                    Side::B => self.b.peer.may_read(kind),
+                };
+                if !reading {
+                    break;
+                }
                 let Some((_, bytes)) = q.pop_front() else {
                     break;
                 };
@@ -390,11 +467,17 @@ impl Pair {
         self.cut(kind);
     }
 
-    /// One tick: deliver, run timers and events, transmit.
+    /// One tick: deliver, apply configuration (drivers that do), run
+    /// timers and events, transmit.
     pub fn step(&mut self) {
         self.now += self.cfg.tick;
         for kind in ConnKind::ALL {
             self.deliver(kind);
+        }
+        if let Some(n) = self.cfg.config_per_tick {
+            let now = self.now;
+            self.a.apply_config(n, now);
+            self.b.apply_config(n, now);
         }
         self.poll();
         for kind in ConnKind::ALL {
@@ -476,6 +559,7 @@ impl Stranger {
             shard_count: shards,
             role,
             preempt: false,
+            incarnation: 0x0057_5241_4e47_4552,
         }
     }
 

@@ -7,7 +7,7 @@
 use hotsync_proto::testing::{Pair, PairConfig, Side, Stranger};
 use hotsync_proto::{ConnKind, Role};
 use hotsync_table::{SessionEntry, SessionKey};
-use hotsync_wire::Channel;
+use hotsync_wire::{Channel, field};
 use std::time::Duration;
 
 const SESSION: ConnKind = ConnKind::Session;
@@ -46,12 +46,11 @@ fn write_held(p: &mut Pair, seed: u64, n: usize) -> Vec<(SessionKey, SessionEntr
     s
 }
 
-/// Cuts a byte stream into whole frames (header length field at 12..16,
-/// frames padded to 16 bytes).
+/// Cuts a byte stream into whole frames (frames padded to 16 bytes).
 fn split_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     while bytes.len() >= 48 {
-        let payload = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let payload = u32::from_le_bytes(bytes[field::PAYLOAD_LEN].try_into().unwrap()) as usize;
         let len = (48 + payload).div_ceil(16) * 16;
         frames.push(bytes[..len].to_vec());
         bytes = &bytes[len..];

@@ -33,7 +33,8 @@
 //! those entries of its schedule (as printed after shrinking).
 
 use hotsync_proto::{
-    CAP_AUTH, ConfigSink, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig, Role,
+    CAP_AUTH, ConfigSink, ConfigWork, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig,
+    Role,
 };
 use hotsync_table::{SessionGenerator, SessionKey, SessionTable, TableConfig, entry_digest};
 use hotsync_wire::{
@@ -245,6 +246,16 @@ struct Params {
 
 const PREEMPT_DELAY: Duration = Duration::from_millis(100);
 
+impl Params {
+    /// Half the seeds apply configuration in the driver, a few pieces of
+    /// work per step (as the node's configuration thread does), the others
+    /// inline. Derived from a seed already drawn: the schedules stay as
+    /// they were.
+    fn config_in_driver(&self) -> bool {
+        self.seeds[0] & 1 == 1
+    }
+}
+
 /// Hello interval 100 ms, dead after three: 300 ms.
 const HELLO: Duration = Duration::from_millis(100);
 const DEAD_COUNT: u32 = 3;
@@ -286,6 +297,26 @@ struct SimNode {
     table: Arc<SessionTable>,
     peer: Peer,
     ops: Arc<Mutex<Vec<String>>>,
+    /// Configuration applied by the driver: its sink and the work taken
+    /// from the peer, not yet applied.
+    driver: Option<(RecordingSink, VecDeque<ConfigWork>)>,
+}
+
+impl SimNode {
+    /// Takes the peer's configuration work and applies up to `n` pieces.
+    fn apply_config(&mut self, n: u64, now: Instant) {
+        let Some((sink, taken)) = &mut self.driver else {
+            return;
+        };
+        while let Some(w) = self.peer.poll_config_work() {
+            taken.push_back(w);
+        }
+        for _ in 0..n {
+            let Some(w) = taken.pop_front() else { break };
+            let done = w.apply(sink);
+            self.peer.handle_config_done(done, now);
+        }
+    }
 }
 
 fn new_node(
@@ -312,8 +343,21 @@ fn new_node(
     };
     let ops = Arc::new(Mutex::new(Vec::new()));
     let sink = RecordingSink { ops: ops.clone() };
-    let peer = Peer::new(cfg, table.clone(), Box::new(sink), seed, now);
-    SimNode { table, peer, ops }
+    let (peer, driver) = if p.config_in_driver() {
+        let peer = Peer::with_config_in_driver(cfg, table.clone(), seed, now);
+        (peer, Some((sink, VecDeque::new())))
+    } else {
+        (
+            Peer::new(cfg, table.clone(), Box::new(sink), seed, now),
+            None,
+        )
+    };
+    SimNode {
+        table,
+        peer,
+        ops,
+        driver,
+    }
 }
 
 /// One direction of one connection: bytes in flight with arrival times.
@@ -356,6 +400,8 @@ struct Sim {
     net: Rng,
     /// Data-plane randomness (light background load).
     load: Rng,
+    /// How much configuration work drivers apply per step.
+    config_rng: Rng,
     base: Instant,
     t: u64,
     nodes: [SimNode; 2],
@@ -384,6 +430,9 @@ struct Sim {
     /// build with no "peer incomplete" state (see [`check_b4_fragment`]).
     unsaid_fragments: u32,
     trace_port: Option<u16>,
+    /// Per-key order: the data plane's write stamps and what each node's
+    /// table showed of its peer's.
+    order: OrderCheck,
 }
 
 impl Sim {
@@ -461,7 +510,8 @@ impl Sim {
                     return;
                 }
                 for i in 0..n {
-                    let (k, e) = g.next_session();
+                    let (k, mut e) = g.next_session();
+                    e.packets[1] = self.order.stamp(ni);
                     let k = small_key(&k, (seed + i) % KEY_SPACE);
                     if self.nodes[ni].table.upsert(&k, &e).is_ok() {
                         self.wrote(ni, &k);
@@ -546,6 +596,7 @@ impl Sim {
             shard_count: 16,
             role: Role::Active.to_u8(),
             preempt: true,
+            incarnation: rng.next(),
         };
         let mut marks = SessionUpsertBatch::default();
         let mut g = SessionGenerator::new(seed, 0, false, 1000);
@@ -645,6 +696,7 @@ impl Sim {
                     let table = d.keep_table.then(|| self.nodes[ni].table.clone());
                     if !d.keep_table {
                         self.lost_table = Some((ni, self.t));
+                        self.order.forget(ni);
                     }
                     self.nodes[ni] = new_node(&self.p, ni, d.seed, table, now);
                     self.down[ni] = None;
@@ -683,6 +735,11 @@ impl Sim {
                     if *at > self.t {
                         break;
                     }
+                    // Not read while the node's configuration backlog is
+                    // full (never for inline nodes).
+                    if !self.nodes[to].peer.may_read(kind) {
+                        break;
+                    }
                     let (_, bytes) = link.pipes[dir].inflight.pop_front().unwrap();
                     let mut rest = &bytes[..];
                     let mut failed = None;
@@ -704,6 +761,13 @@ impl Sim {
                 }
             }
         }
+        // Drivers apply 0-3 pieces of configuration work.
+        for (node, alive) in self.nodes.iter_mut().zip(alive) {
+            if alive {
+                let n = self.config_rng.below(4);
+                node.apply_config(n, now);
+            }
+        }
         // Data plane: whichever node is active writes (both, in a split
         // brain); a paused or crashed node writes nothing.
         if data_plane {
@@ -720,10 +784,15 @@ impl Sim {
                     // existing keys.
                     let k = small_key(&k, self.load.below(KEY_SPACE));
                     e.flags = if self.load.chance(100) { 0 } else { e.flags };
+                    let stamp = self.order.stamp(ni);
+                    e.packets[1] = stamp;
                     let table = &self.nodes[ni].table;
                     let wrote = match self.load.below(10) {
                         0..=5 => table.upsert(&k, &e).is_ok(),
-                        6..=7 => table.update(&k, |e| e.packets[0] += 1),
+                        6..=7 => table.update(&k, |e| {
+                            e.packets[0] += 1;
+                            e.packets[1] = stamp;
+                        }),
                         _ => table.remove(&k).is_some(),
                     };
                     if wrote {
@@ -812,6 +881,88 @@ impl Sim {
                     let at = self.t + self.links[li].latency_us;
                     self.links[li].pipes[ni].inflight.push_back((at, chunk));
                 }
+            }
+        }
+        // Per-key order, on a node whose table only its peer changes.
+        self.order.steps += 1;
+        if self.order.steps % ORDER_CHECK_EVERY == 0 {
+            for ni in 0..2 {
+                if self.alive(ni) && !self.ever_active[ni] {
+                    self.order.check(ni, &self.nodes[ni].table, self.t);
+                }
+            }
+        }
+    }
+}
+
+/// Steps between two per-key order checks (a stale record stays until the
+/// key's next write, a few hundred steps: sampling catches it).
+const ORDER_CHECK_EVERY: u64 = 8;
+
+/// Per-key order (docs/PROTOCOL.md): a record the peer encoded before a
+/// newer change of the same key never replaces that change, and a session
+/// deleted never comes back. Every data-plane write stamps its entry
+/// (`packets[1]`: a write counter over the whole run, times two, plus the
+/// writing node). A node that was never active has a table only its peer
+/// changes; there the peer's stamp of each key never goes back, and once
+/// the key vanished (deleted) only a newer write may bring it back.
+#[derive(Default)]
+struct OrderCheck {
+    writes: u64,
+    steps: u64,
+    /// Per node, per key (`src_port`): the highest peer stamp its table
+    /// showed, and whether the key vanished since.
+    seen: [Vec<(u64, bool)>; 2],
+    present: Vec<bool>,
+    /// The first violation.
+    violation: Option<String>,
+}
+
+impl OrderCheck {
+    /// A fresh stamp for a write on node `ni`.
+    fn stamp(&mut self, ni: usize) -> u64 {
+        self.writes += 1;
+        self.writes << 1 | ni as u64
+    }
+
+    /// Node `ni` restarted with an empty table.
+    fn forget(&mut self, ni: usize) {
+        self.seen[ni].clear();
+    }
+
+    fn check(&mut self, ni: usize, table: &SessionTable, t: u64) {
+        let peer = (1 - ni) as u64;
+        let seen = &mut self.seen[ni];
+        seen.resize(KEY_SPACE as usize, (0, false));
+        self.present.clear();
+        self.present.resize(KEY_SPACE as usize, false);
+        for shard in 0..table.shard_count() {
+            table.for_each_in_shard(shard, |k, e| {
+                let slot = k.src_port as usize;
+                let stamp = e.packets[1];
+                if slot >= seen.len() || stamp & 1 != peer {
+                    return;
+                }
+                self.present[slot] = true;
+                let (floor, vanished) = seen[slot];
+                if (stamp < floor || (vanished && stamp == floor)) && self.violation.is_none() {
+                    self.violation = Some(format!(
+                        "t={t} node{ni} key {slot}: peer write #{} replaced #{}{}",
+                        stamp >> 1,
+                        floor >> 1,
+                        if vanished {
+                            " after it was deleted"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                seen[slot] = (stamp.max(floor), false);
+            });
+        }
+        for (slot, s) in seen.iter_mut().enumerate() {
+            if !self.present[slot] && s.0 != 0 {
+                s.1 = true;
             }
         }
     }
@@ -992,6 +1143,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         p: p.clone(),
         net: Rng(seed ^ 0x6e65_7477_6f72_6b00),
         load: Rng(seed ^ 0x6c6f_6164_0000_0000),
+        config_rng: Rng(seed ^ 0x636f_6e66_6967_0000),
         base,
         t: 0,
         nodes,
@@ -1024,6 +1176,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         trace_port: std::env::var("HOTSYNC_SIM_TRACE_PORT")
             .ok()
             .map(|p| p.parse().expect("HOTSYNC_SIM_TRACE_PORT: a port")),
+        order: OrderCheck::default(),
     };
     if p.max_sessions < KEY_SPACE as usize {
         sim.injected.push(Class::TablesFull);
@@ -1105,7 +1258,10 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
     // Converged: the digests are equal; after a restart the batch sync is
     // additive (B5), so the standby may keep entries the restarted process
     // lost or deleted unseen, and every active entry must be on the
-    // standby, equal.
+    // standby, equal. A restart forms a new relationship (B4), so deletions
+    // of the outage never reach a restarted node that kept its table: when
+    // those stale entries fill it, an entry it refused is missing, counted
+    // (`apply_table_full`), not silently.
     let restarted = sim.restarted;
     let converged = |sim: &Sim| {
         let ai = sim.resolve(Target::Active);
@@ -1113,15 +1269,19 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         if !restarted {
             return a.digest() == b.digest();
         }
-        let mut all = true;
+        let (mut differ, mut missing) = (false, 0);
         for shard in 0..16 {
             a.for_each_in_shard(shard, |k, e| {
-                all &= !e.is_backup()
-                    || b.get(k)
-                        .is_some_and(|f| entry_digest(k, &f) == entry_digest(k, e));
+                if e.is_backup() {
+                    match b.get(k) {
+                        None => missing += 1,
+                        Some(f) => differ |= entry_digest(k, &f) != entry_digest(k, e),
+                    }
+                }
             });
         }
-        all
+        let refused = sim.nodes[1 - ai].peer.stats().apply_table_full;
+        !differ && (missing == 0 || missing <= refused)
     };
     // Run until quiet.
     let quiet = |sim: &Sim| {
@@ -1261,6 +1421,9 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
                 tail()
             ));
         }
+    }
+    if let Some(v) = &sim.order.violation {
+        return Err(format!("per-key order: {v}\n  {}", tail()));
     }
     Ok(Outcome {
         unsaid_fragments: sim.unsaid_fragments,

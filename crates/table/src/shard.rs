@@ -12,7 +12,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-const NO_SLOT: u32 = u32::MAX;
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 pub(crate) struct Shard {
     pub(crate) index: Index,
@@ -27,7 +27,10 @@ pub(crate) struct Writer {
     free_head: u32,
     pub(crate) len: usize,
     pub(crate) capacity: usize,
-    pub(crate) journal: VecDeque<SessionKey>,
+    /// Changed keys, each with the slot it had when journaled ([`NO_SLOT`]
+    /// for a removal): the drain reads that slot directly when it still
+    /// holds the key, without hashing and probing the index again.
+    pub(crate) journal: VecDeque<(SessionKey, u32)>,
     journal_capacity: usize,
     pub(crate) overflowed: bool,
     /// Sum of the digest hashes of backup-capable entries.
@@ -190,7 +193,7 @@ impl Locked<'_> {
             return true;
         }
         slot.set_dirty(true);
-        w.journal.push_back(slot.key());
+        w.journal.push_back((slot.key(), idx));
         w.journal.len() == 1
     }
 
@@ -210,7 +213,7 @@ impl Locked<'_> {
             overflow_flag.store(true, Release);
             return true;
         }
-        w.journal.push_back(*key);
+        w.journal.push_back((*key, NO_SLOT));
         w.journal.len() == 1
     }
 

@@ -14,11 +14,11 @@
 //! and still visit every surviving entry exactly once.
 
 use crate::model::{SessionEntry, SessionKey};
-use crate::shard::{Locked, Shard};
+use crate::shard::{Locked, NO_SLOT, Shard};
 use crate::shard_set::ShardSet;
 use crate::slot::key_words;
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Seed of the key hash that picks the shard and the index bucket. Fixed, so
@@ -130,8 +130,6 @@ pub struct HashedRecord {
     pub key: SessionKey,
     /// Its entry.
     pub entry: SessionEntry,
-    /// Arrival position (set by `apply_upserts_grouped`).
-    order: u32,
 }
 
 impl HashedRecord {
@@ -142,7 +140,6 @@ impl HashedRecord {
             hash: key_hash(&key),
             key,
             entry,
-            order: 0,
         }
     }
 }
@@ -191,6 +188,15 @@ pub struct SessionTable {
     /// Some shard may have its overflow mark set: lets the sync engine skip
     /// visiting every shard when none overflowed.
     any_overflowed: AtomicBool,
+    /// The shard the aging sweep resumes in (only [`SessionTable::expire`]
+    /// uses it).
+    aging_shard: AtomicUsize,
+    /// One bit per shard whose journal may hold keys: set by a writer whose
+    /// key made the journal non-empty (before it signals), cleared by
+    /// [`SessionTable::drain_changes`] under the shard's lock once the
+    /// journal is empty. The sync engine's drain visits only these shards
+    /// instead of locking every shard on every pass.
+    journaled: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -304,6 +310,10 @@ impl SessionTable {
             overflow_events: AtomicU64::new(0),
             capture: AtomicBool::new(true),
             any_overflowed: AtomicBool::new(false),
+            aging_shard: AtomicUsize::new(0),
+            journaled: (0..config.shards.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -374,6 +384,26 @@ impl SessionTable {
         self.capture.load(Ordering::Relaxed)
     }
 
+    /// Shard `si`'s journal became non-empty (or overflowed): marks it for
+    /// the drain, then wakes the sync engine.
+    #[inline]
+    fn journaled(&self, si: usize) {
+        self.mark_journaled(si);
+        self.signal();
+    }
+
+    #[inline]
+    fn mark_journaled(&self, si: usize) {
+        self.journaled[si / 64].fetch_or(1 << (si % 64), Ordering::AcqRel);
+    }
+
+    /// Whether `shard`'s journal may hold keys (a shard not marked holds
+    /// none, or its writer is about to mark it and signal).
+    #[inline]
+    pub fn may_have_changes(&self, shard: usize) -> bool {
+        self.journaled[shard / 64].load(Ordering::Acquire) & (1 << (shard % 64)) != 0
+    }
+
     #[inline]
     fn signal(&self) {
         if !self.pending.load(Ordering::Relaxed) && !self.pending.swap(true, Ordering::AcqRel) {
@@ -440,7 +470,7 @@ impl SessionTable {
             && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         Ok(if old.is_some() {
             Upsert::Updated
@@ -470,7 +500,7 @@ impl SessionTable {
             && shard.journal_slot(idx, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         true
     }
@@ -486,7 +516,7 @@ impl SessionTable {
             && shard.journal_removed(key, old.dirty, &self.any_overflowed);
         drop(shard);
         if notify {
-            self.signal();
+            self.journaled(si);
         }
         Some(old.entry)
     }
@@ -520,11 +550,17 @@ impl SessionTable {
         let mut s = self.lock(shard);
         let mut n = 0;
         while n < max {
-            let Some(key) = s.w.journal.pop_front() else {
+            let Some((key, hint)) = s.w.journal.pop_front() else {
                 break;
             };
-            let hash = key_hash(&key);
-            match s.find(hash, &key) {
+            // The key's slot when journaled, if it still holds the key (a
+            // slot changes key only when freed and refilled).
+            let at = if hint != NO_SLOT && s.is_live(hint) && s.slot(hint).key() == key {
+                Some(hint)
+            } else {
+                s.find(key_hash(&key), &key)
+            };
+            match at {
                 Some(idx) => {
                     let slot = s.slot(idx);
                     let entry = slot.entry();
@@ -544,6 +580,9 @@ impl SessionTable {
                 None => out.push(Change { key, entry: None }),
             }
             n += 1;
+        }
+        if s.w.journal.is_empty() {
+            self.journaled[shard / 64].fetch_and(!(1 << (shard % 64)), Ordering::AcqRel);
         }
         n
     }
@@ -645,34 +684,40 @@ impl SessionTable {
     }
 
     /// [`Self::apply_upserts`] for records of many shards (an incremental
-    /// batch): sorts them by shard first, so each shard's records are
+    /// batch): orders them by shard first, so each shard's records are
     /// applied under one writer-lock hold and their cache misses overlap.
-    /// The sort is stable, so records of one key keep their order. Returns
+    /// Records of one key keep their order. `order` is scratch (reused, so
+    /// nothing is allocated once it has grown to a batch): the sort moves
+    /// 8-byte (shard, position) words, not the 160-byte records. Returns
     /// how many records were refused because their shard was full.
-    pub fn apply_upserts_grouped(&self, records: &mut [HashedRecord]) -> usize {
+    pub fn apply_upserts_grouped(&self, records: &[HashedRecord], order: &mut Vec<u64>) -> usize {
         let mask = self.shard_mask;
-        for (i, r) in records.iter_mut().enumerate() {
-            r.order = i as u32;
-        }
-        // In place (no allocation); `order` keeps each shard's records in
-        // arrival order.
-        records.sort_unstable_by_key(|r| (Self::shard_of_hash(r.hash, mask), r.order));
+        order.clear();
+        order.extend(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (Self::shard_of_hash(r.hash, mask) as u64) << 32 | i as u64),
+        );
+        // Position in the low word: each shard's records stay in arrival
+        // order.
+        order.sort_unstable();
         let mut full = 0;
-        for run in records
-            .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
-        {
-            let si = Self::shard_of_hash(run[0].hash, mask);
+        for run in order.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let si = (run[0] >> 32) as usize;
             let shard_ref = &self.shards[si];
+            let record = |w: &u64| &records[(*w & 0xffff_ffff) as usize];
             for part in run.chunks(APPLY_RUN) {
-                for r in part.iter().take(PREFETCH_AHEAD) {
-                    shard_ref.prefetch(r.hash);
+                for w in part.iter().take(PREFETCH_AHEAD) {
+                    shard_ref.prefetch(record(w).hash);
                 }
                 let mut shard = self.lock(si);
                 let epoch = shard.w.resync_epoch.unwrap_or(0);
-                for (i, r) in part.iter().enumerate() {
+                for (i, w) in part.iter().enumerate() {
                     if let Some(next) = part.get(i + PREFETCH_AHEAD) {
-                        shard_ref.prefetch(next.hash);
+                        shard_ref.prefetch(record(next).hash);
                     }
+                    let r = record(w);
                     let digest = digest_of(&r.key, &r.entry);
                     match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
                         Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
@@ -811,40 +856,53 @@ impl SessionTable {
     // ----- aging ------------------------------------------------------------
 
     /// Removes entries idle past their timeout at `now` (Unix seconds),
-    /// examining at most `budget` slots per shard, resuming
-    /// where the last sweep stopped. Removals are journaled like data-plane
-    /// removals. Returns how many expired.
+    /// examining at most `budget` slots in all, resuming where the last
+    /// sweep stopped (shard by shard). The budget is the whole table's, not
+    /// each shard's: one call holds the event loop (and each shard's writer
+    /// lock it visits) for a bounded time whatever the shard count, and the
+    /// caller sets the sweep's pace by how often it calls. Removals are
+    /// journaled like data-plane removals. Returns how many expired.
     pub fn expire(&self, now: u32, budget: usize) -> usize {
+        let shards = self.shards.len();
+        let mut si = self.aging_shard.load(Ordering::Relaxed) % shards;
+        let mut left = budget;
         let mut expired = 0;
         let mut notify = false;
-        for shard in self.shards.iter() {
-            let mut s = shard.lock();
-            let len = s.used();
-            if len == 0 {
-                continue;
+        // Every shard at most once per call, so an empty table ends it.
+        for _ in 0..shards {
+            if left == 0 {
+                break;
             }
-            let mut removed = 0;
-            for _ in 0..budget.min(len) {
-                if removed >= budget {
-                    break;
-                }
-                let idx = s.w.aging_pos % len;
-                s.w.aging_pos = (idx + 1) % len;
-                if !s.is_live(idx as u32) {
+            let mut s = self.shards[si].lock();
+            let len = s.used();
+            let start = s.w.aging_pos.min(len);
+            let end = len.min(start + left);
+            for idx in start..end {
+                let idx = idx as u32;
+                if !s.is_live(idx) || !s.slot(idx).entry().is_expired(now) {
                     continue;
                 }
-                let entry = s.slot(idx as u32).entry();
-                if entry.is_expired(now) {
-                    let hash = key_hash(&s.slot(idx as u32).key());
-                    let old = s.free(hash, idx as u32);
-                    if old.entry.is_backup() && self.capturing() {
-                        notify |= s.journal_removed(&old.key, old.dirty, &self.any_overflowed);
-                    }
-                    removed += 1;
+                let hash = key_hash(&s.slot(idx).key());
+                let old = s.free(hash, idx);
+                if old.entry.is_backup()
+                    && self.capturing()
+                    && s.journal_removed(&old.key, old.dirty, &self.any_overflowed)
+                {
+                    self.mark_journaled(si);
+                    notify = true;
                 }
+                expired += 1;
             }
-            expired += removed;
+            left -= end - start;
+            if end < len {
+                s.w.aging_pos = end;
+                break;
+            }
+            // This shard is swept: the next call goes on with the next one.
+            s.w.aging_pos = 0;
+            si = (si + 1) % shards;
         }
+        self.aging_shard.store(si, Ordering::Relaxed);
         if notify {
             self.signal();
         }

@@ -224,19 +224,20 @@ fn batch_apply_matches_one_by_one_apply_and_keeps_per_key_order() {
         one.apply_upsert(k, e).unwrap();
     }
     assert_eq!(batch.apply_upserts(recs.iter().copied()), 0);
-    let mut hashed: Vec<_> = recs
+    let hashed: Vec<_> = recs
         .iter()
         .map(|(k, e)| HashedRecord::new(*k, *e))
         .collect();
-    assert_eq!(grouped.apply_upserts_grouped(&mut hashed), 0);
+    let mut order = Vec::new();
+    assert_eq!(grouped.apply_upserts_grouped(&hashed, &mut order), 0);
     assert_eq!(one.digest(), batch.digest());
     assert_eq!(one.digest(), grouped.digest());
     assert_eq!(grouped.get(&all[7].0).unwrap().packets[0], newer.packets[0]);
     assert!(drain_all(&grouped).is_empty(), "apply never journals");
     // A full table counts refusals instead of failing the batch.
     let tiny = table(16, 1, 1024);
-    let mut hashed: Vec<_> = all.iter().map(|(k, e)| HashedRecord::new(*k, *e)).collect();
-    let refused = tiny.apply_upserts_grouped(&mut hashed);
+    let hashed: Vec<_> = all.iter().map(|(k, e)| HashedRecord::new(*k, *e)).collect();
+    let refused = tiny.apply_upserts_grouped(&hashed, &mut order);
     assert_eq!(refused + tiny.len(), all.len());
 }
 
@@ -272,7 +273,8 @@ fn expire_removes_idle_entries_and_journals_them() {
     }
     drain_all(&t);
     let mut expired = 0;
-    for _ in 0..10 {
+    // 100 slots in all, 8 examined per call.
+    for _ in 0..13 {
         expired += t.expire(1100, 8);
     }
     assert_eq!(expired, 50);
@@ -280,6 +282,27 @@ fn expire_removes_idle_entries_and_journals_them() {
     let c = drain_all(&t);
     assert_eq!(c.len(), 50);
     assert!(c.iter().all(|c| c.entry.is_none()));
+}
+
+#[test]
+fn expire_budget_bounds_the_whole_sweep_not_each_shard() {
+    // Many shards, every entry idle: one call must stop after `budget`
+    // slots (the event loop calls it between other work), and the calls
+    // together still reach every shard.
+    let t = table(100_000, 256, 64);
+    for (k, e) in sessions(1000, 3) {
+        let mut e = e;
+        e.timeout = 10;
+        e.last_seen = 1000;
+        t.upsert(&k, &e).unwrap();
+    }
+    let mut calls = 0;
+    while !t.is_empty() {
+        let n = t.expire(1100, 16);
+        assert!(n <= 16, "one call expired {n} entries with a budget of 16");
+        calls += 1;
+        assert!(calls <= 1000 / 16 + 256 + 1, "the sweep stalled");
+    }
 }
 
 #[test]
@@ -457,4 +480,48 @@ proptest! {
         }
         prop_assert_eq!(a.digest(), peer.digest());
     }
+}
+
+#[test]
+fn only_shards_with_journaled_keys_are_marked_for_the_drain() {
+    let t = table(10_000, 16, 1024);
+    assert!((0..16).all(|s| !t.may_have_changes(s)));
+    let (k, e) = sessions(1, 5)[0];
+    t.upsert(&k, &e).unwrap();
+    let marked: Vec<usize> = (0..16).filter(|&s| t.may_have_changes(s)).collect();
+    assert_eq!(marked.len(), 1, "the one shard written");
+    let s = marked[0];
+    let mut out = Vec::new();
+    assert_eq!(t.drain_changes(s, 100, &mut out), 1);
+    assert!(!t.may_have_changes(s), "drained empty: unmarked");
+    t.remove(&k).unwrap();
+    assert!(t.may_have_changes(s), "a removal marks it again");
+    // A partial drain leaves the mark.
+    for (k, e) in sessions(50, 6) {
+        t.upsert(&k, &e).unwrap();
+    }
+    for s in 0..16 {
+        if t.may_have_changes(s) {
+            out.clear();
+            t.drain_changes(s, 1, &mut out);
+            assert_eq!(t.may_have_changes(s), t.journal_len(s) > 0);
+        }
+    }
+}
+
+#[test]
+fn a_journaled_slot_refilled_by_another_key_drains_as_a_deletion() {
+    let t = table(100, 1, 1024);
+    let s = sessions(2, 8);
+    let ((k1, e1), (k2, e2)) = (s[0], s[1]);
+    t.upsert(&k1, &e1).unwrap();
+    drain_all(&t);
+    assert!(t.update(&k1, |e| e.packets[0] += 1));
+    t.remove(&k1).unwrap();
+    // The freed slot goes to the next insert.
+    t.upsert(&k2, &e2).unwrap();
+    let c = drain_all(&t);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].key, c[0].entry), (k1, None), "k1 is gone");
+    assert_eq!((c[1].key, c[1].entry), (k2, Some(e2)));
 }

@@ -10,7 +10,7 @@ use std::fmt;
 pub const MAGIC: [u8; 4] = *b"HSYN";
 /// Version of the header and of every archived layout. Any change to either
 /// is a bump (the golden tests fail until it happens).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 48;
 /// Every frame's total length is a multiple of this, so payloads stay
@@ -25,8 +25,72 @@ pub const FLAG_MAC: u16 = 1;
 pub const FLAG_AEAD: u16 = 2;
 /// Flag bits this version defines; any other bit set is rejected.
 const KNOWN_FLAGS: u16 = FLAG_MAC | FLAG_AEAD;
-/// Offset and length of the tag inside the header.
-const TAG_RANGE: std::ops::Range<usize> = 24..40;
+
+/// Where each header field lies (smoltcp's style: one place names every
+/// offset; `docs/PROTOCOL.md` has the same table). Integers are
+/// little-endian.
+pub mod field {
+    /// A byte range of the header.
+    pub type Field = std::ops::Range<usize>;
+
+    /// `b"HSYN"`.
+    pub const MAGIC: Field = 0..4;
+    /// Protocol version, u16.
+    pub const VERSION: Field = 4..6;
+    /// Channel, one byte.
+    pub const CHANNEL: usize = 6;
+    /// Message kind, one byte.
+    pub const KIND: usize = 7;
+    /// Flag bits, u16.
+    pub const FLAGS: Field = 8..10;
+    /// Reserved, zero.
+    pub const RESERVED: Field = 10..12;
+    /// Payload length, u32.
+    pub const PAYLOAD_LEN: Field = 12..16;
+    /// Sequence number, u64.
+    pub const SEQ: Field = 16..24;
+    /// Tag: CRC32C, truncated HMAC-SHA256 or GCM tag (zero while it is
+    /// computed).
+    pub const TAG: Field = 24..40;
+    /// Reserved, zero, up to the header's end.
+    pub const RESERVED_END: Field = 40..super::HEADER_LEN;
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::{HEADER_LEN, field};
+
+    #[test]
+    fn the_fields_tile_the_header_in_order() {
+        let one = |i: usize| i..i + 1;
+        let fields = [
+            field::MAGIC,
+            field::VERSION,
+            one(field::CHANNEL),
+            one(field::KIND),
+            field::FLAGS,
+            field::RESERVED,
+            field::PAYLOAD_LEN,
+            field::SEQ,
+            field::TAG,
+            field::RESERVED_END,
+        ];
+        let mut at = 0;
+        for f in fields {
+            assert_eq!(f.start, at, "{f:?}");
+            at = f.end;
+        }
+        assert_eq!(at, HEADER_LEN);
+    }
+}
+
+/// The header's bytes in `range` as an array (the ranges above have
+/// constant lengths, so `N` always matches).
+fn bytes<const N: usize>(b: &[u8; HEADER_LEN], range: field::Field) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[range]);
+    out
+}
 
 /// Rounds a frame length up to [`FRAME_ALIGN`].
 pub(crate) const fn padded_len(len: u64) -> u64 {
@@ -162,49 +226,49 @@ impl FrameHeader {
     /// version, channel, kind, flags and reserved bytes. The length bound and
     /// the tag are checked by the decoder.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<FrameHeader, DecodeError> {
-        let magic = [b[0], b[1], b[2], b[3]];
+        let magic = bytes(b, field::MAGIC);
         if magic != MAGIC {
             return Err(DecodeError::BadMagic { got: magic });
         }
-        let version = u16::from_le_bytes([b[4], b[5]]);
+        let version = u16::from_le_bytes(bytes(b, field::VERSION));
         if version != PROTOCOL_VERSION {
             return Err(DecodeError::UnsupportedVersion { got: version });
         }
-        let channel = Channel::from_u8(b[6]).ok_or(DecodeError::UnknownChannel { got: b[6] })?;
-        let kind = MessageKind::from_u8(b[7]).ok_or(DecodeError::UnknownKind { got: b[7] })?;
-        let flags = u16::from_le_bytes([b[8], b[9]]);
+        let (channel, kind) = (b[field::CHANNEL], b[field::KIND]);
+        let channel =
+            Channel::from_u8(channel).ok_or(DecodeError::UnknownChannel { got: channel })?;
+        let kind = MessageKind::from_u8(kind).ok_or(DecodeError::UnknownKind { got: kind })?;
+        let flags = u16::from_le_bytes(bytes(b, field::FLAGS));
         if flags & !KNOWN_FLAGS != 0
             || flags == FLAG_MAC | FLAG_AEAD
-            || b[10..12] != [0, 0]
-            || b[40..48] != [0; 8]
+            || b[field::RESERVED].iter().any(|&x| x != 0)
+            || b[field::RESERVED_END].iter().any(|&x| x != 0)
         {
             return Err(DecodeError::ReservedNonZero);
         }
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&b[TAG_RANGE]);
         Ok(FrameHeader {
             version,
             channel,
             kind,
             flags,
-            payload_len: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
-            seq: u64::from_le_bytes([b[16], b[17], b[18], b[19], b[20], b[21], b[22], b[23]]),
-            tag,
+            payload_len: u32::from_le_bytes(bytes(b, field::PAYLOAD_LEN)),
+            seq: u64::from_le_bytes(bytes(b, field::SEQ)),
+            tag: bytes(b, field::TAG),
         })
     }
 
     /// Writes the header (reserved bytes zero).
     pub fn write(&self, out: &mut [u8; HEADER_LEN]) {
-        out[0..4].copy_from_slice(&MAGIC);
-        out[4..6].copy_from_slice(&self.version.to_le_bytes());
-        out[6] = self.channel as u8;
-        out[7] = self.kind as u8;
-        out[8..10].copy_from_slice(&self.flags.to_le_bytes());
-        out[10..12].fill(0);
-        out[12..16].copy_from_slice(&self.payload_len.to_le_bytes());
-        out[16..24].copy_from_slice(&self.seq.to_le_bytes());
-        out[TAG_RANGE].copy_from_slice(&self.tag);
-        out[40..48].fill(0);
+        out[field::MAGIC].copy_from_slice(&MAGIC);
+        out[field::VERSION].copy_from_slice(&self.version.to_le_bytes());
+        out[field::CHANNEL] = self.channel as u8;
+        out[field::KIND] = self.kind as u8;
+        out[field::FLAGS].copy_from_slice(&self.flags.to_le_bytes());
+        out[field::RESERVED].fill(0);
+        out[field::PAYLOAD_LEN].copy_from_slice(&self.payload_len.to_le_bytes());
+        out[field::SEQ].copy_from_slice(&self.seq.to_le_bytes());
+        out[field::TAG].copy_from_slice(&self.tag);
+        out[field::RESERVED_END].fill(0);
     }
 
     /// Whether the tag is an HMAC.
@@ -331,7 +395,7 @@ impl TagState {
         payload: &mut [u8],
     ) -> Result<(), DecodeError> {
         let mut zeroed = *header;
-        zeroed[TAG_RANGE].fill(0);
+        zeroed[field::TAG].fill(0);
         match self {
             Self::Crc32c => {
                 if h.is_encrypted() {

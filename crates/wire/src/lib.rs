@@ -25,7 +25,7 @@ pub use error::{DecodeError, EncodeError};
 pub use fingerprint::{FORMAT_FINGERPRINT, RKYV_VERSION};
 pub use frame::{
     Channel, DEFAULT_MAX_FRAME_LEN, FLAG_AEAD, FLAG_MAC, FRAME_ALIGN, FrameHeader, HEADER_LEN,
-    Integrity, MAGIC, MessageKind, PROTOCOL_VERSION,
+    Integrity, MAGIC, MessageKind, PROTOCOL_VERSION, field,
 };
 pub use messages::*;
 pub use records::{

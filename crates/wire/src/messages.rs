@@ -47,6 +47,10 @@ message! {
         pub role: u8,
         /// Whether the sender preempts a lower-priority active node.
         pub preempt: bool,
+        /// Random per process start: a relationship belongs to a pair of
+        /// incarnations, so a peer that comes back with another one was
+        /// restarted and forms a new relationship (B4).
+        pub incarnation: u64,
     }
 }
 

@@ -76,7 +76,8 @@ pub fn child_main(a: &ChildArgs) {
     node.shutdown();
 }
 
-fn child_command(node: &NodeHandle, w: &[&str]) -> String {
+/// One command of the node children (shared with the `conntrack` scenario).
+pub fn child_command(node: &NodeHandle, w: &[&str]) -> String {
     let arg = |i: usize| w.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     match w.first().copied().unwrap_or("") {
         "fill" => {
@@ -156,7 +157,8 @@ fn child_command(node: &NodeHandle, w: &[&str]) -> String {
     }
 }
 
-struct NodeProc {
+/// A node child process, driven by lines on its stdin.
+pub struct NodeProc {
     name: &'static str,
     child: Child,
     stdin: ChildStdin,
@@ -180,6 +182,11 @@ impl NodeProc {
         if a.encrypt {
             cmd.arg("--encrypt");
         }
+        Self::spawn_cmd(name, cmd)
+    }
+
+    /// Starts `cmd` (a node child) and waits for its `ready` line.
+    pub fn spawn_cmd(name: &'static str, mut cmd: Command) -> NodeProc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -198,13 +205,19 @@ impl NodeProc {
         p
     }
 
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     fn read_line(&mut self) -> String {
         let mut s = String::new();
         self.stdout.read_line(&mut s).expect("child stdout");
         s.trim().to_string()
     }
 
-    fn cmd(&mut self, line: &str) -> String {
+    /// Sends one command; panics on an `err` reply.
+    pub fn cmd(&mut self, line: &str) -> String {
         writeln!(self.stdin, "{line}").expect("child stdin");
         self.stdin.flush().expect("child stdin");
         let r = self.read_line();
@@ -212,7 +225,8 @@ impl NodeProc {
         r
     }
 
-    fn nums(&mut self, line: &str) -> Vec<f64> {
+    /// The numbers of a reply (after its first word).
+    pub fn nums(&mut self, line: &str) -> Vec<f64> {
         self.cmd(line)
             .split_whitespace()
             .skip(1)
@@ -220,7 +234,8 @@ impl NodeProc {
             .collect()
     }
 
-    fn quit(mut self) {
+    /// Asks the child to stop and waits for it.
+    pub fn quit(mut self) {
         let _ = self.cmd("quit");
         let _ = self.child.wait();
     }

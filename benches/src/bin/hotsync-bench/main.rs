@@ -14,6 +14,9 @@
 //!   syncs of the whole table run back to back.
 //! - `lookup`: reader threads' lookups while one writer applies records,
 //!   for the table, a mutex-table baseline and a DashMap.
+//! - `conntrack`: the Linux conntrack data plane against conntrackd FTFW,
+//!   each firewall in its own network namespace (root; see
+//!   docs/CONNTRACK.md): bulk, commit, event and takeover rates.
 //! - `compare OLD.json NEW.json [...]`: the figures two reports share.
 //!
 //! On every scenario: `--repeat N` runs, `--json FILE` writes every figure
@@ -23,6 +26,8 @@
 
 mod baseline;
 mod bulk;
+mod conntrack;
+mod ctlab;
 mod load;
 mod lookup;
 mod util;
@@ -83,11 +88,17 @@ enum Cmd {
     DuringBulk(DuringBulkArgs),
     /// Lookups racing a writer: the table, a mutex table, a DashMap.
     Lookup(lookup::LookupArgs),
+    /// Linux conntrack data plane against conntrackd FTFW (root).
+    Conntrack(conntrack::ConntrackArgs),
     /// Compare reports written with --json (new/old of every figure).
     Compare(CompareArgs),
     /// One node in a child process (driven by the bulk scenario).
     #[command(hide = true)]
     NodeChild(bulk::ChildArgs),
+    /// One node with a conntrack data plane, inside a firewall namespace
+    /// (driven by the conntrack scenario).
+    #[command(hide = true)]
+    CtNodeChild(conntrack::CtChildArgs),
 }
 
 #[derive(Args, Debug)]
@@ -714,6 +725,164 @@ fn lookup_cmd(a: &lookup::LookupArgs, ctx: &Ctx, rep: &mut Report) {
     print_spread(rep);
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn conntrack_cmd(a: &conntrack::ConntrackArgs, ctx: &Ctx, rep: &mut Report) {
+    if let Some(why) = ctlab::cannot_run() {
+        eprintln!("conntrack: cannot run here: {why}");
+        std::process::exit(2);
+    }
+    ctlab::install_cleanup();
+    let with_ctd = !a.no_conntrackd && conntrack::conntrackd_installed();
+    if !a.no_conntrackd && !with_ctd {
+        eprintln!("conntrack: conntrackd/conntrack not installed: hotsync only");
+    }
+    // Two firewalls' tables at once, plus the event entries.
+    ctlab::raise_conntrack_max(2 * u64::from(a.entries + a.event_entries) + 100_000);
+    println!(
+        "conntrack: {} entries, takeover of {} + a live flow, fw-a and fw-b in network namespaces over a veth{}",
+        a.entries,
+        a.takeover_entries,
+        if with_ctd {
+            "; conntrackd FTFW on the same topology"
+        } else {
+            ""
+        }
+    );
+    rep.param("entries", u64::from(a.entries));
+    rep.param("takeover_entries", u64::from(a.takeover_entries));
+    rep.param("event_entries", u64::from(a.event_entries));
+    rep.param("conntrackd", with_ctd);
+    let mut notes = Vec::new();
+    for i in 0..ctx.repeat {
+        eprintln!("run {}/{} (load average {})", i + 1, ctx.repeat, loadavg());
+        let mut f = conntrack::CtFigures::default();
+        conntrack::hotsync_rates(a, &mut f);
+        if with_ctd {
+            conntrack::conntrackd_rates(a, &mut f);
+        }
+        if !a.no_takeover {
+            let mut tools = vec![("conntrack", conntrack::Tool::Hotsync)];
+            if with_ctd {
+                tools.push(("conntrackd", conntrack::Tool::Conntrackd));
+            }
+            for (name, tool) in tools {
+                let (s, survived, flow) = conntrack::takeover(tool, a.takeover_entries);
+                eprintln!(
+                    "  {name}: takeover of {} entries + a live flow: {s:.3} s (the flow passed after {flow:.3} s; {})",
+                    a.takeover_entries,
+                    if survived {
+                        "survived"
+                    } else {
+                        "broken: no echo within 2 s"
+                    }
+                );
+                let key = |what: &str| {
+                    if a.takeover_entries == 100_000 {
+                        format!("{name}_takeover_100k_{what}")
+                    } else {
+                        format!("{name}_takeover_{}_{what}", a.takeover_entries)
+                    }
+                };
+                f.put_owned(key("s"), s);
+                f.put_owned(key("flow_s"), flow);
+                f.put_owned(key("flow_survived"), f64::from(u8::from(survived)));
+            }
+        }
+        let get = |f: &conntrack::CtFigures, k: &str| {
+            f.values
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or(f64::NAN, |(_, v)| *v)
+        };
+        for (ratio, ours, theirs, inverse) in [
+            (
+                "ratio_bulk_vs_conntrackd",
+                "conntrack_bulk_entries_per_s",
+                "conntrackd_bulk_entries_per_s",
+                false,
+            ),
+            (
+                "ratio_commit_vs_conntrackd",
+                "conntrack_commit_entries_per_s",
+                "conntrackd_commit_entries_per_s",
+                false,
+            ),
+            (
+                "ratio_takeover_vs_conntrackd",
+                "conntrack_takeover_100k_s",
+                "conntrackd_takeover_100k_s",
+                true,
+            ),
+            (
+                "ratio_commit_vs_kernel_insert",
+                "conntrack_commit_entries_per_s",
+                "kernel_insert_at_commit_entries_per_s",
+                false,
+            ),
+            (
+                "ratio_conntrackd_commit_vs_kernel_insert",
+                "conntrackd_commit_entries_per_s",
+                "conntrackd_run_kernel_insert_at_commit_entries_per_s",
+                false,
+            ),
+            (
+                "ratio_dump_vs_kernel_dump",
+                "conntrack_dump_entries_per_s",
+                "kernel_dump_entries_per_s",
+                false,
+            ),
+        ] {
+            let (o, t) = (get(&f, ours), get(&f, theirs));
+            if o.is_finite() && t.is_finite() {
+                f.put_owned(ratio.into(), if inverse { t / o } else { o / t });
+            }
+        }
+        f.put_owned(
+            "loadavg_1m_after".into(),
+            loadavg()
+                .split(' ')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(f64::NAN),
+        );
+        let rows: Vec<(String, String)> = f
+            .values
+            .iter()
+            .map(|(k, v)| {
+                let shown = if k.ends_with("_per_s") {
+                    format!("{}/s", si(*v))
+                } else {
+                    format!("{v:.3}")
+                };
+                (k.to_string(), shown)
+            })
+            .collect();
+        print_table(
+            &format!("conntrack{} (load average {})", ctx.run_label(i), loadavg()),
+            &rows,
+        );
+        let figs = rep.run();
+        for (k, v) in &f.values {
+            if v.is_finite() {
+                figs.num(k, *v);
+            }
+        }
+        notes.extend(f.notes);
+    }
+    for n in &notes {
+        println!("note: {n}");
+    }
+    ctlab::cleanup_all();
+}
+
 fn compare_cmd(a: &CompareArgs) -> i32 {
     let mut reports = Vec::new();
     for path in &a.files {
@@ -746,12 +915,14 @@ fn main() {
     };
     let mut rep = match &cli.cmd {
         Cmd::NodeChild(c) => return bulk::child_main(c),
+        Cmd::CtNodeChild(c) => return conntrack::child_main(c),
         Cmd::Compare(a) => std::process::exit(compare_cmd(a)),
         Cmd::Bulk(_) => Report::new("bulk"),
         Cmd::Incremental(_) => Report::new("incremental"),
         Cmd::Mixed(_) => Report::new("mixed"),
         Cmd::DuringBulk(_) => Report::new("during-bulk"),
         Cmd::Lookup(_) => Report::new("lookup"),
+        Cmd::Conntrack(_) => Report::new("conntrack"),
     };
     let args: Vec<String> = std::env::args().collect();
     rep.param("command", args.join(" "));
@@ -766,7 +937,10 @@ fn main() {
         Cmd::Mixed(a) => mixed_cmd(a, &ctx, &mut rep),
         Cmd::DuringBulk(a) => during_bulk_cmd(a, &ctx, &mut rep),
         Cmd::Lookup(a) => lookup_cmd(a, &ctx, &mut rep),
-        Cmd::NodeChild(_) | Cmd::Compare(_) => unreachable!("handled above"),
+        Cmd::Conntrack(a) => conntrack_cmd(a, &ctx, &mut rep),
+        Cmd::NodeChild(_) | Cmd::CtNodeChild(_) | Cmd::Compare(_) => {
+            unreachable!("handled above")
+        }
     }
     if cli.hgrm.is_some() && rep.windows().is_empty() {
         eprintln!("--hgrm: {} has no latency histograms", rep.scenario());

@@ -10,6 +10,7 @@ use crate::event::{Event, PeerInfo};
 use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
 use crate::receive::Inbound;
+use crate::relationship::Formed;
 use crate::role::Role;
 use crate::step_down::StepDown;
 use hotsync_wire::{Channel, Frame, Integrity, MessageKind, MessageRef};
@@ -34,7 +35,7 @@ impl Core {
         }
         c.rx_seq = h.seq;
         c.last_rx = now;
-        self.stats.frames_rx += 1;
+        c.count_rx_frame(&mut self.stats);
         if h.channel != Channel::Control && h.channel != kind.channel() {
             return Err(ProtoError::WrongChannel {
                 expected: kind.name(),
@@ -78,10 +79,27 @@ impl Core {
                 authenticated,
                 receive,
             } => {
+                self.check_same_process(kind)?;
                 self.conn_up(kind, authenticated, now);
                 Ok(receive)
             }
         }
+    }
+
+    /// A config connection that completes its handshake while the
+    /// relationship is established must come from the same peer process
+    /// as the session connection: changes queued for that process must
+    /// not reach another one (a restarted peer forms a new relationship on
+    /// its session connection first, B4).
+    fn check_same_process(&self, kind: ConnKind) -> Result<(), ProtoError> {
+        let claimed = self.conns[kind].claim.map(|c| c.incarnation);
+        if kind == ConnKind::Config && self.established && claimed != self.relationship.peer() {
+            return Err(ProtoError::Unexpected {
+                kind: MessageKind::Hello,
+                state: "from another process than the session connection's peer",
+            });
+        }
+        Ok(())
     }
 
     /// A connection completed its handshake. The session connection
@@ -89,6 +107,8 @@ impl Core {
     fn conn_up(&mut self, kind: ConnKind, authenticated: bool, now: Instant) {
         let conn = &mut self.conns[kind];
         conn.phase = Phase::Up;
+        let held = std::mem::take(&mut conn.handshake_io);
+        held.fold_into(&mut self.stats);
         let claim = conn.claim;
         self.stats.connections += 1;
         self.events.push_back(Event::Connected(kind));
@@ -100,6 +120,7 @@ impl Core {
             priority: 0,
             role: Role::Initial,
             preempt: false,
+            incarnation: 0,
         });
         self.establish(peer, authenticated, now);
     }
@@ -116,13 +137,18 @@ impl Core {
         }
         self.established = true;
         self.authenticated = authenticated;
-        if !self.ever_established {
-            // B4: what existed before the relationship formed waits for a
-            // manual batch sync; only changes from now on are incremental.
-            self.incremental
-                .discard_journals(&self.table, &mut self.stats);
-            self.table.set_capture(true);
-            self.ever_established = true;
+        let formed = self.relationship.on_established(peer.incarnation);
+        match formed {
+            Formed::First => {
+                // B4: what existed before the relationship formed waits for
+                // a manual batch sync; only changes from now on are
+                // incremental.
+                let n = self.incremental.discard_journals(&self.table);
+                self.stats.changes_before_establish += n;
+                self.table.set_capture(true);
+            }
+            Formed::PeerRestarted => self.forget_previous_peer(),
+            Formed::Resumed => self.stats.relationships_resumed += 1,
         }
         if !authenticated {
             self.events.push_back(Event::Warning(
@@ -134,16 +160,43 @@ impl Core {
             role,
             authenticated,
         });
-        tracing::info!(peer = peer.node_id, %role, authenticated, "HRP relationship established");
-        if peer.role == Role::Initial {
-            self.jobs.on_peer_restarted(&self.table);
+        tracing::info!(peer = peer.node_id, %role, authenticated, ?formed, "HRP relationship established");
+        if formed != Formed::Resumed {
+            let missing = self.relationship.unsynced().commands().join("` and `");
+            self.events.push_back(Event::Warning(format!(
+                "peer incomplete: a new relationship synchronizes nothing from before it (B4); run `{missing}`"
+            )));
         }
         self.election.check_preempt(true, now);
-        if self.cfg.auto_sync_on_establish {
+        // Resuming delivers what changed during the outage: no batch needed.
+        if formed != Formed::Resumed && self.cfg.auto_sync_on_establish {
             // Already running is fine: that job covers it.
             let _ = self.start_session_sync(now);
             self.events.push_back(Event::ConfigSyncWanted);
         }
+    }
+
+    /// The peer came back as another process: the relationship is new
+    /// (B4). What was kept for the previous process (changes journaled
+    /// during the outage, uncertain shards, queued configuration changes)
+    /// is not sent: a fragment of the outage window would look like a
+    /// synchronized peer. Counted; the peer shows incomplete until batch
+    /// syncs. A batch sync still running was asked for by the operator: it
+    /// starts over for the new process.
+    fn forget_previous_peer(&mut self) {
+        self.stats.peer_restarts += 1;
+        self.stats.outage_changes_dropped += self.incremental.discard_journals(&self.table);
+        let shards = self.ledger.uncertain.len() as u64;
+        self.ledger.uncertain.clear();
+        self.stats.outage_shards_dropped += shards;
+        let ops = self.config_queue.clear() as u64;
+        self.stats.outage_config_ops_dropped += ops;
+        self.jobs.on_peer_restarted(&self.table);
+        tracing::info!(
+            shards,
+            config_changes = ops,
+            "peer restarted: a new relationship; nothing from the outage is sent"
+        );
     }
 
     fn on_message(
@@ -261,26 +314,45 @@ impl Core {
                 let job = JobKind::from_wire(b.what)
                     .ok_or_else(|| invalid(MessageKind::BatchStart, Field::BatchKind, b.what))?;
                 let total = b.total.to_native();
+                if kind == ConnKind::Config {
+                    self.config_apply.batch_start();
+                }
                 self.inbound.batch_start(kind, job, total, &mut self.events);
             }
             MessageRef::BatchEnd(b) => {
-                let conn = &mut self.conns[kind];
                 let id = b.job_id.to_native();
-                let (stats, events) = (&mut self.stats, &mut self.events);
-                self.inbound.batch_end(conn, id, stats, events, now)?;
+                match kind {
+                    ConnKind::Session => {
+                        if self.inbound.batch_end(&mut self.events) {
+                            self.relationship.synced(JobKind::ConnectionStatus);
+                        }
+                    }
+                    ConnKind::Config => {
+                        let (apply, cx) = self.config_apply(now);
+                        let res = apply.batch_end(id, cx);
+                        self.note_config_batch_answered();
+                        res?;
+                    }
+                }
             }
             MessageRef::ConfigItemBatch(b) => {
-                let sink = self.sink.as_mut();
-                self.inbound.config_items(kind, b, sink, &mut self.stats);
+                let (apply, cx) = self.config_apply(now);
+                let res = apply.items(b, cx);
+                self.note_config_batch_answered();
+                res?;
             }
             MessageRef::ConfigOp(op) => {
                 if ConfigOpKind::from_wire(op.op).is_none() {
                     return Err(invalid(MessageKind::ConfigOp, Field::ConfigOp, op.op));
                 }
-                Inbound::config_op(op, self.sink.as_mut(), &mut self.stats, &mut self.events);
+                let (apply, cx) = self.config_apply(now);
+                apply.op(op, cx)?;
             }
             MessageRef::ConfigBatchResult(r) => {
-                self.jobs.on_config_result(r, now, &mut self.events);
+                let ours = self.jobs.on_config_result(r, now, &mut self.events);
+                if ours {
+                    self.relationship.synced(JobKind::Config);
+                }
             }
             // Never sent; acknowledged like any data.
             _ => {}
@@ -311,7 +383,9 @@ impl Core {
                 if self.handover.is_some_and(|h| seq >= h) {
                     self.handover = None;
                 }
-                self.jobs.on_session_ack(seq, now, &mut self.events);
+                if self.jobs.on_session_ack(seq, now, &mut self.events) {
+                    self.relationship.synced(JobKind::ConnectionStatus);
+                }
             }
             ConnKind::Config => {
                 self.config_queue.on_ack(seq);

@@ -2,6 +2,7 @@
 //! for bytes.
 
 use super::Core;
+use crate::bulk_window::Pace;
 use crate::conn::ConnKind;
 use crate::error::ProtoError;
 use crate::incremental::Drain;
@@ -57,7 +58,10 @@ impl Core {
     }
 
     /// Incremental first (it is what the latency target is about), then the
-    /// repair of uncertain shards, then the bulk batch sync.
+    /// repair of uncertain shards, then the bulk batch sync, each chunk
+    /// encoded only when the bulk window has room (`bulk_window`: while
+    /// incremental changes flow, few short chunks are in flight ahead of
+    /// them).
     fn fill_session(&mut self, now: Instant) -> Result<(), ProtoError> {
         if self.holding(now) {
             return Ok(());
@@ -69,17 +73,26 @@ impl Core {
         if self.election.role != Role::Active {
             self.stats.resync_table_full += self.ledger.room_freed(&self.table);
         }
-        // Bulk stops at a quarter of the high-water mark: enough queued to
-        // keep the socket busy with large writes, little enough that
-        // incremental records queued behind it are not delayed long.
-        while self.conns.session.has_room(self.cfg.tx_high_water / 4) {
+        // Bulk also stops at a quarter of the high-water mark: enough
+        // queued to keep the socket busy with large writes.
+        loop {
+            let pace = Pace::new(
+                self.incremental.busy(&self.table, now),
+                self.cfg.batch_records,
+            );
+            let conn = &self.conns.session;
+            if !conn.has_room(self.cfg.tx_high_water / 4)
+                || !self.bulk_window.has_room(conn.peer_acked, pace)
+            {
+                break;
+            }
             let repair = resync::Step {
                 role: self.election.role,
                 conn: &mut self.conns.session,
                 table: &self.table,
-                cfg: &self.cfg,
                 ledger: &mut self.ledger,
                 stats: &mut self.stats,
+                chunk_records: pace.chunk_records,
             };
             if !self.resync.step(repair, now)? {
                 let job = jobs::Step {
@@ -87,11 +100,13 @@ impl Core {
                     table: &self.table,
                     cfg: &self.cfg,
                     stats: &mut self.stats,
+                    chunk_records: pace.chunk_records,
                 };
                 if !self.jobs.session_step(job, now)? {
                     break;
                 }
             }
+            self.bulk_window.sent(self.conns.session.tx_seq);
             // New changes may have arrived while bulk was being encoded.
             self.drain_incremental(now)?;
         }
@@ -131,6 +146,7 @@ impl Core {
             table: &self.table,
             cfg: &self.cfg,
             stats: &mut self.stats,
+            chunk_records: self.cfg.batch_records,
         };
         self.jobs.config_step(job, now)
     }

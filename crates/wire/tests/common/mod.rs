@@ -88,6 +88,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 shard_count: 64,
                 role: 1,
                 preempt: true,
+                incarnation: 0x1122_3344_5566_7788,
             }
             .into(),
         ),

@@ -1627,7 +1627,7 @@ fn run_seed(seed: u64, keep: Option<&[usize]>) -> Result<Outcome, String> {
 
 /// The fixed set run by `cargo test`: seeds 0..FIXED_SEEDS, plus regression
 /// seeds found by random runs.
-const FIXED_SEEDS: u64 = 500;
+const FIXED_SEEDS: u64 = 400;
 /// Regression seeds, with the (shrunk) schedule entries that failed
 /// (`None`: the whole schedule). See docs/RELIABILITY.md §7.
 const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
@@ -1651,6 +1651,10 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
     // counted in `step_down_lost_shards`). 2 of 3,000 random seeds.
     (8434064783062406927, Some(&[0, 2, 3])),
     (3661530074606779860, Some(&[11, 15])),
+    // The same over a slow link, cut by a second partition: every shard was
+    // already uncertain, so the changes in flight were not counted (now
+    // the unacknowledged shards are). 1 of 6,000 random seeds.
+    (17135379527048095164, Some(&[17, 23, 27])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

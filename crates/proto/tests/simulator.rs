@@ -1293,6 +1293,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
                 !n.peer.wants_transmit(ConnKind::Session)
                     && !n.peer.wants_transmit(ConnKind::Config)
                     && n.peer.state().config_queue == 0
+                    && n.peer.state().config_backlog == 0
             })
             && sim
                 .links
@@ -1655,6 +1656,10 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
     // already uncertain, so the changes in flight were not counted (now
     // the unacknowledged shards are). 1 of 6,000 random seeds.
     (17135379527048095164, Some(&[17, 23, 27])),
+    // A configuration change at the last step, applied in the driver: the
+    // simulator called the run quiet while the receiver still held it
+    // unapplied (a simulator bug; 7 of 10,000 random seeds).
+    (4250457705816524743, Some(&[20, 21, 22, 39])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

@@ -52,6 +52,11 @@ impl Incremental {
         }
     }
 
+    /// Shards whose drained changes wait to be sent.
+    pub fn open_shard_count(&self) -> u64 {
+        self.open_shards.len() as u64
+    }
+
     /// Drained changes wait to be sent.
     pub fn has_open_batch(&self) -> bool {
         !self.upserts.is_empty() || !self.deletes.is_empty()

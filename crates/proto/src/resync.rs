@@ -79,6 +79,11 @@ impl ShardLedger {
         lost
     }
 
+    /// Shards with data after `acked` (not acknowledged by the peer).
+    pub fn unacked(&self, acked: u64) -> u64 {
+        self.last_sent_seq.iter().filter(|&&s| s > acked).count() as u64
+    }
+
     /// Invariant the fuzz harness relies on: nothing recorded as sent
     /// beyond what the connection sent.
     pub fn debug_check(&self, tx_seq: u64) {

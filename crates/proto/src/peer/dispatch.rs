@@ -256,9 +256,11 @@ impl Core {
         match msg {
             MessageRef::SessionUpsertBatch(b) if keep_own => {
                 StepDown::apply_upserts(b, &self.table, &mut self.stats);
+                self.step_down.still_coming(self.cfg.dead_interval(), now);
             }
             MessageRef::SessionDeleteBatch(b) if keep_own => {
                 StepDown::apply_deletes(b, &self.table, &mut self.stats);
+                self.step_down.still_coming(self.cfg.dead_interval(), now);
             }
             MessageRef::SessionUpsertBatch(b) => {
                 let before = self.stats.apply_table_full;

@@ -332,6 +332,29 @@ fn a_standby_change_crossing_the_actives_walk_is_not_lost_on_either_side() {
     assert_eq!(b.resync_balance(), 0);
 }
 
+/// A node closes the session connection; the close frame it sends makes
+/// the other node raise its own close while the link goes down. That close
+/// concerns the connection that just ended: the next one must survive it.
+#[test]
+fn a_close_raised_while_the_link_goes_down_spares_the_next_connection() {
+    let mut p = established();
+    p.hold(SESSION, true);
+    write(&p, 9, 20);
+    for _ in 0..4 {
+        p.step();
+    }
+    // A corrupted frame: B drops the connection and tells A.
+    p.tamper(Side::A, SESSION, |chunks| chunks[0][48] ^= 0x40);
+    p.hold(SESSION, false);
+    assert!(p.run_until(Duration::from_millis(5), |p| !p.is_up(SESSION)));
+    p.connect(SESSION);
+    let up = p.run_until(Duration::from_millis(200), |p| {
+        p.a.peer.is_established() && p.b.peer.is_established() && in_step(p)
+    });
+    assert!(up, "closes {:?}", p.closes);
+    assert!(p.is_up(SESSION));
+}
+
 #[test]
 fn a_resync_request_is_validated_whole_before_any_shard_is_marked() {
     let mut p = Pair::new(PairConfig::default());

@@ -548,11 +548,23 @@ impl SessionTable {
     /// never wait for it).
     pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
         let mut s = self.lock(shard);
+        for &(_, idx) in s.w.journal.iter().take(PREFETCH_AHEAD.min(max)) {
+            if idx != NO_SLOT {
+                crate::mem::prefetch(s.slot(idx).head());
+            }
+        }
         let mut n = 0;
         while n < max {
             let Some((key, hint)) = s.w.journal.pop_front() else {
                 break;
             };
+            // The slots of the keys a few places ahead: their cache misses
+            // overlap this one's.
+            if let Some(&(_, ahead)) = s.w.journal.get(PREFETCH_AHEAD) {
+                if ahead != NO_SLOT {
+                    crate::mem::prefetch(s.slot(ahead).head());
+                }
+            }
             // The key's slot when journaled, if it still holds the key (a
             // slot changes key only when freed and refilled).
             let at = if hint != NO_SLOT && s.is_live(hint) && s.slot(hint).key() == key {

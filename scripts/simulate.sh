@@ -5,6 +5,7 @@
 # HOTSYNC_SIM_ALL=1 also injects the fault classes held back from the fixed
 # set (crates/proto/tests/simulator.rs, HELD_BACK).
 set -euo pipefail
+shopt -s nullglob
 n=${1:-10000}
 cd "$(dirname "$0")/.."
 jobs=$(nproc)

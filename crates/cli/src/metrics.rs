@@ -207,6 +207,8 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
         ("journal_overflow", s.resync_overflow),
         ("disconnect", s.resync_disconnect),
         ("peer_request", s.resync_request),
+        ("step_down", s.resync_step_down),
+        ("table_full", s.resync_table_full),
     ] {
         e.sample("hotsync_resync_shards_total", &[("cause", cause)], n(v));
     }
@@ -236,6 +238,7 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
     let mut errors: Vec<(&str, u64)> = s.errors.iter().map(|(k, v)| (*k, *v)).collect();
     errors.push(("table_full", s.apply_table_full));
     errors.push(("config_queue_full", s.config_ops_dropped));
+    errors.push(("step_down_lost_shards", s.step_down_lost_shards));
     for (kind, v) in errors {
         e.sample("hotsync_errors_total", &[("kind", kind)], n(v));
     }

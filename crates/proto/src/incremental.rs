@@ -52,6 +52,11 @@ impl Incremental {
         }
     }
 
+    /// Shards whose drained changes wait to be sent.
+    pub fn open_shard_count(&self) -> u64 {
+        self.open_shards.len() as u64
+    }
+
     /// Drained changes wait to be sent.
     pub fn has_open_batch(&self) -> bool {
         !self.upserts.is_empty() || !self.deletes.is_empty()
@@ -239,7 +244,7 @@ impl Incremental {
         if let Some(seq) = seq {
             self.last_batch = Some(now);
             for s in self.open_shards.iter() {
-                cx.ledger.sent(s, seq);
+                cx.ledger.sent_changes(s, seq);
             }
         }
         self.open_shards.clear();

@@ -692,6 +692,13 @@ impl Core {
     /// a batch not yet sent, or under repair, is now uncertain.
     fn session_lost(&mut self, acked: u64, was_up: bool) {
         self.bulk_window.clear();
+        // During a hand-over every shard is already uncertain: count the
+        // ones whose last changes were in flight before they are reset.
+        let handed = if self.handover.is_some() {
+            self.ledger.unacked(acked) + self.incremental.open_shard_count()
+        } else {
+            0
+        };
         let mut lost = self.ledger.on_session_lost(acked);
         lost += self.incremental.on_session_lost(&mut self.ledger);
         lost += self
@@ -704,10 +711,10 @@ impl Core {
             // resend them as state; the winner's copy replaces them. Counted
             // as possibly lost. The request is made again on the next
             // connection.
-            if lost > 0 {
-                self.stats.step_down_lost_shards += lost;
+            if handed > 0 {
+                self.stats.step_down_lost_shards += handed;
                 tracing::warn!(
-                    shards = lost,
+                    shards = handed,
                     "hand-over to the active peer cut short: changes made while active in these shards may be LOST"
                 );
             }

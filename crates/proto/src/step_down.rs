@@ -17,7 +17,7 @@
 //! loser's newer one disappear unseen. The winner resumes when the loser's
 //! resync request arrives (it follows the loser's last changes on the same
 //! connection), or a dead interval after the session connection last came
-//! up without it.
+//! up or the loser's last change arrived, without it.
 
 use crate::resync::ShardLedger;
 use crate::stats::Stats;
@@ -53,6 +53,12 @@ impl StepDown {
     /// awaited: the wait starts over (its changes and its request, if they
     /// were lost with the connection, come again on this one).
     pub fn reconnected(&mut self, dead: Duration, now: Instant) {
+        self.still_coming(dead, now);
+    }
+
+    /// More of the loser's last changes arrived: the wait goes on (over a
+    /// slow link its hand-over can take longer than a dead interval).
+    pub fn still_coming(&mut self, dead: Duration, now: Instant) {
         if self.keep_own_until.is_some() {
             self.keep_own_until = Some(now + dead);
         }

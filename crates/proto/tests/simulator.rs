@@ -429,6 +429,7 @@ struct Sim {
     /// Restarted standbys left holding a fragment without saying so, in a
     /// build with no "peer incomplete" state (see [`check_b4_fragment`]).
     unsaid_fragments: u32,
+    trace_port: Option<u16>,
     /// Per-key order: the data plane's write stamps and what each node's
     /// table showed of its peer's.
     order: OrderCheck,
@@ -656,11 +657,13 @@ impl Sim {
         self.written_at.entry(*k).or_default()[ni] = self.t;
     }
 
-    fn trace(&mut self, what: &str) {
-        let Some(port) = std::env::var("HOTSYNC_SIM_TRACE_PORT").ok() else {
+    /// `HOTSYNC_SIM_TRACE_PORT=P`: prints every change of the session with
+    /// source port P (zone 0) on either node, for debugging a failure.
+    fn trace(&mut self, what: impl FnOnce() -> String) {
+        let Some(port) = self.trace_port else {
             return;
         };
-        let port: u16 = port.parse().unwrap();
+        let what = what();
         let mut k = None;
         for key in self.last_write.keys() {
             if key.src_port == port && key.ct_zone == 0 {
@@ -748,7 +751,7 @@ impl Sim {
                         }
                         rest = &rest[n..];
                     }
-                    self.trace(&format!("delivered link{li} to node{to}"));
+                    self.trace(|| format!("delivered link{li} to node{to}"));
                     if let Some(e) = failed {
                         self.log
                             .push(format!("t={} node{} {}: {e}", self.t, to, kind.name()));
@@ -798,7 +801,7 @@ impl Sim {
                 }
             }
         }
-        self.trace("data plane");
+        self.trace(|| "data plane".into());
         // Timers, events, output.
         for ni in 0..2 {
             if !self.alive(ni) {
@@ -1170,6 +1173,9 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         active_since: [0, 0],
         lost_table: None,
         unsaid_fragments: 0,
+        trace_port: std::env::var("HOTSYNC_SIM_TRACE_PORT")
+            .ok()
+            .map(|p| p.parse().expect("HOTSYNC_SIM_TRACE_PORT: a port")),
         order: OrderCheck::default(),
     };
     if p.max_sessions < KEY_SPACE as usize {
@@ -1287,6 +1293,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
                 !n.peer.wants_transmit(ConnKind::Session)
                     && !n.peer.wants_transmit(ConnKind::Config)
                     && n.peer.state().config_queue == 0
+                    && n.peer.state().config_backlog == 0
             })
             && sim
                 .links
@@ -1621,7 +1628,7 @@ fn run_seed(seed: u64, keep: Option<&[usize]>) -> Result<Outcome, String> {
 
 /// The fixed set run by `cargo test`: seeds 0..FIXED_SEEDS, plus regression
 /// seeds found by random runs.
-const FIXED_SEEDS: u64 = 600;
+const FIXED_SEEDS: u64 = 400;
 /// Regression seeds, with the (shrunk) schedule entries that failed
 /// (`None`: the whole schedule). See docs/RELIABILITY.md §7.
 const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
@@ -1645,6 +1652,14 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
     // counted in `step_down_lost_shards`). 2 of 3,000 random seeds.
     (8434064783062406927, Some(&[0, 2, 3])),
     (3661530074606779860, Some(&[11, 15])),
+    // The same over a slow link, cut by a second partition: every shard was
+    // already uncertain, so the changes in flight were not counted (now
+    // the unacknowledged shards are). 1 of 6,000 random seeds.
+    (17135379527048095164, Some(&[17, 23, 27])),
+    // A configuration change at the last step, applied in the driver: the
+    // simulator called the run quiet while the receiver still held it
+    // unapplied (a simulator bug; 7 of 10,000 random seeds).
+    (4250457705816524743, Some(&[20, 21, 22, 39])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

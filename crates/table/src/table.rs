@@ -764,7 +764,10 @@ impl SessionTable {
 
     /// The peer finished resending `shard`: remove the backup-capable
     /// entries it did not send (their deletions were lost). Returns how
-    /// many were removed. Local-only entries stay.
+    /// many were removed. Local-only entries stay, and so do entries our
+    /// data plane changed and the journal still holds: the walk could not
+    /// carry them (the peer has not seen them yet), and the drain sends
+    /// them next, so both sides end with them.
     pub fn end_resync(&self, shard: usize, epoch: u32) -> usize {
         let Some(s) = self.shards.get(shard) else {
             return 0;
@@ -780,7 +783,8 @@ impl SessionTable {
                 continue;
             }
             let slot = s.slot(idx);
-            if slot.entry().is_backup() && slot.aux() != epoch {
+            let pending = slot.flags() & crate::slot::DIRTY != 0;
+            if slot.entry().is_backup() && slot.aux() != epoch && !pending {
                 let hash = key_hash(&slot.key());
                 s.free(hash, idx);
                 removed += 1;

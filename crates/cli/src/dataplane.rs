@@ -119,6 +119,7 @@ impl Conntrack {
             ("committed", &st.committed),
             ("commit refused", &st.commit_refused),
             ("commit table full", &st.commit_table_full),
+            ("mirror deleted", &st.mirror_deleted),
         ] {
             let _ = writeln!(o, "  {name:<28}: {}", c.load(Ordering::Relaxed));
         }

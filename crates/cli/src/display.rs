@@ -396,7 +396,7 @@ pub fn statistics(s: &Stats) -> String {
         "-",
         count(s.config_items_rx)
     );
-    let single: [(&str, u64); 21] = [
+    let single: [(&str, u64); 22] = [
         ("connections established", s.connections),
         ("connections lost", s.disconnects),
         ("shards resynced", s.shards_resynced),
@@ -405,6 +405,7 @@ pub fn statistics(s: &Stats) -> String {
         ("  on peer request", s.resync_request),
         ("  after stepping down", s.resync_step_down),
         ("  after a full table", s.resync_table_full),
+        ("  crossed by own changes", s.resync_crossed),
         ("step-down lost shards", s.step_down_lost_shards),
         ("split brain: kept own", s.split_brain_kept_own),
         ("stale entries removed", s.resync_removed),

@@ -82,7 +82,7 @@ fn unsynced_names(u: hotsync_proto::Unsynced) -> Vec<&'static str> {
 
 /// `display hrp statistics`: every counter of the protocol, by its name.
 pub fn statistics(s: &Stats) -> Value {
-    json!({
+    let mut v = json!({
         "frames_tx": s.frames_tx,
         "frames_rx": s.frames_rx,
         "bytes_tx": s.bytes_tx,
@@ -124,7 +124,10 @@ pub fn statistics(s: &Stats) -> Value {
         "disconnects": s.disconnects,
         "errors": s.errors,
         "error_total": s.error_total(),
-    })
+    });
+    // Past `json!`'s recursion limit in one literal.
+    v["resync_crossed"] = json!(s.resync_crossed);
+    v
 }
 
 /// `display hrp sync-status`: running jobs, then recent finished ones.

@@ -4,6 +4,7 @@
 
 use crate::codec::CtEntry;
 use crate::filter::Filter;
+use crate::mirror::{MIRROR_INTERVAL_MS, Mirror};
 use crate::socket::{Counts, CtError, CtSocket, Event, Membership, Subscribe};
 use hotsync_table::{SessionEntry, SessionKey, SessionTable, unix_now};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -33,8 +34,9 @@ pub enum Mode {
     /// becomes active (conntrackd's external cache and commit).
     #[default]
     Commit,
-    /// Write them to the kernel continuously. Not implemented yet: refused
-    /// at start with a clear error.
+    /// Write them to the standby's kernel continuously (and keep their
+    /// kernel timeouts refreshed), so a takeover has almost nothing left
+    /// to commit (`crate::mirror`).
     Mirror,
 }
 
@@ -87,6 +89,9 @@ pub struct Stats {
     pub commit_refused: AtomicU64,
     /// Of those, refused for a full kernel table (each retried once).
     pub commit_table_full: AtomicU64,
+    /// Mirror mode: entries deleted from the standby's kernel because they
+    /// left the table.
+    pub mirror_deleted: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -102,8 +107,11 @@ struct Shared {
     resync: AtomicBool,
     /// Port id of the commit socket: events carrying it are echoes.
     echo_port: AtomicU32,
-    /// The event socket's groups: left during the takeover commit.
+    /// The event socket's groups: left during the takeover commit, and
+    /// while a mirroring standby.
     membership: Membership,
+    /// What mirror mode has written to the kernel.
+    mirror: Mutex<Mirror>,
     commit: Mutex<CtSocket>,
 }
 
@@ -131,11 +139,6 @@ impl DataPlane {
         table: Arc<SessionTable>,
         active: bool,
     ) -> Result<DataPlane, CtError> {
-        if cfg.mode == Mode::Mirror {
-            return Err(CtError::Io(std::io::Error::other(
-                "data-plane mode mirror is not implemented yet; use mode commit",
-            )));
-        }
         let netns = cfg.netns.as_deref();
         // Subscribe before the first dump, so no flow created meanwhile is
         // missed (events exist only while a listener is subscribed).
@@ -155,6 +158,7 @@ impl DataPlane {
             echo_port: AtomicU32::new(commit.port_id()),
             membership: events.membership()?,
             commit: Mutex::new(commit),
+            mirror: Mutex::new(Mirror::default()),
             cfg,
             table,
             stats: Stats::default(),
@@ -162,6 +166,11 @@ impl DataPlane {
             stop: AtomicBool::new(false),
             resync: AtomicBool::new(active),
         });
+        if shared.cfg.mode == Mode::Mirror && !active {
+            // A mirroring standby ignores kernel events (its entries are
+            // the active's, and its own writes would echo): leave.
+            shared.membership.set(false)?;
+        }
         let dump = CtSocket::open(shared.cfg.netns.as_deref(), Subscribe::Nothing)?;
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -191,16 +200,28 @@ impl DataPlane {
     /// half the commit's cost, `examples/listener_cost.rs`); what the
     /// kernel created meanwhile comes in by the re-dump that follows. Stepping down stops feeding events.
     pub fn set_active(&self, active: bool) -> Result<Counts, CtError> {
+        let mirror = self.shared.cfg.mode == Mode::Mirror;
         if !active {
-            self.shared.active.store(false, Ordering::Release);
+            let was = self.shared.active.swap(false, Ordering::AcqRel);
+            if mirror && was {
+                self.shared.membership.set(false)?;
+            }
             return Ok(Counts::default());
         }
         if self.is_active() {
             return Ok(Counts::default());
         }
         // Best effort: on failure the commit's events are echoes, dropped.
-        let left = self.shared.membership.set(false).is_ok();
-        let counts = self.commit_table();
+        // (A mirroring standby has left already.)
+        let left = mirror || self.shared.membership.set(false).is_ok();
+        let counts = if mirror {
+            // What the last pass has not written yet.
+            let c = mirror_pass(&self.shared).map(|p| p.committed);
+            lock(&self.shared.mirror).clear();
+            c
+        } else {
+            self.commit_table()
+        };
         if left {
             // Without the groups no event would feed the table: an error.
             self.shared.membership.set(true)?;
@@ -295,11 +316,38 @@ pub fn ordered_for_commit(table: &SessionTable, vsys: u16) -> Vec<(SessionKey, S
     v
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One mirror pass (mirror mode), counted.
+fn mirror_pass(s: &Shared) -> Result<crate::mirror::Pass, CtError> {
+    let mut m = lock(&s.mirror);
+    let mut sock = lock(&s.commit);
+    let p = m.pass(&s.table, s.cfg.vsys, &mut sock, unix_now())?;
+    add(&s.stats.committed, p.committed.ok);
+    add(&s.stats.commit_refused, p.committed.refused);
+    add(&s.stats.commit_table_full, p.committed.table_full);
+    add(&s.stats.mirror_deleted, p.deleted);
+    Ok(p)
+}
+
 fn source_loop(s: &Shared, mut events: CtSocket, mut dump: CtSocket) {
     let echo = s.echo_port.load(Ordering::Relaxed);
     let mut malformed = 0u64;
     let mut next_refresh = unix_now().saturating_add(REFRESH_SECS);
+    let mirror_every = std::time::Duration::from_millis(MIRROR_INTERVAL_MS);
+    let mut next_mirror = std::time::Instant::now();
     while !s.stop.load(Ordering::Acquire) {
+        if s.cfg.mode == Mode::Mirror
+            && !s.active.load(Ordering::Acquire)
+            && std::time::Instant::now() >= next_mirror
+        {
+            next_mirror = std::time::Instant::now() + mirror_every;
+            if let Err(e) = mirror_pass(s) {
+                tracing::warn!("conntrack mirror: {e}");
+            }
+        }
         let now = unix_now();
         if now >= next_refresh {
             next_refresh = now.saturating_add(REFRESH_SECS);

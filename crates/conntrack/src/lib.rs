@@ -7,7 +7,9 @@
 //!   namespace) that dumps, receives events and commits batches;
 //! - [`filter`]: the ignore lists that keep entries local-only (B11);
 //! - [`dataplane`]: the source thread (subscribe, dump, follow events,
-//!   re-dump after lost events) and the takeover commit.
+//!   re-dump after lost events) and the takeover commit;
+//! - [`mirror`]: mirror mode, the standby writing replicated entries to
+//!   its kernel continuously.
 //!
 //! See `docs/CONNTRACK.md`.
 
@@ -16,6 +18,7 @@ mod consts;
 pub mod dataplane;
 pub mod filter;
 pub mod fuzzing;
+pub mod mirror;
 pub mod socket;
 mod sys;
 

@@ -377,6 +377,55 @@ fn lost_events_are_counted_and_repaired_by_a_redump() {
 }
 
 #[test]
+fn mirror_mode_writes_the_table_to_the_standby_kernel_continuously() {
+    if !can_run("mirror") {
+        return;
+    }
+    let Some(ns) = Netns::new("ctmir") else {
+        return;
+    };
+    raise_conntrack_max(300_000);
+    let t = table();
+    let cfg = ConntrackConfig {
+        mode: Mode::Mirror,
+        netns: Some(ns.name.clone()),
+        ..ConntrackConfig::default()
+    };
+    let mut dp = DataPlane::start(cfg, t.clone(), false).expect("data plane");
+    // Replicated entries reach the standby's kernel while it is standby.
+    let want = sessions(2_000, 8);
+    for (k, e) in &want {
+        t.upsert(k, e).unwrap();
+    }
+    assert!(wait_for(10, || dump(&ns).len() == want.len()));
+    let got = dump(&ns);
+    for (k, e) in &want {
+        assert_same(k, e, &got[k], 5);
+    }
+    // Changes and removals follow.
+    let (k0, mut e0) = want[0];
+    e0.mark = 4242;
+    t.upsert(&k0, &e0).unwrap();
+    for (k, _) in &want[1..101] {
+        t.remove(k);
+    }
+    assert!(
+        wait_for(10, || {
+            let g = dump(&ns);
+            g.len() == want.len() - 100 && g.get(&k0).is_some_and(|c| c.entry.mark == 4242)
+        }),
+        "kernel holds {}",
+        dump(&ns).len()
+    );
+    assert!(dp.stats().mirror_deleted.load(Ordering::Relaxed) >= 100);
+    // The takeover has nothing left to commit: the kernel has it all.
+    let c = dp.set_active(true).expect("takeover");
+    assert!(c.ok < 10, "{c:?}");
+    assert_eq!(dump(&ns).len(), want.len() - 100);
+    dp.shutdown();
+}
+
+#[test]
 fn a_missing_namespace_is_a_clear_error() {
     let cfg = ConntrackConfig {
         netns: Some("hs-no-such-namespace".into()),

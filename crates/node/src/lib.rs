@@ -2,9 +2,11 @@
 //! sockets, and gives an embedding firewall its API.
 //!
 //! One event-loop thread per node owns the sockets, the timers and the
-//! `Peer`. Data-plane threads write the [`SessionTable`] directly; the
-//! table's change notifier wakes the loop through a mio [`mio::Waker`]. The
-//! control plane talks to the loop through a channel (also waking it).
+//! `Peer`; a second one, at the lowest CPU priority, applies the peer's
+//! configuration. Data-plane threads write the [`SessionTable`] directly;
+//! the table's change notifier wakes the loop through a mio
+//! [`mio::Waker`]. The control plane talks to the loop through a channel
+//! (also waking it).
 //!
 //! ```no_run
 //! # use hotsync_node::*;

@@ -244,7 +244,7 @@ impl Incremental {
         if let Some(seq) = seq {
             self.last_batch = Some(now);
             for s in self.open_shards.iter() {
-                cx.ledger.sent(s, seq);
+                cx.ledger.sent_changes(s, seq);
             }
         }
         self.open_shards.clear();

@@ -529,8 +529,6 @@ impl Peer {
 }
 
 impl Core {
-    /// The configuration backlog, and what it needs to answer the peer's
-    /// batch.
     /// The peer's whole configuration batch was applied and answered: the
     /// relationship no longer lacks a configuration sync (B4).
     fn note_config_batch_answered(&mut self) {
@@ -539,6 +537,8 @@ impl Core {
         }
     }
 
+    /// The configuration backlog, and what it needs to answer the peer's
+    /// batch.
     fn config_apply(&mut self, now: Instant) -> (&mut ConfigApply, Answer<'_>) {
         let cx = Answer {
             conn: &mut self.conns.config,

@@ -6,6 +6,14 @@
 //! The active node walks it (start marker, every entry, end marker: the
 //! receiver drops what the walk did not carry); a node that is not active
 //! asks the active to walk it instead.
+//!
+//! A walk and the walked node's own changes can cross: the standby sends a
+//! change of a shard while the active's walk of that shard is already on
+//! its way. The walk does not carry it (the active did not have it yet), so
+//! the walk's chunks and end marker undo the standby's copy while the
+//! active applies the change right after. The standby sees it happen (its
+//! change left after the last frame the active had acknowledged when it
+//! started the walk) and asks for the shard again, now with the change in.
 
 use crate::conn::Conn;
 use crate::error::ProtoError;
@@ -25,6 +33,12 @@ pub(crate) struct ShardLedger {
     /// the peer (0: none refused). Once it holds fewer, room freed up and
     /// the shard is asked for again.
     refused_at_len: Vec<usize>,
+    /// Per shard: the last frame that carried this node's own changes of
+    /// it (incremental batches; not walks or requests).
+    changes_seq: Vec<u64>,
+    /// Per shard whose walk the peer is sending us: how far the peer had
+    /// acknowledged our frames when its walk started.
+    walk_sees: Vec<Option<u64>>,
 }
 
 impl ShardLedger {
@@ -33,6 +47,8 @@ impl ShardLedger {
             uncertain: ShardSet::new(shards),
             last_sent_seq: vec![0; shards],
             refused_at_len: vec![0; shards],
+            changes_seq: vec![0; shards],
+            walk_sees: vec![None; shards],
         }
     }
 
@@ -60,6 +76,29 @@ impl ShardLedger {
         self.last_sent_seq[shard] = seq;
     }
 
+    /// Frame `seq` carried this node's own changes of `shard`.
+    pub fn sent_changes(&mut self, shard: usize, seq: u64) {
+        self.sent(shard, seq);
+        self.changes_seq[shard] = seq;
+    }
+
+    /// The peer starts walking `shard` into us, having acknowledged our
+    /// frames up to `peer_acked`: our changes in those frames are in its
+    /// walk.
+    pub fn walk_started(&mut self, shard: usize, peer_acked: u64) {
+        self.walk_sees[shard] = Some(peer_acked);
+    }
+
+    /// The peer's walk of `shard` ended. True if our own changes of it left
+    /// after the walk started on the peer's side: the walk may have undone
+    /// them here while the peer applied them, so the shard must be walked
+    /// again.
+    pub fn walk_crossed(&mut self, shard: usize) -> bool {
+        self.walk_sees[shard]
+            .take()
+            .is_some_and(|seen| self.changes_seq[shard] > seen)
+    }
+
     /// Marks `shard` uncertain; true if it was not already.
     pub fn mark(&mut self, shard: usize) -> bool {
         self.uncertain.insert(shard)
@@ -76,6 +115,9 @@ impl ShardLedger {
             }
             *seq = 0;
         }
+        // Sequence numbers start over on the next connection.
+        self.changes_seq.fill(0);
+        self.walk_sees.fill(None);
         lost
     }
 

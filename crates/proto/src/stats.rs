@@ -50,7 +50,8 @@ pub struct Stats {
     /// again, counted in `resync_disconnect`). Every shard marked uncertain
     /// is resynced or aborted, so once nothing is pending:
     /// `resync_overflow + resync_disconnect + resync_request +
-    /// resync_step_down + resync_table_full == shards_resynced +
+    /// resync_step_down + resync_table_full + resync_crossed ==
+    /// shards_resynced +
     /// resync_aborted + resync_requested + outage_shards_dropped` (see
     /// [`Self::resync_balance`]).
     pub resync_aborted: u64,
@@ -78,6 +79,10 @@ pub struct Stats {
     /// refused records of them for a full table, and room freed up since:
     /// it asks the active to resync them.
     pub resync_table_full: u64,
+    /// Shards whose resync from the peer crossed this node's own changes
+    /// of them (sent after the peer's walk started): the walk undid them
+    /// here while the peer applied them, so the shard is asked for again.
+    pub resync_crossed: u64,
     /// Stale entries removed at the end of a resync received.
     pub resync_removed: u64,
     /// Journal overflows seen.
@@ -157,7 +162,8 @@ impl Stats {
             + self.resync_disconnect
             + self.resync_request
             + self.resync_step_down
-            + self.resync_table_full) as i64
+            + self.resync_table_full
+            + self.resync_crossed) as i64
             - (self.shards_resynced
                 + self.resync_aborted
                 + self.resync_requested

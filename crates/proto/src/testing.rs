@@ -440,12 +440,26 @@ impl Pair {
         let now = self.now;
         for side in [Side::A, Side::B] {
             self.node(side).peer.handle_timeout(now);
-            while let Some(ev) = self.node(side).peer.poll_event() {
-                if let Event::Close { conn, reason } = &ev {
-                    self.closes.push((side, *conn, reason.clone()));
-                    self.close_link(side, *conn);
+            self.take_events(side, None);
+        }
+    }
+
+    /// Records `side`'s events; a close event closes its link, except one
+    /// for `ended`, a connection already going down (a close it raised
+    /// while that link delivered its last bytes must not cut the next
+    /// connection).
+    fn take_events(&mut self, side: Side, ended: Option<ConnKind>) {
+        while let Some(ev) = self.node(side).peer.poll_event() {
+            let close = match &ev {
+                Event::Close { conn, reason } => Some((*conn, reason.clone())),
+                _ => None,
+            };
+            self.node(side).events.push(ev);
+            if let Some((conn, reason)) = close {
+                self.closes.push((side, conn, reason));
+                if Some(conn) != ended {
+                    self.close_link(side, conn);
                 }
-                self.node(side).events.push(ev);
             }
         }
     }
@@ -465,6 +479,10 @@ impl Pair {
             }
         }
         self.cut(kind);
+        // What that delivery raised (the peer's answer to our close frame)
+        // concerns this connection, not one opened before the next step.
+        self.take_events(Side::A, Some(kind));
+        self.take_events(Side::B, Some(kind));
     }
 
     /// One tick: deliver, apply configuration (drivers that do), run

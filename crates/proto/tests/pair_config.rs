@@ -184,3 +184,20 @@ fn a_batch_cut_while_being_applied_counts_each_item_once() {
     assert_eq!(out.added + out.conflicts, n as u64);
     assert!(applied(&p).len() > n);
 }
+
+#[test]
+fn the_relationship_has_its_configuration_only_once_the_batch_is_applied() {
+    let mut p = pair(0);
+    assert!(p.b.peer.state().peer_unsynced.config);
+    let id = p.a.peer.start_config_sync(items(300), p.now).unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.peer.stats().config_items_rx, 300);
+    assert!(
+        p.b.peer.state().peer_unsynced.config,
+        "synced before the batch was applied"
+    );
+    p.set_config_per_tick(1);
+    assert!(p.run_until(Duration::from_secs(1), |p| done(p, id)));
+    assert!(!p.b.peer.state().peer_unsynced.config);
+    assert!(!p.a.peer.state().peer_unsynced.config);
+}

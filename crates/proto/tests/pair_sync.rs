@@ -279,6 +279,82 @@ fn the_standby_asks_the_active_to_resync_instead_of_walking() {
     assert!(b.resync_removed > 0);
 }
 
+/// The standby's own changes cross the active's walk of the same shard: it
+/// sends a new session while the active's resync of that shard (start,
+/// chunks, end marker) is already on its way. The walk did not carry the
+/// session (the active did not have it yet), so the end marker removes the
+/// standby's copy, and the active adds it right after: without a repair the
+/// two tables never agree again.
+#[test]
+fn a_standby_change_crossing_the_actives_walk_is_not_lost_on_either_side() {
+    let mut cfg = PairConfig::default();
+    cfg.table_b.journal_capacity = 8;
+    let mut p = Pair::new(cfg);
+    p.establish();
+    // A burst on the standby overflows its journals: it asks the active to
+    // resync those shards.
+    for (k, e) in sessions(31, 400) {
+        p.b.table.upsert(&k, &e).unwrap();
+    }
+    assert!(p.run_until(Duration::from_millis(100), |p| {
+        p.a.peer.stats().resync_request > 0
+    }));
+    // The active walks them; its walks stay in the link, and meanwhile the
+    // standby writes new sessions and sends them.
+    p.hold(SESSION, true);
+    let crossing = sessions(32, 16);
+    for (k, e) in &crossing {
+        p.b.table.upsert(k, e).unwrap();
+    }
+    p.run_for(Duration::from_millis(5));
+    let a = p.a.peer.stats();
+    assert!(a.shards_resynced > 0, "no walk crossed: {a:?}");
+    p.hold(SESSION, false);
+    assert!(
+        p.run_until(Duration::from_millis(500), |p| {
+            in_step(p)
+                && p.a.peer.state().uncertain_shards == 0
+                && p.b.peer.state().uncertain_shards == 0
+        }),
+        "A {} entries, B {}",
+        p.a.table.backup_len(),
+        p.b.table.backup_len()
+    );
+    // The standby's new sessions are on both sides.
+    for (k, _) in &crossing {
+        assert!(p.a.table.contains(k) && p.b.table.contains(k));
+    }
+    let (a, b) = (p.a.peer.stats(), p.b.peer.stats());
+    assert_eq!(b.shards_resynced, 0, "a standby walked its own shards");
+    // It saw its changes cross the walks and asked for those shards again.
+    assert!(b.resync_crossed > 0, "{b:?}");
+    assert_eq!(a.resync_balance(), 0);
+    assert_eq!(b.resync_balance(), 0);
+}
+
+/// A node closes the session connection; the close frame it sends makes
+/// the other node raise its own close while the link goes down. That close
+/// concerns the connection that just ended: the next one must survive it.
+#[test]
+fn a_close_raised_while_the_link_goes_down_spares_the_next_connection() {
+    let mut p = established();
+    p.hold(SESSION, true);
+    write(&p, 9, 20);
+    for _ in 0..4 {
+        p.step();
+    }
+    // A corrupted frame: B drops the connection and tells A.
+    p.tamper(Side::A, SESSION, |chunks| chunks[0][48] ^= 0x40);
+    p.hold(SESSION, false);
+    assert!(p.run_until(Duration::from_millis(5), |p| !p.is_up(SESSION)));
+    p.connect(SESSION);
+    let up = p.run_until(Duration::from_millis(200), |p| {
+        p.a.peer.is_established() && p.b.peer.is_established() && in_step(p)
+    });
+    assert!(up, "closes {:?}", p.closes);
+    assert!(p.is_up(SESSION));
+}
+
 #[test]
 fn a_resync_request_is_validated_whole_before_any_shard_is_marked() {
     let mut p = Pair::new(PairConfig::default());

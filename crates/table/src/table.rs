@@ -548,11 +548,23 @@ impl SessionTable {
     /// never wait for it).
     pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
         let mut s = self.lock(shard);
+        for &(_, idx) in s.w.journal.iter().take(PREFETCH_AHEAD.min(max)) {
+            if idx != NO_SLOT {
+                crate::mem::prefetch(s.slot(idx).head());
+            }
+        }
         let mut n = 0;
         while n < max {
             let Some((key, hint)) = s.w.journal.pop_front() else {
                 break;
             };
+            // The slots of the keys a few places ahead: their cache misses
+            // overlap this one's.
+            if let Some(&(_, ahead)) = s.w.journal.get(PREFETCH_AHEAD) {
+                if ahead != NO_SLOT {
+                    crate::mem::prefetch(s.slot(ahead).head());
+                }
+            }
             // The key's slot when journaled, if it still holds the key (a
             // slot changes key only when freed and refilled).
             let at = if hint != NO_SLOT && s.is_live(hint) && s.slot(hint).key() == key {
@@ -752,7 +764,10 @@ impl SessionTable {
 
     /// The peer finished resending `shard`: remove the backup-capable
     /// entries it did not send (their deletions were lost). Returns how
-    /// many were removed. Local-only entries stay.
+    /// many were removed. Local-only entries stay, and so do entries our
+    /// data plane changed and the journal still holds: the walk could not
+    /// carry them (the peer has not seen them yet), and the drain sends
+    /// them next, so both sides end with them.
     pub fn end_resync(&self, shard: usize, epoch: u32) -> usize {
         let Some(s) = self.shards.get(shard) else {
             return 0;
@@ -768,7 +783,8 @@ impl SessionTable {
                 continue;
             }
             let slot = s.slot(idx);
-            if slot.entry().is_backup() && slot.aux() != epoch {
+            let pending = slot.flags() & crate::slot::DIRTY != 0;
+            if slot.entry().is_backup() && slot.aux() != epoch && !pending {
                 let hash = key_hash(&slot.key());
                 s.free(hash, idx);
                 removed += 1;

@@ -262,6 +262,29 @@ fn resync_removes_only_entries_the_peer_did_not_resend() {
 }
 
 #[test]
+fn resync_keeps_a_local_change_not_yet_drained() {
+    let t = table(1000, 1, 1024);
+    let all = sessions(4, 12);
+    for (k, e) in &all {
+        t.apply_upsert(k, e).unwrap();
+    }
+    t.begin_resync(0, 9);
+    // The data plane creates one session and changes another while the
+    // peer's walk (which carries neither) is under way.
+    let (nk, ne) = sessions(5, 12)[4];
+    t.upsert(&nk, &ne).unwrap();
+    assert!(t.update(&all[0].0, |e| e.packets[0] += 1));
+    assert_eq!(t.end_resync(0, 9), 3, "the three the walk dropped");
+    assert!(t.get(&nk).is_some() && t.get(&all[0].0).is_some());
+    // Both go to the peer next, as they are now.
+    let keys: Vec<_> = drain_all(&t)
+        .iter()
+        .map(|c| (c.key, c.entry.is_some()))
+        .collect();
+    assert_eq!(keys, vec![(nk, true), (all[0].0, true)]);
+}
+
+#[test]
 fn expire_removes_idle_entries_and_journals_them() {
     let t = table(1000, 4, 1024);
     let all = sessions(100, 9);

@@ -760,6 +760,7 @@ fn conntrack_cmd(a: &conntrack::ConntrackArgs, ctx: &Ctx, rep: &mut Report) {
     rep.param("takeover_entries", u64::from(a.takeover_entries));
     rep.param("event_entries", u64::from(a.event_entries));
     rep.param("conntrackd", with_ctd);
+    rep.param("mode", if a.mirror { "mirror" } else { "commit" });
     let mut notes = Vec::new();
     for i in 0..ctx.repeat {
         eprintln!("run {}/{} (load average {})", i + 1, ctx.repeat, loadavg());
@@ -769,12 +770,18 @@ fn conntrack_cmd(a: &conntrack::ConntrackArgs, ctx: &Ctx, rep: &mut Report) {
             conntrack::conntrackd_rates(a, &mut f);
         }
         if !a.no_takeover {
-            let mut tools = vec![("conntrack", conntrack::Tool::Hotsync)];
+            // Mirror mode's figures under their own keys.
+            let ours = if a.mirror {
+                "conntrack_mirror"
+            } else {
+                "conntrack"
+            };
+            let mut tools = vec![(ours, conntrack::Tool::Hotsync)];
             if with_ctd {
                 tools.push(("conntrackd", conntrack::Tool::Conntrackd));
             }
             for (name, tool) in tools {
-                let (s, survived, flow) = conntrack::takeover(tool, a.takeover_entries);
+                let (s, survived, flow) = conntrack::takeover(tool, a.takeover_entries, a.mirror);
                 eprintln!(
                     "  {name}: takeover of {} entries + a live flow: {s:.3} s (the flow passed after {flow:.3} s; {})",
                     a.takeover_entries,

@@ -280,11 +280,18 @@ impl Core {
             MessageRef::ResyncStart(r) => {
                 let shard = self.check_shard(r.shard.to_native(), msg_kind)?;
                 self.table.begin_resync(shard, r.epoch.to_native());
+                let acked = self.conns[ConnKind::Session].peer_acked;
+                self.ledger.walk_started(shard, acked);
             }
             MessageRef::ResyncEnd(r) => {
                 let shard = self.check_shard(r.shard.to_native(), msg_kind)?;
                 let removed = self.table.end_resync(shard, r.epoch.to_native());
                 self.stats.resync_removed += removed as u64;
+                if self.ledger.walk_crossed(shard) && self.ledger.mark(shard) {
+                    // Asked for again (`crate::resync`): our changes it
+                    // crossed are in the peer's copy, not in ours.
+                    self.stats.resync_crossed += 1;
+                }
             }
             MessageRef::ResyncRequest(r) => {
                 // Validated whole before any shard is marked: a refused

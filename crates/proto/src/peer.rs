@@ -7,14 +7,19 @@
 //! [`Peer::handle_timeout`] when [`Peer::poll_timeout`] says so or when the
 //! table signals changes.
 //!
-//! This module keeps the public API, the dispatch of received messages,
-//! the order in which output is generated, and the timers. The state lives
+//! This module keeps the public API; its submodules the dispatch of
+//! received messages (`dispatch`), the order in which output is generated
+//! (`output`), what follows a role decision (`roles`), the end of a
+//! connection (`lifecycle`) and the timers (`timers`). The state lives
 //! in one module per concern: [`crate::handshake`], [`crate::election`],
 //! [`crate::incremental`], [`crate::resync`], [`crate::jobs`],
 //! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
+mod lifecycle;
 mod output;
+mod roles;
+mod timers;
 
 use crate::bulk_window::BulkWindow;
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
@@ -34,7 +39,7 @@ use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use crate::step_down::StepDown;
 use hotsync_table::SessionTable;
-use hotsync_wire::{Channel, Close, FrameDecoder, ResyncRequest, WireMessage};
+use hotsync_wire::{Channel, FrameDecoder, WireMessage};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -562,228 +567,6 @@ impl Core {
                 self.fail(kind, &e);
                 false
             }
-        }
-    }
-
-    /// The election ran (our role was `before`, the peer claims
-    /// `peer_role`): a node that left the active role hands its last
-    /// changes over and asks the winner for every shard; one that kept it
-    /// against an active peer keeps its own sessions (see
-    /// [`crate::step_down`]). A changed role is announced at once.
-    fn roles_settled(&mut self, before: Role, peer_role: Role, changed: bool, now: Instant) {
-        let role = self.election.role;
-        if before == Role::Active && role != Role::Active {
-            if self.relationship.exists() {
-                StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
-                self.handover = Some(u64::MAX);
-                self.say_was_active(now);
-            } else if self.conns.session.is_up() {
-                // Nothing captured yet (B4), nothing to hand over: an empty
-                // request tells a winner waiting for it not to wait.
-                let none = ResyncRequest { shards: Vec::new() };
-                self.send_or_fail(ConnKind::Session, Channel::Session, &none, now);
-            }
-        }
-        if role == Role::Active {
-            self.handover = None;
-        }
-        // A node that was never established has nothing of its own the
-        // loser's changes could overwrite.
-        if role == Role::Active && peer_role == Role::Active && self.relationship.exists() {
-            let dead = self.cfg.dead_interval();
-            self.step_down.won_against_active(dead, now);
-        } else if role != Role::Active {
-            self.step_down.stop();
-        }
-        if changed {
-            self.announce_role(now);
-        }
-    }
-
-    /// The peer may never have seen this node active (its hello was sent
-    /// before it took the role, or the frames that said so were lost with
-    /// a connection): while its hand-over is not acknowledged, it says so
-    /// first on every session connection, so the peer treats the changes
-    /// that follow as a former active's.
-    fn say_was_active(&mut self, now: Instant) {
-        if self.handover.is_some() && self.conns.session.is_up() {
-            let mut was = self.election.heartbeat(now);
-            was.role = Role::Active.to_u8();
-            self.send_or_fail(ConnKind::Session, Channel::Control, &was, now);
-        }
-    }
-
-    /// Whether this node, active, holds its session data back until a
-    /// former active's last changes are in (see [`crate::step_down`]).
-    fn holding(&self, now: Instant) -> bool {
-        self.election.role == Role::Active && self.step_down.keeping_own(now)
-    }
-
-    /// Our role changed: tell the peer at once rather than at the next
-    /// heartbeat.
-    fn announce_role(&mut self, now: Instant) {
-        if self.conns.session.is_up() {
-            let hb = self.election.heartbeat(now);
-            self.send_or_fail(ConnKind::Session, Channel::Control, &hb, now);
-        }
-    }
-
-    /// Records a fatal connection error and queues a close frame.
-    fn fail(&mut self, kind: ConnKind, e: &ProtoError) {
-        if !self.conns[kind].is_open() {
-            return;
-        }
-        self.stats.count_error(e.kind_name());
-        tracing::warn!(conn = kind.name(), error = %e, "dropping HRP connection");
-        // A peer's close text is its own bytes: no control characters reach
-        // an operator's terminal.
-        let why: String = e
-            .to_string()
-            .chars()
-            .map(|c| {
-                if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                    '\u{fffd}'
-                } else {
-                    c
-                }
-            })
-            .take(300)
-            .collect();
-        self.last_failure = Some(format!("{} connection: {why}", kind.name()));
-        if !matches!(e, ProtoError::PeerClosed { .. } | ProtoError::Encode(_)) {
-            let mut detail = e.to_string();
-            detail.truncate(200);
-            let close = Close {
-                reason: e.close_reason().code(),
-                detail,
-            };
-            let c = &mut self.conns[kind];
-            let at = c.last_tx;
-            let _ = c.send(Channel::Control, &close, &mut self.stats, at);
-        }
-        self.conns[kind].phase = Phase::Closing;
-        self.events.push_back(Event::Close {
-            conn: kind,
-            reason: e.to_string(),
-        });
-    }
-
-    fn disconnected(&mut self, kind: ConnKind, _now: Instant) {
-        let conn = &mut self.conns[kind];
-        if conn.phase == Phase::Down {
-            return;
-        }
-        let was_up = conn.is_up();
-        let acked = conn.peer_acked;
-        conn.close();
-        self.inbound.on_disconnect(kind);
-        self.stats.disconnects += 1;
-        match kind {
-            ConnKind::Session => self.session_lost(acked, was_up),
-            ConnKind::Config => {
-                self.config_queue.on_disconnect();
-                self.config_apply.on_disconnect();
-                self.jobs.on_config_lost();
-            }
-        }
-    }
-
-    /// Every shard with data the peer did not acknowledge, or drained into
-    /// a batch not yet sent, or under repair, is now uncertain.
-    fn session_lost(&mut self, acked: u64, was_up: bool) {
-        self.bulk_window.clear();
-        // During a hand-over every shard is already uncertain: count the
-        // ones whose last changes were in flight before they are reset.
-        let handed = if self.handover.is_some() {
-            self.ledger.unacked(acked) + self.incremental.open_shard_count()
-        } else {
-            0
-        };
-        let mut lost = self.ledger.on_session_lost(acked);
-        lost += self.incremental.on_session_lost(&mut self.ledger);
-        lost += self
-            .resync
-            .on_session_lost(&mut self.ledger, &mut self.stats);
-        self.stats.resync_disconnect += lost;
-        if self.handover.is_some() {
-            // A hand-over cut short: last changes not acknowledged may not
-            // have reached the winner, and this node (not active) cannot
-            // resend them as state; the winner's copy replaces them. Counted
-            // as possibly lost. The request is made again on the next
-            // connection.
-            if handed > 0 {
-                self.stats.step_down_lost_shards += handed;
-                tracing::warn!(
-                    shards = handed,
-                    "hand-over to the active peer cut short: changes made while active in these shards may be LOST"
-                );
-            }
-            self.handover = Some(u64::MAX);
-        }
-        self.jobs.on_session_lost(self.table.shard_count());
-        if self.established {
-            self.established = false;
-            self.authenticated = false;
-            self.events.push_back(Event::RelationshipLost {
-                reason: "session connection lost".into(),
-            });
-        }
-        if was_up {
-            tracing::info!(
-                uncertain = self.ledger.uncertain.len(),
-                "session connection lost"
-            );
-        }
-    }
-
-    // ----- timers -----------------------------------------------------------
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        let dead = self.cfg.dead_interval();
-        let conns = self.conns.iter().flat_map(|(_, c)| {
-            let (a, b) = match c.phase {
-                Phase::Up => (
-                    Some(c.last_tx + self.cfg.hello_interval),
-                    Some(c.last_rx + dead),
-                ),
-                Phase::AwaitHello | Phase::AwaitAuth => (Some(c.opened + dead), None),
-                Phase::Down | Phase::Closing => (None, None),
-            };
-            a.into_iter().chain(b)
-        });
-        conns
-            .chain(self.election.next_deadline())
-            .chain(self.incremental.deadline(&self.cfg))
-            .chain(self.step_down.deadline())
-            .min()
-    }
-
-    fn on_timeout(&mut self, now: Instant) {
-        let dead = self.cfg.dead_interval();
-        if self.config_apply.is_full() {
-            // We are not reading the config connection while our own
-            // backlog is full: its silence is ours, not the peer's.
-            self.conns.config.last_rx = now;
-        }
-        for kind in ConnKind::ALL {
-            let c = &self.conns[kind];
-            match c.phase {
-                Phase::Up if now >= c.last_rx + dead => self.fail(kind, &ProtoError::Timeout),
-                Phase::Up if now >= c.last_tx + self.cfg.hello_interval => {
-                    let hb = self.election.heartbeat(now);
-                    if self.send_or_fail(kind, Channel::Control, &hb, now) {
-                        self.stats.heartbeats_tx += 1;
-                    }
-                }
-                Phase::AwaitHello | Phase::AwaitAuth if now >= c.opened + dead => {
-                    self.fail(kind, &ProtoError::Timeout);
-                }
-                _ => {}
-            }
-        }
-        let (est, up) = (self.established, self.conns.session.is_up());
-        if self.election.on_timeout(est, up, now, &mut self.events) {
-            self.announce_role(now);
         }
     }
 

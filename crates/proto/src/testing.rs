@@ -18,16 +18,15 @@ use crate::config_apply::ConfigWork;
 use crate::config_queue::{ConfigSink, ItemOutcome};
 use crate::conn::{ConnKind, PerConn};
 use crate::event::Event;
-use crate::handshake::CAP_AUTH;
 use crate::peer::Peer;
 use crate::settings::ProtoConfig;
 use hotsync_table::{SessionTable, TableConfig};
-use hotsync_wire::{
-    Channel, FORMAT_FINGERPRINT, FrameEncoder, Hello, PROTOCOL_VERSION, WireMessage,
-};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod stranger;
+pub use stranger::Stranger;
 
 /// The pre-shared key of a pair built `with_key`.
 pub const TEST_PSK: &[u8] = b"pair-test-key";
@@ -526,85 +525,6 @@ impl Pair {
     }
 }
 
-/// A third party on one of A's connections: it speaks the wire format and
-/// says what it likes, but holds no key.
-pub struct Stranger {
-    kind: ConnKind,
-    encoder: FrameEncoder,
-    seq: u64,
-    /// Its nonce.
-    pub nonce: [u8; 32],
-}
-
-impl Stranger {
-    /// Opens `kind` on `node` from a stranger (the node accepts).
-    pub fn connect(node: &mut Node, kind: ConnKind, nonce: [u8; 32], now: Instant) -> Self {
-        let s = Self {
-            kind,
-            encoder: FrameEncoder::new(hotsync_wire::DEFAULT_MAX_FRAME_LEN),
-            seq: 0,
-            nonce,
-        };
-        node.peer
-            .handle_connected(kind, false, s.local_nonce(), now);
-        s
-    }
-
-    /// The nonce the node was given for this connection (a hello carrying
-    /// it is a reflection).
-    pub fn local_nonce(&self) -> [u8; 32] {
-        let mut local = self.nonce;
-        local[0] ^= 0xff;
-        local
-    }
-
-    /// Skips `n` sequence numbers (the next frame arrives out of order).
-    pub fn skip_seq(&mut self, n: u64) {
-        self.seq += n;
-    }
-
-    /// A hello claiming `node_id`, `priority` and `role` (wire code), for a
-    /// table of `shards` shards, announcing a key when `auth`.
-    pub fn hello(&self, node_id: u64, priority: u16, role: u8, shards: u32, auth: bool) -> Hello {
-        Hello {
-            protocol_version: PROTOCOL_VERSION,
-            format_fingerprint: FORMAT_FINGERPRINT,
-            node_id,
-            priority,
-            capabilities: if auth { CAP_AUTH } else { 0 },
-            nonce: self.nonce,
-            channel: self.kind.channel() as u8,
-            shard_count: shards,
-            role,
-            preempt: false,
-            incarnation: 0x0057_5241_4e47_4552,
-        }
-    }
-
-    /// Sends `msg` as its next frame (on the control channel for handshake
-    /// and connection messages, else on the connection's own).
-    pub fn send<M: WireMessage>(
-        &mut self,
-        node: &mut Node,
-        channel: Channel,
-        msg: &M,
-        now: Instant,
-    ) {
-        self.seq += 1;
-        let mut out = Vec::new();
-        if self
-            .encoder
-            .encode(channel, self.seq, msg, &mut out)
-            .is_ok()
-        {
-            let _ = node.peer.handle_bytes(self.kind, &out, now);
-        }
-        while let Some(ev) = node.peer.poll_event() {
-            node.events.push(ev);
-        }
-    }
-}
-
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
@@ -620,15 +540,6 @@ impl std::fmt::Debug for Pair {
             .field("a", &self.a)
             .field("b", &self.b)
             .field("closes", &self.closes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Stranger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stranger")
-            .field("kind", &self.kind)
-            .field("seq", &self.seq)
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,9 @@
 //! which is what lets the snapshot cursor walk a shard while writers go on
 //! and still visit every surviving entry exactly once.
 
+mod aging;
+mod apply;
+
 use crate::model::{SessionEntry, SessionKey};
 use crate::shard::{Locked, NO_SLOT, Shard};
 use crate::shard_set::ShardSet;
@@ -631,168 +634,6 @@ impl SessionTable {
         self.overflow_events.load(Ordering::Relaxed)
     }
 
-    // ----- apply (receiving side) ----------------------------------------
-
-    /// Inserts or overwrites a session received from the peer. Never
-    /// journaled, so it is not echoed back. While the shard is being
-    /// resynced, the entry is stamped with the resync epoch.
-    pub fn apply_upsert(
-        &self,
-        key: &SessionKey,
-        entry: &SessionEntry,
-    ) -> Result<Upsert, TableFull> {
-        let (hash, si) = self.shard_for(key);
-        let digest = digest_of(key, entry);
-        let mut shard = self.lock(si);
-        let epoch = shard.w.resync_epoch.unwrap_or(0);
-        let (idx, old) = shard
-            .upsert_slot(hash, key, entry, digest, epoch)
-            .map_err(|()| TableFull {
-                shard: si,
-                capacity: shard.w.capacity,
-            })?;
-        shard.slot(idx).set_aux(epoch);
-        Ok(if old.is_some() {
-            Upsert::Updated
-        } else {
-            Upsert::Inserted
-        })
-    }
-
-    /// [`Self::apply_upsert`] for a whole received batch. Consecutive
-    /// records of one shard (a batch-sync or resync chunk comes from one
-    /// shard) are applied under one writer-lock hold of at most
-    /// [`APPLY_RUN`] records, and the index line (then the slot) of the
-    /// records a few places ahead is prefetched, so their cache misses
-    /// overlap instead of each being waited for in turn. Readers are never
-    /// held up by the run. Returns how many records were refused because
-    /// their shard was full.
-    pub fn apply_upserts(
-        &self,
-        records: impl Iterator<Item = (SessionKey, SessionEntry)>,
-    ) -> usize {
-        let mut ahead = Lookahead::new(self, records.map(|(k, e)| HashedRecord::new(k, e)));
-        let mut full = 0;
-        let mut held: Option<(usize, Locked<'_>, usize)> = None;
-        while let Some(r) = ahead.next(self) {
-            let si = Self::shard_of_hash(r.hash, self.shard_mask);
-            let digest = digest_of(&r.key, &r.entry);
-            let reuse = matches!(&held, Some((s, _, n)) if *s == si && *n < APPLY_RUN);
-            if !reuse {
-                drop(held.take()); // release before taking the next lock
-                held = Some((si, self.lock(si), 0));
-            }
-            let Some((_, shard, n)) = held.as_mut() else {
-                continue;
-            };
-            *n += 1;
-            let epoch = shard.w.resync_epoch.unwrap_or(0);
-            match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
-                Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
-                Err(()) => full += 1,
-            }
-        }
-        full
-    }
-
-    /// [`Self::apply_upserts`] for records of many shards (an incremental
-    /// batch): orders them by shard first, so each shard's records are
-    /// applied under one writer-lock hold and their cache misses overlap.
-    /// Records of one key keep their order. `order` is scratch (reused, so
-    /// nothing is allocated once it has grown to a batch): the sort moves
-    /// 8-byte (shard, position) words, not the 160-byte records. Returns
-    /// how many records were refused because their shard was full.
-    pub fn apply_upserts_grouped(&self, records: &[HashedRecord], order: &mut Vec<u64>) -> usize {
-        let mask = self.shard_mask;
-        order.clear();
-        order.extend(
-            records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (Self::shard_of_hash(r.hash, mask) as u64) << 32 | i as u64),
-        );
-        // Position in the low word: each shard's records stay in arrival
-        // order.
-        order.sort_unstable();
-        let mut full = 0;
-        for run in order.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let si = (run[0] >> 32) as usize;
-            let shard_ref = &self.shards[si];
-            let record = |w: &u64| &records[(*w & 0xffff_ffff) as usize];
-            for part in run.chunks(APPLY_RUN) {
-                for w in part.iter().take(PREFETCH_AHEAD) {
-                    shard_ref.prefetch(record(w).hash);
-                }
-                let mut shard = self.lock(si);
-                let epoch = shard.w.resync_epoch.unwrap_or(0);
-                for (i, w) in part.iter().enumerate() {
-                    if let Some(next) = part.get(i + PREFETCH_AHEAD) {
-                        shard_ref.prefetch(record(next).hash);
-                    }
-                    let r = record(w);
-                    let digest = digest_of(&r.key, &r.entry);
-                    match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
-                        Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
-                        Err(()) => full += 1,
-                    }
-                }
-            }
-        }
-        full
-    }
-
-    /// Removes a session because the peer removed it. Never journaled.
-    pub fn apply_remove(&self, key: &SessionKey) -> bool {
-        let (hash, si) = self.shard_for(key);
-        let mut shard = self.lock(si);
-        match shard.find(hash, key) {
-            Some(idx) => {
-                shard.free(hash, idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The peer starts resending `shard` whole: stamp what it sends with
-    /// `epoch` (non-zero, new for each resync).
-    pub fn begin_resync(&self, shard: usize, epoch: u32) {
-        if let Some(s) = self.shards.get(shard) {
-            s.lock().w.resync_epoch = Some(epoch);
-        }
-    }
-
-    /// The peer finished resending `shard`: remove the backup-capable
-    /// entries it did not send (their deletions were lost). Returns how
-    /// many were removed. Local-only entries stay, and so do entries our
-    /// data plane changed and the journal still holds: the walk could not
-    /// carry them (the peer has not seen them yet), and the drain sends
-    /// them next, so both sides end with them.
-    pub fn end_resync(&self, shard: usize, epoch: u32) -> usize {
-        let Some(s) = self.shards.get(shard) else {
-            return 0;
-        };
-        let mut s = s.lock();
-        if s.w.resync_epoch != Some(epoch) {
-            return 0;
-        }
-        s.w.resync_epoch = None;
-        let mut removed = 0;
-        for idx in 0..s.used() as u32 {
-            if !s.is_live(idx) {
-                continue;
-            }
-            let slot = s.slot(idx);
-            let pending = slot.flags() & crate::slot::DIRTY != 0;
-            if slot.entry().is_backup() && slot.aux() != epoch && !pending {
-                let hash = key_hash(&slot.key());
-                s.free(hash, idx);
-                removed += 1;
-            }
-        }
-        removed
-    }
-
     // ----- digests ----------------------------------------------------------
 
     /// Digest of one shard's backup-capable entries.
@@ -813,6 +654,17 @@ impl SessionTable {
             })
             .collect();
         TableDigest { shards, entries }
+    }
+
+    /// Visits every entry (any flag) of one shard, each a consistent copy;
+    /// for displays and tests, not the data path.
+    pub fn for_each_in_shard(&self, shard: usize, mut f: impl FnMut(&SessionKey, &SessionEntry)) {
+        let s = &self.shards[shard];
+        for slot in &s.slots[..s.used()] {
+            if let Some((k, e)) = slot.read() {
+                f(&k, &e);
+            }
+        }
     }
 
     // ----- snapshot ---------------------------------------------------------
@@ -867,73 +719,6 @@ impl SessionTable {
             cursor.pos = 0;
         }
         taken
-    }
-
-    // ----- aging ------------------------------------------------------------
-
-    /// Removes entries idle past their timeout at `now` (Unix seconds),
-    /// examining at most `budget` slots in all, resuming where the last
-    /// sweep stopped (shard by shard). The budget is the whole table's, not
-    /// each shard's: one call holds the event loop (and each shard's writer
-    /// lock it visits) for a bounded time whatever the shard count, and the
-    /// caller sets the sweep's pace by how often it calls. Removals are
-    /// journaled like data-plane removals. Returns how many expired.
-    pub fn expire(&self, now: u32, budget: usize) -> usize {
-        let shards = self.shards.len();
-        let mut si = self.aging_shard.load(Ordering::Relaxed) % shards;
-        let mut left = budget;
-        let mut expired = 0;
-        let mut notify = false;
-        // Every shard at most once per call, so an empty table ends it.
-        for _ in 0..shards {
-            if left == 0 {
-                break;
-            }
-            let mut s = self.shards[si].lock();
-            let len = s.used();
-            let start = s.w.aging_pos.min(len);
-            let end = len.min(start + left);
-            for idx in start..end {
-                let idx = idx as u32;
-                if !s.is_live(idx) || !s.slot(idx).entry().is_expired(now) {
-                    continue;
-                }
-                let hash = key_hash(&s.slot(idx).key());
-                let old = s.free(hash, idx);
-                if old.entry.is_backup()
-                    && self.capturing()
-                    && s.journal_removed(&old.key, old.dirty, &self.any_overflowed)
-                {
-                    self.mark_journaled(si);
-                    notify = true;
-                }
-                expired += 1;
-            }
-            left -= end - start;
-            if end < len {
-                s.w.aging_pos = end;
-                break;
-            }
-            // This shard is swept: the next call goes on with the next one.
-            s.w.aging_pos = 0;
-            si = (si + 1) % shards;
-        }
-        self.aging_shard.store(si, Ordering::Relaxed);
-        if notify {
-            self.signal();
-        }
-        expired
-    }
-
-    /// Visits every entry (any flag) of one shard, each a consistent copy;
-    /// for displays and tests, not the data path.
-    pub fn for_each_in_shard(&self, shard: usize, mut f: impl FnMut(&SessionKey, &SessionEntry)) {
-        let s = &self.shards[shard];
-        for slot in &s.slots[..s.used()] {
-            if let Some((k, e)) = slot.read() {
-                f(&k, &e);
-            }
-        }
     }
 }
 

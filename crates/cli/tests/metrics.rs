@@ -255,9 +255,20 @@ fn metrics_follow_a_batch_sync_and_a_cut() {
         assert_eq!(get(m, INCOMPLETE_CONFIG), 1.0);
     }
 
-    // The batch sync, scraped on both sides while it runs.
+    // The batch sync, scraped on both sides while it runs. B is frozen
+    // while the job starts, so the job cannot finish (it waits for B's
+    // acknowledgements) before A is scraped, however fast the machine.
+    let signal = |sig: &str| {
+        let pid = b.child.id().to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success());
+    };
+    signal("-STOP");
     cli(&a, "hrp sync connection-status");
-    let mut seen_running = false;
+    let started = scrape(&a);
+    signal("-CONT");
+    let mut seen_running = get(&started, RUNNING) == 1.0;
+    assert!(get(&started, PROGRESS) < 1.0, "done before B acknowledged");
     let mut last = (0.0, 0.0);
     loop {
         let (sa, sb) = (scrape(&a), scrape(&b));

@@ -155,7 +155,14 @@ fn data_plane_calls_never_allocate() {
     // SAFETY: just returned by `hotsync_node_table`.
     let (table, peer) = unsafe { (&*ta, &*tb) };
 
+    // Seen now: a session idle since 1970 is expired by the node's aging
+    // sweep (every 10 ms) before the peers are compared.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
     let entry = hotsync_session_entry {
+        created: now,
+        last_seen: now,
         timeout: 600,
         state: HOTSYNC_STATE_ESTABLISHED,
         flags: HOTSYNC_FLAG_BACKUP,

@@ -31,6 +31,8 @@
 //! random seeds instead (`scripts/simulate.sh N` on every core);
 //! `HOTSYNC_SIM_SEED=S` replays one seed, `HOTSYNC_SIM_KEEP=i,j,..` only
 //! those entries of its schedule (as printed after shrinking).
+//! `HOTSYNC_SIM_FINGERPRINT=1` prints a digest of each passing run
+//! ([`fingerprint`]) to prove a harness change left every run as it was.
 
 use hotsync_proto::{
     CAP_AUTH, ConfigSink, ConfigWork, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig,
@@ -417,6 +419,9 @@ struct Sim {
     ever_active: [bool; 2],
     truncated: bool,
     unauthenticated: u32,
+    /// Bytes delivered per link and direction (`[link][from]`), for the
+    /// run's [`fingerprint`].
+    delivered: [[u64; 2]; 2],
     /// Per key, the node whose data plane wrote it last and the entry it
     /// left (`None`: removed), for [`check_step_down`].
     last_write: DetMap<SessionKey, (usize, Option<u64>)>,
@@ -749,6 +754,7 @@ impl Sim {
                             failed = Some(e);
                             break;
                         }
+                        self.delivered[li][dir] += n as u64;
                         rest = &rest[n..];
                     }
                     self.trace(|| format!("delivered link{li} to node{to}"));
@@ -1129,6 +1135,32 @@ fn plan(seed: u64) -> (Params, Vec<(u32, Fault)>) {
 struct Outcome {
     injected: Vec<Class>,
     unsaid_fragments: u32,
+    /// See [`fingerprint`].
+    fingerprint: u64,
+}
+
+/// A digest of everything a run did: the clock at its end, the bytes
+/// delivered per link and direction, the log (each fault with the time it
+/// fired, every role change and close), the classes injected, both tables
+/// and both nodes' counters. `HOTSYNC_SIM_FINGERPRINT=1` prints it per
+/// seed: a change to the harness that must not change any run (a
+/// refactoring) is checked by comparing these lines before and after.
+fn fingerprint(sim: &Sim) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let text = format!(
+        "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        sim.t,
+        sim.delivered,
+        sim.log,
+        sim.injected,
+        sim.nodes[0].table.digest(),
+        sim.nodes[1].table.digest(),
+        sim.nodes[0].peer.stats(),
+        sim.nodes[1].peer.stats(),
+    );
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome, String> {
@@ -1168,6 +1200,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         ever_active: [false, false],
         truncated: false,
         unauthenticated: 0,
+        delivered: [[0; 2]; 2],
         last_write: DetMap::default(),
         written_at: DetMap::default(),
         active_since: [0, 0],
@@ -1427,6 +1460,7 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         return Err(format!("per-key order: {v}\n  {}", tail()));
     }
     Ok(Outcome {
+        fingerprint: fingerprint(&sim),
         unsaid_fragments: sim.unsaid_fragments,
         injected: sim.injected,
     })
@@ -1684,12 +1718,16 @@ fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {
 fn fault_schedules_stay_safe_and_converge() {
     let seeds = seeds();
     let progress = std::env::var("HOTSYNC_SIM_PROGRESS").is_ok();
+    let print_fingerprints = std::env::var("HOTSYNC_SIM_FINGERPRINT").is_ok();
     let mut failures = Vec::new();
     let mut covered: BTreeMap<Class, u64> = BTreeMap::new();
     let mut unsaid = 0;
     for (done, &(seed, keep)) in seeds.iter().enumerate() {
         match run_seed(seed, keep) {
             Ok(o) => {
+                if print_fingerprints {
+                    eprintln!("fingerprint {seed} {:016x}", o.fingerprint);
+                }
                 unsaid += o.unsaid_fragments;
                 for c in o.injected {
                     *covered.entry(c).or_default() += 1;

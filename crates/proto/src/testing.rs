@@ -17,7 +17,7 @@
 use crate::config_apply::ConfigWork;
 use crate::config_queue::{ConfigSink, ItemOutcome};
 use crate::conn::{ConnKind, PerConn};
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::peer::Peer;
 use crate::settings::ProtoConfig;
 use hotsync_table::{SessionTable, TableConfig};
@@ -74,6 +74,8 @@ pub struct Node {
     pub config: ConfigLog,
     /// Every event it reported, in order.
     pub events: Vec<Event>,
+    /// Every action it asked of its driver, in order.
+    pub actions: Vec<Action>,
     /// Configuration applied by the driver (see
     /// [`PairConfig::config_per_tick`]): its sink, and the work taken from
     /// the peer and not yet applied, as a thread's channel would hold it.
@@ -95,6 +97,7 @@ impl Node {
             table,
             config,
             events: Vec::new(),
+            actions: Vec::new(),
             driver_sink: None,
             config_taken: VecDeque::new(),
         }
@@ -117,6 +120,7 @@ impl Node {
             table,
             config,
             events: Vec::new(),
+            actions: Vec::new(),
             driver_sink: Some(sink),
             config_taken: VecDeque::new(),
         }
@@ -145,6 +149,11 @@ impl Node {
     /// Whether it reported an event matching `f`.
     pub fn saw(&self, f: impl Fn(&Event) -> bool) -> bool {
         self.events.iter().any(f)
+    }
+
+    /// Whether it asked its driver for an action matching `f`.
+    pub fn did(&self, f: impl Fn(&Action) -> bool) -> bool {
+        self.actions.iter().any(f)
     }
 
     /// How often the error `kind` was counted.
@@ -427,14 +436,14 @@ impl Pair {
                     break;
                 };
                 let now = self.now;
-                // An error is reported as a close event, handled in `step`.
+                // An error is reported as a close action, handled in `step`.
                 let _ = self.node(to).peer.handle_bytes(kind, &bytes, now);
             }
         }
     }
 
-    /// Timers and events of both nodes; a close event closes the link as a
-    /// driver would: flush the close frame, then drop the transport.
+    /// Timers, events and actions of both nodes; a close action closes the
+    /// link as a driver would: flush the close frame, then drop the transport.
     pub fn poll(&mut self) {
         let now = self.now;
         for side in [Side::A, Side::B] {
@@ -443,17 +452,23 @@ impl Pair {
         }
     }
 
-    /// Records `side`'s events; a close event closes its link, except one
-    /// for `ended`, a connection already going down (a close it raised
-    /// while that link delivered its last bytes must not cut the next
-    /// connection).
+    /// Records `side`'s events and actions; a close action closes its
+    /// link, except one for `ended`, a connection already going down (a
+    /// close it raised while that link delivered its last bytes must not
+    /// cut the next connection).
     fn take_events(&mut self, side: Side, ended: Option<ConnKind>) {
-        while let Some(ev) = self.node(side).peer.poll_event() {
-            let close = match &ev {
-                Event::Close { conn, reason } => Some((*conn, reason.clone())),
-                _ => None,
+        loop {
+            while let Some(ev) = self.node(side).peer.poll_event() {
+                self.node(side).events.push(ev);
+            }
+            let Some(action) = self.node(side).peer.poll_action() else {
+                break;
             };
-            self.node(side).events.push(ev);
+            let close = match &action {
+                Action::Close { conn, reason } => Some((*conn, reason.clone())),
+                Action::StartConfigSync => None,
+            };
+            self.node(side).actions.push(action);
             if let Some((conn, reason)) = close {
                 self.closes.push((side, conn, reason));
                 if Some(conn) != ended {

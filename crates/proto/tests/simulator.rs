@@ -33,8 +33,8 @@
 //! those entries of its schedule (as printed after shrinking).
 
 use hotsync_proto::{
-    CAP_AUTH, ConfigSink, ConfigWork, ConnKind, Event, ItemOutcome, JobKind, Peer, ProtoConfig,
-    Role,
+    Action, CAP_AUTH, ConfigSink, ConfigWork, ConnKind, Event, ItemOutcome, JobKind, Peer,
+    ProtoConfig, Role,
 };
 use hotsync_table::{SessionGenerator, SessionKey, SessionTable, TableConfig, entry_digest};
 use hotsync_wire::{
@@ -810,15 +810,6 @@ impl Sim {
             self.nodes[ni].peer.handle_timeout(now);
             while let Some(ev) = self.nodes[ni].peer.poll_event() {
                 match &ev {
-                    Event::Close { conn, reason } => {
-                        self.log.push(format!(
-                            "t={} node{ni} close {}: {reason}",
-                            self.t,
-                            conn.name()
-                        ));
-                        let li = conn.index_for_sim();
-                        self.cut(li, 1000);
-                    }
                     Event::Established {
                         authenticated: false,
                         ..
@@ -834,6 +825,16 @@ impl Sim {
                             .push(format!("t={} node{ni} {from} -> {to}: {reason}", self.t));
                     }
                     _ => {}
+                }
+            }
+            while let Some(action) = self.nodes[ni].peer.poll_action() {
+                if let Action::Close { conn, reason } = action {
+                    self.log.push(format!(
+                        "t={} node{ni} close {}: {reason}",
+                        self.t,
+                        conn.name()
+                    ));
+                    self.cut(conn.index_for_sim(), 1000);
                 }
             }
             if self.nodes[ni].peer.role() == Role::Active {

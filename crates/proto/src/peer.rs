@@ -16,6 +16,7 @@
 //! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
+mod invariants;
 mod lifecycle;
 mod output;
 mod roles;
@@ -230,6 +231,7 @@ impl Peer {
     /// The transport for `kind` is gone (closed by either side or failed).
     pub fn handle_disconnected(&mut self, kind: ConnKind, now: Instant) {
         self.core.disconnected(kind, now);
+        self.core.debug_check();
     }
 
     /// Buffer to read the socket into (then call [`Self::handle_received`]).
@@ -302,6 +304,7 @@ impl Peer {
         if let Err(e) = &res {
             self.core.fail(kind, e);
         }
+        self.core.debug_check();
         res
     }
 
@@ -350,6 +353,7 @@ impl Peer {
         if let Err(e) = self.core.fill(kind, now) {
             self.core.fail(kind, &e);
         }
+        self.core.debug_check();
         self.core.conns[kind].transmit()
     }
 
@@ -414,6 +418,7 @@ impl Peer {
     /// table changes. Safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.core.on_timeout(now);
+        self.core.debug_check();
     }
 
     // ----- control plane --------------------------------------------------

@@ -18,6 +18,7 @@
 //! - `apply_*`: the receiving side; never journaled, so nothing echoes back.
 //!   [`ApplyWorker`] applies a large received chunk on a second thread while
 //!   the caller decodes and hashes it, whole before the call returns.
+#![warn(missing_docs)]
 
 #[cfg(not(loom))]
 mod apply_worker;

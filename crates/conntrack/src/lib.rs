@@ -12,6 +12,7 @@
 //!   its kernel continuously.
 //!
 //! See `docs/CONNTRACK.md`.
+#![warn(missing_docs)]
 
 pub mod codec;
 mod consts;

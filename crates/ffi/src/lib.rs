@@ -15,7 +15,7 @@
 //!
 //! Rust programs embed `hotsync-node` directly; this crate is for C (its
 //! rlib exists for its own tests).
-
+#![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
 mod error;

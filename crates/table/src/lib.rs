@@ -16,6 +16,7 @@
 //! - [`SnapshotCursor`]: walks shards in bounded chunks for batch sync,
 //!   lock-free, while writers go on.
 //! - `apply_*`: the receiving side; never journaled, so nothing echoes back.
+#![warn(missing_docs)]
 
 pub mod generate;
 mod index;

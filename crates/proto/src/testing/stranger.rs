@@ -16,28 +16,41 @@ pub struct Stranger {
     seq: u64,
     /// Its nonce.
     pub nonce: [u8; 32],
+    /// The nonce the node was given for the connection.
+    local: [u8; 32],
 }
 
 impl Stranger {
     /// Opens `kind` on `node` from a stranger (the node accepts).
     pub fn connect(node: &mut Node, kind: ConnKind, nonce: [u8; 32], now: Instant) -> Self {
-        let s = Self {
+        let mut local = nonce;
+        local[0] ^= 0xff;
+        Self::accepted(node, kind, nonce, local, now)
+    }
+
+    /// Opens `kind` on `node` from a stranger whose hello will carry
+    /// `nonce`, the node being given `local_nonce` for the connection.
+    pub fn accepted(
+        node: &mut Node,
+        kind: ConnKind,
+        nonce: [u8; 32],
+        local_nonce: [u8; 32],
+        now: Instant,
+    ) -> Self {
+        node.peer.handle_connected(kind, false, local_nonce, now);
+        Self {
             kind,
             encoder: FrameEncoder::new(hotsync_wire::DEFAULT_MAX_FRAME_LEN),
             seq: 0,
             nonce,
-        };
-        node.peer
-            .handle_connected(kind, false, s.local_nonce(), now);
-        s
+            local: local_nonce,
+        }
     }
 
     /// The nonce the node was given for this connection (a hello carrying
     /// it is a reflection).
     pub fn local_nonce(&self) -> [u8; 32] {
-        let mut local = self.nonce;
-        local[0] ^= 0xff;
-        local
+        self.local
     }
 
     /// Skips `n` sequence numbers (the next frame arrives out of order).
@@ -72,18 +85,25 @@ impl Stranger {
         msg: &M,
         now: Instant,
     ) {
-        self.seq += 1;
         let mut out = Vec::new();
-        if self
-            .encoder
-            .encode(channel, self.seq, msg, &mut out)
-            .is_ok()
-        {
+        if self.encode(channel, msg, &mut out) {
             let _ = node.peer.handle_bytes(self.kind, &out, now);
         }
         while let Some(ev) = node.peer.poll_event() {
             node.events.push(ev);
         }
+        while let Some(action) = node.peer.poll_action() {
+            node.actions.push(action);
+        }
+    }
+}
+
+impl Stranger {
+    /// Appends `msg` as its next frame to `out`, to be delivered later
+    /// (several frames in one read). False if it does not encode.
+    pub fn encode<M: WireMessage>(&mut self, channel: Channel, msg: &M, out: &mut Vec<u8>) -> bool {
+        self.seq += 1;
+        self.encoder.encode(channel, self.seq, msg, out).is_ok()
     }
 }
 

@@ -6,6 +6,7 @@
 //! resumes at the first unacknowledged shard. A config job resends from
 //! the start (the peer's apply is additive and idempotent).
 
+use crate::config_pace::ConfigPace;
 use crate::conn::Conn;
 use crate::error::{ProtoError, RequestError};
 use crate::event::{Event, Events};
@@ -312,9 +313,17 @@ impl Jobs {
         self.last_chunk.take()
     }
 
-    /// Sends a bounded part of the config job (low priority).
-    pub fn config_step(&mut self, cx: Step<'_>, now: Instant) -> Result<(), ProtoError> {
+    /// Sends a bounded part of the config job (low priority): a few
+    /// frames, at `pace` while incremental changes flow (`busy`).
+    pub fn config_step(
+        &mut self,
+        cx: Step<'_>,
+        pace: &mut ConfigPace,
+        busy: bool,
+        now: Instant,
+    ) -> Result<(), ProtoError> {
         let Some(job) = &mut self.config else {
+            pace.clear();
             return Ok(());
         };
         if job.end_sent {
@@ -333,10 +342,12 @@ impl Jobs {
         while job.next < job.items.len()
             && frames < CONFIG_FRAMES_PER_FILL
             && cx.conn.has_room(cx.cfg.tx_high_water)
+            && pace.may_send(busy, now)
         {
             let batch = job.next_frame();
             let n = batch.items.len() as u32;
             let seq = cx.conn.send(Channel::Config, &batch, cx.stats, now)?;
+            pace.sent(batch.items.len(), busy, now);
             job.status.sent += u64::from(n);
             job.inflight.push_back((seq, n));
             frames += 1;

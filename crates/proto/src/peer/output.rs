@@ -143,8 +143,10 @@ impl Core {
     }
 
     /// Incremental changes in order, then a bounded part of the batch: the
-    /// config connection is low priority.
+    /// config connection is low priority, and paced while incremental
+    /// session changes flow (`config_pace`).
     fn fill_config(&mut self, now: Instant) -> Result<(), ProtoError> {
+        let busy = self.incremental.busy(&self.table, now);
         let conn = &mut self.conns.config;
         let high_water = self.cfg.tx_high_water;
         self.config_queue
@@ -156,6 +158,6 @@ impl Core {
             stats: &mut self.stats,
             chunk_records: self.cfg.batch_records,
         };
-        self.jobs.config_step(job, now)
+        self.jobs.config_step(job, &mut self.config_pace, busy, now)
     }
 }

@@ -142,6 +142,8 @@ pub(crate) struct Jobs {
     history: VecDeque<JobStatus>,
     /// Encoding scratch for session chunks.
     bulk: SessionUpsertBatch,
+    /// The shard and frame of the last session chunk sent, until taken.
+    last_chunk: Option<(usize, u64)>,
 }
 
 /// What a job step works with.
@@ -162,6 +164,7 @@ impl Jobs {
             config: None,
             history: VecDeque::new(),
             bulk: SessionUpsertBatch::default(),
+            last_chunk: None,
         }
     }
 
@@ -267,6 +270,7 @@ impl Jobs {
         }
         self.bulk.clear();
         let bulk = &mut self.bulk;
+        let shard = job.cursor.current_shard();
         let n = cx
             .table
             .snapshot_chunk_with(&mut job.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
@@ -274,6 +278,7 @@ impl Jobs {
         let mut seq = cx.conn.tx_seq;
         if n > 0 {
             seq = cx.conn.send(Channel::Session, &self.bulk, cx.stats, now)?;
+            self.last_chunk = shard.map(|s| (s, seq));
             cx.stats.batches_tx += 1;
             cx.stats.records_tx += n as u64;
             job.status.sent += n as u64;
@@ -301,6 +306,11 @@ impl Jobs {
             job.end_sent = true;
         }
         Ok(true)
+    }
+
+    /// The shard and frame of the session chunk sent since the last call.
+    pub fn take_last_chunk(&mut self) -> Option<(usize, u64)> {
+        self.last_chunk.take()
     }
 
     /// Sends a bounded part of the config job (low priority): a few

@@ -158,7 +158,10 @@ impl Peer {
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             config_apply: ConfigApply::new(sink),
-            inbound: Inbound::new(cfg.batch_records),
+            inbound: Inbound::new(
+                cfg.batch_records,
+                crate::receive::apply_worker(&cfg, &table),
+            ),
             step_down: StepDown::default(),
             handover: None,
             events: Events::new(),

@@ -105,6 +105,14 @@ impl Core {
                 if !self.jobs.session_step(job, now)? {
                     break;
                 }
+                // A node that is not active sends its own copy in a batch
+                // chunk: it crosses the active's walk of that shard as its
+                // changes do, and the walk is asked for again.
+                if let Some((shard, seq)) = self.jobs.take_last_chunk() {
+                    if self.election.role != Role::Active {
+                        self.ledger.sent_own_copy(shard, seq);
+                    }
+                }
             }
             self.bulk_window.sent(self.conns.session.tx_seq);
             // New changes may have arrived while bulk was being encoded.

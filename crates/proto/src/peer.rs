@@ -24,6 +24,7 @@ mod timers;
 
 use crate::bulk_window::BulkWindow;
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
+use crate::config_pace::ConfigPace;
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
@@ -68,6 +69,7 @@ struct Core {
     incremental: Incremental,
     /// Bulk chunks in flight: incremental changes go ahead of bulk.
     bulk_window: BulkWindow,
+    config_pace: ConfigPace,
     ledger: ShardLedger,
     resync: Resync,
     jobs: Jobs,
@@ -150,6 +152,7 @@ impl Peer {
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
             bulk_window: BulkWindow::default(),
+            config_pace: ConfigPace::default(),
             ledger: ShardLedger::new(shards),
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),

@@ -10,16 +10,19 @@
 //! This module keeps the public API; its submodules the dispatch of
 //! received messages (`dispatch`), the order in which output is generated
 //! (`output`), what follows a role decision (`roles`), the end of a
-//! connection (`lifecycle`) and the timers (`timers`). The state lives
-//! in one module per concern: [`crate::handshake`], [`crate::election`],
-//! [`crate::incremental`], [`crate::resync`], [`crate::jobs`],
-//! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
+//! connection (`lifecycle`), the timers (`timers`), the debug checks of
+//! the invariants (`invariants`) and the snapshot displays read
+//! (`snapshot`). The state lives in one module per concern:
+//! [`crate::handshake`], [`crate::election`], [`crate::incremental`],
+//! [`crate::resync`], [`crate::jobs`], [`crate::config_queue`],
+//! [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
 mod invariants;
 mod lifecycle;
 mod output;
 mod roles;
+mod snapshot;
 mod timers;
 
 use crate::bulk_window::BulkWindow;
@@ -29,7 +32,7 @@ use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
 use crate::error::{ProtoError, RequestError};
-use crate::event::{Action, Actions, Event, Events, PeerState};
+use crate::event::{Action, Actions, Event, Events};
 use crate::handshake;
 use crate::incremental::Incremental;
 use crate::jobs::{JobKind, JobStatus, Jobs};
@@ -85,16 +88,6 @@ struct Core {
     events: Events,
     actions: Actions,
     stats: Stats,
-}
-
-impl std::fmt::Debug for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Peer")
-            .field("node_id", &self.core.cfg.node_id)
-            .field("role", &self.core.election.role)
-            .field("established", &self.core.established)
-            .finish()
-    }
 }
 
 impl Peer {
@@ -528,28 +521,6 @@ impl Peer {
     /// Counts an error the driver saw (accept/connect/socket errors).
     pub fn count_error(&mut self, kind: &'static str) {
         self.core.stats.count_error(kind);
-    }
-
-    /// A snapshot for displays.
-    pub fn state(&self) -> PeerState {
-        let c = &self.core;
-        PeerState {
-            role: c.election.role,
-            role_reason: c.election.role_reason,
-            role_since: c.election.role_since,
-            established: c.established,
-            authenticated: c.authenticated,
-            encrypted: c.authenticated && c.cfg.encryption_key.is_some(),
-            last_failure: c.last_failure.clone(),
-            peer: c.election.peer,
-            conn_phase: c.conns.map(|c| c.phase),
-            uncertain_shards: c.ledger.uncertain.len() + usize::from(c.resync.walking()),
-            config_queue: c.config_queue.len(),
-            peer_unsynced: c.relationship.unsynced(),
-            incarnation: c.relationship.local(),
-            config_backlog: c.config_apply.backlog(),
-            stats: c.stats.clone(),
-        }
     }
 }
 

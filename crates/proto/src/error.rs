@@ -118,6 +118,12 @@ pub enum ProtoError {
     /// Nothing heard for the dead interval.
     #[error("peer silent for the dead interval")]
     Timeout,
+    /// This node's role changed while the session connection was in its
+    /// handshake: the hello it sent claims the old role, and the peer
+    /// would agree roles (and decide whether to wait for a former active's
+    /// last changes) on it. The connection starts over with a new hello.
+    #[error("this node's role changed during the handshake: its hello is stale")]
+    RoleChangedInHandshake,
 }
 
 impl ProtoError {
@@ -143,6 +149,7 @@ impl ProtoError {
             ProtoError::PeerClosed { .. } => "peer_closed",
             ProtoError::InvalidField { field, .. } => field.error_name(),
             ProtoError::Timeout => "timeout",
+            ProtoError::RoleChangedInHandshake => "role_changed_in_handshake",
         }
     }
 

@@ -3,7 +3,8 @@
 //! role at once.
 
 use super::Core;
-use crate::conn::ConnKind;
+use crate::conn::{ConnKind, Phase};
+use crate::error::ProtoError;
 use crate::role::Role;
 use crate::step_down::StepDown;
 use hotsync_wire::{Channel, ResyncRequest};
@@ -71,11 +72,20 @@ impl Core {
     }
 
     /// Our role changed: tell the peer at once rather than at the next
-    /// heartbeat.
+    /// heartbeat. A session connection still in its handshake sent a hello
+    /// that claims the old role: the peer would agree roles on it and, not
+    /// knowing this node was active, send its session data before this
+    /// node's hand-over. It starts over, with a hello that says the role.
     pub(super) fn announce_role(&mut self, now: Instant) {
-        if self.conns.session.is_up() {
-            let hb = self.election.heartbeat(now);
-            self.send_or_fail(ConnKind::Session, Channel::Control, &hb, now);
+        match self.conns.session.phase {
+            Phase::Up => {
+                let hb = self.election.heartbeat(now);
+                self.send_or_fail(ConnKind::Session, Channel::Control, &hb, now);
+            }
+            Phase::AwaitHello | Phase::AwaitAuth => {
+                self.fail(ConnKind::Session, &ProtoError::RoleChangedInHandshake);
+            }
+            Phase::Down | Phase::Closing => {}
         }
     }
 }

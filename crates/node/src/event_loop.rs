@@ -8,7 +8,7 @@
 use crate::config_worker::{ConfigWorker, Output, Task};
 use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
-use hotsync_proto::{ConnKind, Event, Peer, Phase};
+use hotsync_proto::{Action, ConnKind, Event, Peer, Phase};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
@@ -379,58 +379,24 @@ impl EventLoop {
         }
     }
 
+    /// Records the protocol's notices and carries out its actions, in
+    /// rounds: closing a connection raises more notices (a notice raised
+    /// before a close, such as `Connected`, is seen before it).
     fn process_events(&mut self, now: Instant) {
-        while let Some(ev) = self.peer.poll_event() {
-            match ev {
-                Event::Close { conn, reason } => {
+        loop {
+            while let Some(ev) = self.peer.poll_event() {
+                self.on_event(ev);
+            }
+            let Some(action) = self.peer.poll_action() else {
+                break;
+            };
+            match action {
+                Action::Close { conn, reason } => {
                     self.write(conn, now);
                     self.close(conn, &reason, now);
                 }
-                Event::RoleChanged { from, to, reason } => {
-                    self.note(format!("role {from} -> {to}: {reason}"));
-                }
-                Event::Established {
-                    peer_node_id,
-                    role,
-                    authenticated,
-                } => {
-                    let auth = if authenticated {
-                        "authenticated"
-                    } else {
-                        "UNAUTHENTICATED"
-                    };
-                    self.note(format!(
-                        "relationship established with node {peer_node_id} ({auth}); this node is {role}"
-                    ));
-                }
-                Event::RelationshipLost { reason } => {
-                    self.note(format!("relationship lost: {reason}"));
-                }
-                Event::PeerDead => {
-                    self.note("peer dead (no heartbeat for the dead interval)".into())
-                }
                 // Rendered off this thread; started when it is back.
-                Event::ConfigSyncWanted => self.config.send(Task::Render),
-                Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
-                // Logged by the protocol (`batch sync finished`).
-                Event::JobFinished(st) => {
-                    if st.kind == hotsync_proto::JobKind::Config {
-                        self.io.config_items_tx += st.sent;
-                    }
-                }
-                Event::PeerBatchStarted { kind, total } => {
-                    tracing::info!(kind = kind.name(), total, "peer batch sync started");
-                }
-                Event::PeerBatchFinished { kind, received } => {
-                    tracing::info!(kind = kind.name(), received, "peer batch sync finished");
-                }
-                Event::Connected(kind) => {
-                    let i = idx(kind);
-                    let slot = &mut self.slots[i];
-                    slot.up = true;
-                    self.io.bytes_rx[i] += std::mem::take(&mut slot.handshake_rx);
-                    self.io.bytes_tx[i] += std::mem::take(&mut slot.handshake_tx);
-                }
+                Action::StartConfigSync => self.config.send(Task::Render),
             }
         }
         self.shared
@@ -439,6 +405,53 @@ impl EventLoop {
         self.shared
             .established
             .store(self.peer.is_established(), Ordering::Release);
+    }
+
+    /// Records a notice: the state history, logs, I/O counters.
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::RoleChanged { from, to, reason } => {
+                self.note(format!("role {from} -> {to}: {reason}"));
+            }
+            Event::Established {
+                peer_node_id,
+                role,
+                authenticated,
+            } => {
+                let auth = if authenticated {
+                    "authenticated"
+                } else {
+                    "UNAUTHENTICATED"
+                };
+                self.note(format!(
+                    "relationship established with node {peer_node_id} ({auth}); this node is {role}"
+                ));
+            }
+            Event::RelationshipLost { reason } => {
+                self.note(format!("relationship lost: {reason}"));
+            }
+            Event::PeerDead => self.note("peer dead (no heartbeat for the dead interval)".into()),
+            Event::Warning(w) => tracing::warn!(node = self.cfg.proto.node_id, "{w}"),
+            // Logged by the protocol (`batch sync finished`).
+            Event::JobFinished(st) => {
+                if st.kind == hotsync_proto::JobKind::Config {
+                    self.io.config_items_tx += st.sent;
+                }
+            }
+            Event::PeerBatchStarted { kind, total } => {
+                tracing::info!(kind = kind.name(), total, "peer batch sync started");
+            }
+            Event::PeerBatchFinished { kind, received } => {
+                tracing::info!(kind = kind.name(), received, "peer batch sync finished");
+            }
+            Event::Connected(kind) => {
+                let i = idx(kind);
+                let slot = &mut self.slots[i];
+                slot.up = true;
+                self.io.bytes_rx[i] += std::mem::take(&mut slot.handshake_rx);
+                self.io.bytes_tx[i] += std::mem::take(&mut slot.handshake_tx);
+            }
+        }
     }
 
     // ----- sockets ----------------------------------------------------------
@@ -621,7 +634,7 @@ impl EventLoop {
                     }
                     if r.is_err() {
                         // Counted, and the connection is closing: its
-                        // `Event::Close` flushes the close frame and drops
+                        // `Action::Close` flushes the close frame and drops
                         // the socket (the one close path).
                         self.process_events(now);
                         return;

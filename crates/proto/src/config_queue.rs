@@ -209,7 +209,7 @@ impl ConfigQueue {
         n
     }
 
-    fn debug_check(&self) {
+    pub(crate) fn debug_check(&self) {
         debug_assert!(
             self.sent <= self.ops.len(),
             "config_sent {} beyond the queue's {}",

@@ -1,4 +1,5 @@
-//! What the protocol reports: events for the driver and the control plane,
+//! What the protocol reports: instructions the driver must carry out
+//! ([`Action`]), notices for the driver and the control plane ([`Event`]),
 //! and state snapshots for displays.
 
 use crate::conn::{ConnKind, PerConn, Phase};
@@ -9,7 +10,28 @@ use crate::stats::Stats;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// What the protocol tells its driver and the control plane.
+/// Work the driver must do, kept apart from the notices in [`Event`] as
+/// quinn keeps `EndpointEvent` apart from `Event`: a driver may ignore a
+/// notice, never an action. Taken with [`crate::Peer::poll_action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Close this connection's transport: flush what
+    /// [`crate::Peer::poll_transmit`] still has (the close frame), close,
+    /// then call [`crate::Peer::handle_disconnected`]. The one path by
+    /// which the protocol ends a connection.
+    Close {
+        /// Which connection.
+        conn: ConnKind,
+        /// Why (the error that closed it).
+        reason: String,
+    },
+    /// The relationship formed and `auto-sync on-establish` is on: start a
+    /// configuration batch sync (the driver owns the store it renders).
+    StartConfigSync,
+}
+
+/// Notices: what the protocol tells its driver and the control plane.
+/// Nothing here needs an answer; instructions come as [`Action`]s.
 #[derive(Clone, Debug)]
 pub enum Event {
     /// A connection finished its handshake.
@@ -39,15 +61,6 @@ pub enum Event {
         /// Why.
         reason: &'static str,
     },
-    /// The driver must close this connection's transport (after flushing
-    /// what [`crate::Peer::poll_transmit`] still has) and call
-    /// [`crate::Peer::handle_disconnected`].
-    Close {
-        /// Which connection.
-        conn: ConnKind,
-        /// Why.
-        reason: String,
-    },
     /// A job of ours ended.
     JobFinished(JobStatus),
     /// The peer started a batch sync towards us.
@@ -64,15 +77,15 @@ pub enum Event {
         /// Items received.
         received: u64,
     },
-    /// The relationship formed and `auto-sync on-establish` is on: the
-    /// driver should start a configuration batch sync (it owns the store).
-    ConfigSyncWanted,
     /// Something the operator should know.
     Warning(String),
 }
 
 /// The queue of events not yet polled.
 pub(crate) type Events = VecDeque<Event>;
+
+/// The queue of actions not yet polled.
+pub(crate) type Actions = VecDeque<Action>;
 
 /// What we know of the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,7 +43,7 @@ mod remote;
 
 use crate::config_queue::{ConfigSink, ItemOutcome};
 use crate::conn::{ConnKind, PerConn, Phase};
-use crate::event::Event;
+use crate::event::Action;
 use crate::peer::Peer;
 use crate::settings::ProtoConfig;
 use arbitrary::{Arbitrary, Unstructured};
@@ -189,8 +189,9 @@ impl Harness {
     /// Handles the peer's events as the node does, then checks invariants.
     fn after_op(&mut self) {
         let now = self.now();
-        while let Some(ev) = self.peer.poll_event() {
-            if let Event::Close { conn, .. } = ev {
+        while self.peer.poll_event().is_some() {}
+        while let Some(action) = self.peer.poll_action() {
+            if let Action::Close { conn, .. } = action {
                 // The driver flushes (the close frame) and drops the socket.
                 self.flush(conn);
                 self.remotes[conn].open = false;

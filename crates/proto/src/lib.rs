@@ -40,7 +40,7 @@ pub use config_apply::{CONFIG_BACKLOG_BYTES, CONFIG_BACKLOG_ITEMS, ConfigDone, C
 pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, OpDelivery, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{CloseReason, Field, ProtoError, RequestError};
-pub use event::{Event, PeerInfo, PeerState};
+pub use event::{Action, Event, PeerInfo, PeerState};
 pub use handshake::CAP_AUTH;
 pub use jobs::{ConfigOutcome, JobKind, JobState, JobStatus};
 pub use peer::Peer;

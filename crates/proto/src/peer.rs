@@ -16,6 +16,7 @@
 //! [`crate::config_queue`], [`crate::config_apply`] and [`crate::receive`].
 
 mod dispatch;
+mod invariants;
 mod lifecycle;
 mod output;
 mod roles;
@@ -27,7 +28,7 @@ use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
 use crate::error::{ProtoError, RequestError};
-use crate::event::{Event, Events, PeerState};
+use crate::event::{Action, Actions, Event, Events, PeerState};
 use crate::handshake;
 use crate::incremental::Incremental;
 use crate::jobs::{JobKind, JobStatus, Jobs};
@@ -80,6 +81,7 @@ struct Core {
     /// completes it, `u64::MAX` until the request is sent.
     handover: Option<u64>,
     events: Events,
+    actions: Actions,
     stats: Stats,
 }
 
@@ -157,6 +159,7 @@ impl Peer {
             step_down: StepDown::default(),
             handover: None,
             events: Events::new(),
+            actions: Actions::new(),
             stats: Stats::default(),
             table,
             cfg,
@@ -228,6 +231,7 @@ impl Peer {
     /// The transport for `kind` is gone (closed by either side or failed).
     pub fn handle_disconnected(&mut self, kind: ConnKind, now: Instant) {
         self.core.disconnected(kind, now);
+        self.core.debug_check();
     }
 
     /// Buffer to read the socket into (then call [`Self::handle_received`]).
@@ -236,7 +240,7 @@ impl Peer {
     }
 
     /// `n` bytes were read into [`Self::recv_buf`]. An error is counted and
-    /// the connection is closing: the [`Event::Close`] queued with it is
+    /// the connection is closing: the [`Action::Close`] queued with it is
     /// the one path to close the transport (flush [`Self::poll_transmit`],
     /// it holds the close frame; close; call [`Self::handle_disconnected`]).
     pub fn handle_received(
@@ -300,6 +304,7 @@ impl Peer {
         if let Err(e) = &res {
             self.core.fail(kind, e);
         }
+        self.core.debug_check();
         res
     }
 
@@ -336,7 +341,7 @@ impl Peer {
             self.core.fail(ConnKind::Config, &e);
             return;
         }
-        // Errors are counted and close the connection (`Event::Close`).
+        // Errors are counted and close the connection (`Action::Close`).
         let _ = self.process(ConnKind::Config, now);
     }
 
@@ -348,6 +353,7 @@ impl Peer {
         if let Err(e) = self.core.fill(kind, now) {
             self.core.fail(kind, &e);
         }
+        self.core.debug_check();
         self.core.conns[kind].transmit()
     }
 
@@ -391,9 +397,16 @@ impl Peer {
             && !c.holding(now)
     }
 
-    /// The next event, if any.
+    /// The next notice, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.core.events.pop_front()
+    }
+
+    /// The next instruction the driver must carry out, if any. Poll it
+    /// after every call that takes bytes or time (`handle_*`,
+    /// `poll_transmit`).
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
     }
 
     /// When [`Self::handle_timeout`] should next run.
@@ -405,6 +418,7 @@ impl Peer {
     /// table changes. Safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.core.on_timeout(now);
+        self.core.debug_check();
     }
 
     // ----- control plane --------------------------------------------------

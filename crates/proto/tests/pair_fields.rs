@@ -3,7 +3,7 @@
 //! name, and changes nothing.
 
 use hotsync_proto::testing::{Node, Pair, PairConfig, Stranger};
-use hotsync_proto::{CloseReason, ConnKind, Event, Field, ProtoError, Role};
+use hotsync_proto::{Action, CloseReason, ConnKind, Event, Field, ProtoError, Role};
 use hotsync_wire::{Ack, BatchStart, Channel, Close, ConfigOp, Heartbeat};
 
 /// A node with an unauthenticated scripted peer up on `kind`.
@@ -31,7 +31,7 @@ fn up(kind: ConnKind) -> (Pair, Stranger) {
 }
 
 fn closed_with(n: &Node, counter: &str) -> bool {
-    n.errors(counter) == 1 && n.saw(|e| matches!(e, Event::Close { .. }))
+    n.errors(counter) == 1 && n.did(|a| matches!(a, Action::Close { .. }))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! peer incomplete on both nodes until the batch syncs).
 
 use hotsync_proto::testing::{Node, Pair, PairConfig, Stranger};
-use hotsync_proto::{ConnKind, Event, JobKind, JobState, OpDelivery, Role, Unsynced};
+use hotsync_proto::{Action, ConnKind, Event, JobKind, JobState, OpDelivery, Role, Unsynced};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey};
 use hotsync_wire::Channel;
 use std::time::Duration;
@@ -297,5 +297,5 @@ fn a_config_connection_from_another_process_is_refused_while_established() {
     s.send(&mut p.a, Channel::Control, &hello, now);
     assert_eq!(p.a.errors("unexpected_message"), 1);
     assert!(p.a.peer.is_established(), "the session connection stays");
-    assert!(p.a.saw(|e| matches!(e, Event::Close { conn, .. } if *conn == CONFIG)));
+    assert!(p.a.did(|a| matches!(a, Action::Close { conn, .. } if *conn == CONFIG)));
 }

@@ -2,7 +2,7 @@
 //! in-memory pair: one short deterministic test per behaviour.
 
 use hotsync_proto::testing::{Node, Pair, PairConfig, Side, Stranger};
-use hotsync_proto::{ConnKind, Event, JobState, RequestError, Role};
+use hotsync_proto::{Action, ConnKind, Event, JobState, RequestError, Role};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey};
 use hotsync_wire::{Channel, ResyncRequest, ResyncStart};
 use std::time::Duration;
@@ -411,9 +411,9 @@ fn a_shard_out_of_range_is_reported_with_the_message_that_carried_it() {
                 now,
             );
         }
-        let close = p.a.events.iter().find_map(|e| match e {
-            Event::Close { reason, .. } => Some(reason.clone()),
-            _ => None,
+        let close = p.a.actions.iter().find_map(|a| match a {
+            Action::Close { reason, .. } => Some(reason.clone()),
+            Action::StartConfigSync => None,
         });
         assert!(close.is_some_and(|r| r.contains(msg)), "{msg} not named");
     }
@@ -613,7 +613,11 @@ fn auto_sync_on_establish_starts_both_batch_syncs() {
     let mut p = Pair::new(cfg);
     write(&p, 1, 100);
     p.establish();
-    assert!(p.a.saw(|e| matches!(e, Event::ConfigSyncWanted)));
+    assert!(p.a.did(|a| matches!(a, Action::StartConfigSync)));
+    assert!(
+        !p.b.did(|a| matches!(a, Action::StartConfigSync)),
+        "B has it off"
+    );
     assert!(p.run_until(Duration::from_millis(200), in_step));
     assert_eq!(p.b.table.len(), 100);
 }

@@ -881,6 +881,11 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
     while !r.quiet() && r.sim.t - healed <= bound {
         r.step(1000, false);
     }
+    // Roles are judged once quiet, not at the first step with one active:
+    // a node paused past the dead interval and resumed at the heal is
+    // still active there until its peer's dead timer fires; the priority
+    // rule then decides (seed 523396013147223482).
+    let ai = r.sim.active();
     let after = |r: &Run| {
         format!(
             "{} ms after heal (bound {} ms)",
@@ -1076,7 +1081,7 @@ impl Run {
                 ));
             }
         }
-        if a.peer.role() != Role::Active || b.peer.role() != Role::Standby {
+        if !self.one_active() || a.peer.role() != Role::Active || b.peer.role() != Role::Standby {
             return Err(format!(
                 "roles after heal: {} / {}\n  {}",
                 a.peer.role(),
@@ -1389,6 +1394,17 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
         10133906088416419527,
         Some(&[
             2, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 26, 27, 28, 29, 35,
+        ]),
+    ),
+    // The lower-priority active, paused past the dead interval, resumed at
+    // the heal, one step before the standby's dead timer fired: the
+    // simulator took it for the final active; the standby then took over
+    // and kept the role by priority, as the docs say (a simulator bug; 1
+    // of 100,000 random seeds).
+    (
+        523396013147223482,
+        Some(&[
+            0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 31, 40, 41, 43,
         ]),
     ),
 ];

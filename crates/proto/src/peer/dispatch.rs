@@ -6,7 +6,7 @@ use crate::config_queue::ConfigOpKind;
 use crate::conn::{ConnKind, Phase};
 use crate::error::ProtoError;
 use crate::error::{CloseReason, Field};
-use crate::event::{Event, PeerInfo};
+use crate::event::{Action, Event, PeerInfo};
 use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
 use crate::receive::Inbound;
@@ -172,7 +172,7 @@ impl Core {
         if formed != Formed::Resumed && self.cfg.auto_sync_on_establish {
             // Already running is fine: that job covers it.
             let _ = self.start_session_sync(now);
-            self.events.push_back(Event::ConfigSyncWanted);
+            self.actions.push_back(Action::StartConfigSync);
         }
     }
 

@@ -1,11 +1,11 @@
 //! The end of a connection: a fatal error closes it (one path: a close
-//! frame and one `Close` event), and a lost session connection makes
+//! frame and one `Close` action), and a lost session connection makes
 //! everything the peer did not acknowledge uncertain.
 
 use super::Core;
 use crate::conn::{ConnKind, Phase};
 use crate::error::ProtoError;
-use crate::event::Event;
+use crate::event::{Action, Event};
 use hotsync_wire::{Channel, Close};
 use std::time::Instant;
 
@@ -44,7 +44,7 @@ impl Core {
             let _ = c.send(Channel::Control, &close, &mut self.stats, at);
         }
         self.conns[kind].phase = Phase::Closing;
-        self.events.push_back(Event::Close {
+        self.actions.push_back(Action::Close {
             conn: kind,
             reason: e.to_string(),
         });

@@ -3,7 +3,7 @@
 
 use crate::config_apply::ConfigWork;
 use crate::config_queue::{ConfigSink, ItemOutcome};
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::peer::Peer;
 use crate::settings::ProtoConfig;
 use hotsync_table::{SessionTable, TableConfig};
@@ -57,6 +57,8 @@ pub struct Node {
     pub config: ConfigLog,
     /// Every event a [`super::Pair`] polled from it, in order.
     pub events: Vec<Event>,
+    /// Every action a [`super::Pair`] polled from it, in order.
+    pub actions: Vec<Action>,
     /// Configuration applied by the driver (see [`Self::apply_config`]):
     /// its sink; `None` for a node that applies inline.
     driver_sink: Option<RecordingSink>,
@@ -108,6 +110,7 @@ impl Node {
             table,
             config,
             events: Vec::new(),
+            actions: Vec::new(),
             driver_sink,
             config_taken: VecDeque::new(),
         }
@@ -146,6 +149,11 @@ impl Node {
     /// Whether it reported an event matching `f`.
     pub fn saw(&self, f: impl Fn(&Event) -> bool) -> bool {
         self.events.iter().any(f)
+    }
+
+    /// Whether it asked its driver for an action matching `f`.
+    pub fn did(&self, f: impl Fn(&Action) -> bool) -> bool {
+        self.actions.iter().any(f)
     }
 
     /// How often the error `kind` was counted.

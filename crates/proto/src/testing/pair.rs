@@ -4,7 +4,7 @@
 use super::link::{Link, Side};
 use super::node::Node;
 use crate::conn::{ConnKind, PerConn};
-use crate::event::Event;
+use crate::event::Action;
 use crate::settings::ProtoConfig;
 use hotsync_table::TableConfig;
 use std::time::{Duration, Instant};
@@ -239,8 +239,8 @@ impl Pair {
         }
     }
 
-    /// Timers and events of both nodes; a close event closes the link as a
-    /// driver would: flush the close frame, then drop the transport.
+    /// Timers, events and actions of both nodes; a close action closes the
+    /// link as a driver would: flush the close frame, then drop the transport.
     pub fn poll(&mut self) {
         let now = self.now;
         for side in Side::BOTH {
@@ -249,17 +249,23 @@ impl Pair {
         }
     }
 
-    /// Records `side`'s events; a close event closes its link, except one
-    /// for `ended`, a connection already going down (a close it raised
-    /// while that link delivered its last bytes must not cut the next
-    /// connection).
+    /// Records `side`'s events and actions; a close action closes its
+    /// link, except one for `ended`, a connection already going down (a
+    /// close it raised while that link delivered its last bytes must not
+    /// cut the next connection).
     fn take_events(&mut self, side: Side, ended: Option<ConnKind>) {
-        while let Some(ev) = self.node(side).peer.poll_event() {
-            let close = match &ev {
-                Event::Close { conn, reason } => Some((*conn, reason.clone())),
-                _ => None,
+        loop {
+            while let Some(ev) = self.node(side).peer.poll_event() {
+                self.node(side).events.push(ev);
+            }
+            let Some(action) = self.node(side).peer.poll_action() else {
+                break;
             };
-            self.node(side).events.push(ev);
+            let close = match &action {
+                Action::Close { conn, reason } => Some((*conn, reason.clone())),
+                Action::StartConfigSync => None,
+            };
+            self.node(side).actions.push(action);
             if let Some((conn, reason)) = close {
                 self.closes.push((side, conn, reason));
                 if Some(conn) != ended {

@@ -92,6 +92,9 @@ impl Stranger {
         while let Some(ev) = node.peer.poll_event() {
             node.events.push(ev);
         }
+        while let Some(action) = node.peer.poll_action() {
+            node.actions.push(action);
+        }
     }
 }
 

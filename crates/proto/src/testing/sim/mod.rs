@@ -16,7 +16,7 @@ use super::link::{Link, Mangle, Side};
 use super::node::Node;
 use super::rng::Rng;
 use crate::conn::ConnKind;
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use hotsync_table::{SessionTable, TableConfig};
@@ -279,27 +279,26 @@ impl Sim {
         }
     }
 
-    /// Node `ni`'s timers and events: a close drops the connection (and
-    /// holds it down briefly), a role change is logged.
+    /// Node `ni`'s timers, events and actions: a role change is logged, a
+    /// close action drops the connection (and holds it down briefly).
     fn poll(&mut self, ni: usize, now: Instant, obs: &mut impl Observer) {
         self.nodes[ni].peer.handle_timeout(now);
         while let Some(ev) = self.nodes[ni].peer.poll_event() {
-            match &ev {
-                Event::Close { conn, reason } => {
-                    self.log.push(format!(
-                        "t={} node{ni} close {}: {reason}",
-                        self.t,
-                        conn.name()
-                    ));
-                    self.cut(*conn, REDIAL_US);
-                }
-                Event::RoleChanged { from, to, reason } => {
-                    self.log
-                        .push(format!("t={} node{ni} {from} -> {to}: {reason}", self.t));
-                }
-                _ => {}
+            if let Event::RoleChanged { from, to, reason } = &ev {
+                self.log
+                    .push(format!("t={} node{ni} {from} -> {to}: {reason}", self.t));
             }
             obs.event(self, ni, &ev);
+        }
+        while let Some(action) = self.nodes[ni].peer.poll_action() {
+            if let Action::Close { conn, reason } = action {
+                self.log.push(format!(
+                    "t={} node{ni} close {}: {reason}",
+                    self.t,
+                    conn.name()
+                ));
+                self.cut(conn, REDIAL_US);
+            }
         }
         obs.polled(self, ni);
     }

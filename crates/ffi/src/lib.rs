@@ -9,7 +9,7 @@
 //!
 //! - [`types`]: the C structs, mirrors of the Rust types with field-by-field
 //!   conversions (the table's types stay free to change).
-//! - [`error`](crate::error): status codes, messages, the panic guard.
+//! - `error`: status codes, messages, the panic guard.
 //! - `node`: the control plane in safe Rust.
 //! - `exports`: the `extern "C"` functions, the only module with `unsafe`.
 //!

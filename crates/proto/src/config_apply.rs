@@ -12,7 +12,7 @@
 //! ([`ConfigApply::is_full`]): unapplied configuration waits in the socket
 //! buffers under TCP back-pressure, not in memory.
 
-use crate::config_queue::{ConfigSink, ItemOutcome};
+use crate::config_queue::{ConfigOpKind, ConfigSink, ItemOutcome};
 use crate::conn::Conn;
 use crate::error::ProtoError;
 use crate::event::{Event, Events};
@@ -215,11 +215,16 @@ impl ConfigApply {
         self.issue(ConfigWork::Items(items), batch, cx)
     }
 
-    /// An incremental change arrived (its op code checked).
-    pub fn op(&mut self, op: &ArchivedConfigOp, cx: Answer<'_>) -> Result<(), ProtoError> {
+    /// An incremental change arrived (`what`: its op code, checked).
+    pub fn op(
+        &mut self,
+        what: ConfigOpKind,
+        op: &ArchivedConfigOp,
+        cx: Answer<'_>,
+    ) -> Result<(), ProtoError> {
         cx.stats.config_ops_rx += 1;
         let work = ConfigWork::Op(ConfigOp {
-            op: op.op,
+            op: what.to_wire(),
             vsys: op.vsys.as_str().to_owned(),
             text: op.text.as_str().to_owned(),
         });

@@ -23,37 +23,7 @@ pub enum ItemOutcome {
     Rejected,
 }
 
-/// What a configuration change does (`ConfigOp.op`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConfigOpKind {
-    /// 0: a new item.
-    Add,
-    /// 1: an item changed.
-    Modify,
-    /// 2: an item removed.
-    Delete,
-}
-
-impl ConfigOpKind {
-    /// The wire code.
-    pub fn to_wire(self) -> u8 {
-        match self {
-            ConfigOpKind::Add => 0,
-            ConfigOpKind::Modify => 1,
-            ConfigOpKind::Delete => 2,
-        }
-    }
-
-    /// From the wire code; `None` if undefined.
-    pub fn from_wire(op: u8) -> Option<ConfigOpKind> {
-        Some(match op {
-            0 => ConfigOpKind::Add,
-            1 => ConfigOpKind::Modify,
-            2 => ConfigOpKind::Delete,
-            _ => return None,
-        })
-    }
-}
+pub use hotsync_wire::ConfigOpKind;
 
 /// Where configuration from the peer goes. The node implements it over its
 /// configuration store; the protocol only moves the text.

@@ -1,6 +1,6 @@
 //! Why a connection was dropped.
 
-use hotsync_wire::{DecodeError, EncodeError, MessageKind};
+use hotsync_wire::{DecodeError, EncodeError, InvalidCode, MessageKind};
 
 /// A fatal error on one connection. The driver drops that connection (the
 /// process and the other connection live on) and counts the error under
@@ -172,92 +172,15 @@ impl ProtoError {
     }
 }
 
-/// Why a connection is closed: the `reason` code of a `Close` frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// 1: a protocol error (bad frame, unexpected message, timeout...).
-    Protocol,
-    /// 2: another protocol version or wire format.
-    Incompatible,
-    /// 3: the pre-shared-key check failed, or one side has no key (or no
-    /// encryption key where the other encrypts).
-    Authentication,
-    /// 4: the two nodes' settings cannot pair (shard count, node id).
-    Configuration,
-}
+pub use hotsync_wire::{CloseReason, Field};
 
-impl CloseReason {
-    /// The wire code.
-    pub fn code(self) -> u16 {
-        match self {
-            CloseReason::Protocol => 1,
-            CloseReason::Incompatible => 2,
-            CloseReason::Authentication => 3,
-            CloseReason::Configuration => 4,
+impl From<InvalidCode> for ProtoError {
+    fn from(e: InvalidCode) -> Self {
+        ProtoError::InvalidField {
+            kind: e.kind,
+            field: e.field,
+            value: e.value,
         }
-    }
-
-    /// From the wire code; `None` for a code the protocol does not define.
-    pub fn from_code(code: u16) -> Option<CloseReason> {
-        Some(match code {
-            1 => CloseReason::Protocol,
-            2 => CloseReason::Incompatible,
-            3 => CloseReason::Authentication,
-            4 => CloseReason::Configuration,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            CloseReason::Protocol => "protocol error",
-            CloseReason::Incompatible => "incompatible version or format",
-            CloseReason::Authentication => "authentication",
-            CloseReason::Configuration => "settings do not pair",
-        };
-        write!(f, "reason {}: {name}", self.code())
-    }
-}
-
-/// A message field checked on receipt against the values it may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Field {
-    /// `Hello.role`, `Heartbeat.role`.
-    Role,
-    /// `BatchStart.what`.
-    BatchKind,
-    /// `ConfigOp.op`.
-    ConfigOp,
-    /// `Ack.channel`: the channel of the connection it arrives on.
-    AckChannel,
-    /// `Close.reason`.
-    CloseReason,
-}
-
-impl Field {
-    /// The error counter of a bad value in this field.
-    pub fn error_name(self) -> &'static str {
-        match self {
-            Field::Role => "invalid_role",
-            Field::BatchKind => "invalid_batch_kind",
-            Field::ConfigOp => "invalid_config_op",
-            Field::AckChannel => "invalid_ack_channel",
-            Field::CloseReason => "invalid_close_reason",
-        }
-    }
-}
-
-impl std::fmt::Display for Field {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Field::Role => "role",
-            Field::BatchKind => "batch kind (what)",
-            Field::ConfigOp => "config op",
-            Field::AckChannel => "ack channel",
-            Field::CloseReason => "close reason",
-        })
     }
 }
 

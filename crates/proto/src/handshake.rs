@@ -8,14 +8,13 @@
 
 use crate::auth;
 use crate::conn::{Conn, ConnKind, Phase};
-use crate::error::{Field, ProtoError};
+use crate::error::ProtoError;
 use crate::event::PeerInfo;
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
 use hotsync_wire::{
-    ArchivedHello, AuthProof, Channel, FORMAT_FINGERPRINT, Hello, Integrity, MessageKind,
-    PROTOCOL_VERSION,
+    ArchivedHello, AuthProof, Channel, FORMAT_FINGERPRINT, Hello, Integrity, PROTOCOL_VERSION,
 };
 use std::time::Instant;
 
@@ -85,11 +84,7 @@ pub(crate) fn on_hello(
     now: Instant,
 ) -> Result<Progress, ProtoError> {
     check_compatible(conn, hello, cfg, shard_count)?;
-    let role = Role::from_wire(hello.role).ok_or(ProtoError::InvalidField {
-        kind: MessageKind::Hello,
-        field: Field::Role,
-        value: hello.role.into(),
-    })?;
+    let role = hello.role()?;
     let peer_caps = hello.capabilities.to_native();
     let peer_requires_auth = peer_caps & CAP_AUTH != 0;
     // No downgrade, either way: both sides encrypt or the link stays down.

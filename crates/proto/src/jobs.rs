@@ -29,41 +29,7 @@ const CONFIG_BYTES_PER_FRAME: usize = 64 << 10;
 /// priority.
 const CONFIG_FRAMES_PER_FILL: usize = 4;
 
-/// What a job synchronizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobKind {
-    /// `hrp sync connection-status`: the session table.
-    ConnectionStatus,
-    /// `hrp sync config`: the configuration.
-    Config,
-}
-
-impl JobKind {
-    /// Its `BatchStart::what` code.
-    pub fn to_wire(self) -> u8 {
-        match self {
-            JobKind::ConnectionStatus => 0,
-            JobKind::Config => 1,
-        }
-    }
-
-    /// From a `BatchStart::what` code; `None` if undefined.
-    pub fn from_wire(what: u8) -> Option<JobKind> {
-        match what {
-            0 => Some(JobKind::ConnectionStatus),
-            1 => Some(JobKind::Config),
-            _ => None,
-        }
-    }
-
-    /// Name as the CLI prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::ConnectionStatus => "connection-status",
-            JobKind::Config => "config",
-        }
-    }
-}
+pub use hotsync_wire::JobKind;
 
 /// Where a job is.
 #[derive(Clone, Debug, PartialEq, Eq)]

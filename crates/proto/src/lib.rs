@@ -1,6 +1,7 @@
 //! The hotsync protocol as a sans-IO state machine, in the manner of
 //! quinn-proto: bytes and the current time go in; bytes to send, timer
-//! deadlines and events come out. No sockets, no clock, no threads, so a
+//! deadlines, actions the driver must carry out (`Peer::poll_action`) and
+//! notices (`Peer::poll_event`) come out. No sockets, no clock, no threads, so a
 //! deterministic simulator can run thousands of fault schedules a second
 //! (see `tests/simulator.rs`), and the `node` crate only moves bytes.
 //!

@@ -1,55 +1,6 @@
 //! Active/standby roles and the rule that picks them.
 
-use std::fmt;
-
-/// A node's HRP role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Just started: no peer heard yet, not serving.
-    Initial,
-    /// Serving traffic; its sessions are authoritative.
-    Active,
-    /// Holding replicated state, ready to take over.
-    Standby,
-}
-
-impl Role {
-    /// Wire encoding.
-    pub fn to_u8(self) -> u8 {
-        match self {
-            Role::Initial => 0,
-            Role::Active => 1,
-            Role::Standby => 2,
-        }
-    }
-
-    /// Decoding of a local encoding (unknown values read as `Initial`,
-    /// which claims nothing). A peer's role goes through
-    /// [`Self::from_wire`] instead.
-    pub fn from_u8(v: u8) -> Role {
-        Role::from_wire(v).unwrap_or(Role::Initial)
-    }
-
-    /// Wire decoding: `None` for a value the protocol does not define.
-    pub fn from_wire(v: u8) -> Option<Role> {
-        Some(match v {
-            0 => Role::Initial,
-            1 => Role::Active,
-            2 => Role::Standby,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Initial => "initial",
-            Role::Active => "active",
-            Role::Standby => "standby",
-        })
-    }
-}
+pub use hotsync_wire::Role;
 
 /// What a node says about itself when roles are decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

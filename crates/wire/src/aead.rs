@@ -7,8 +7,9 @@
 //!   connection draws fresh nonces, so no key is ever used on two
 //!   connections, before or after a restart.
 //! - **Nonce**: four zero bytes and the frame's sequence number, big-endian.
-//!   A [`FrameCipher`] refuses to seal a sequence number that is not above
-//!   the last one it sealed, so a key and nonce pair is never used twice.
+//!   The frame cipher (`FrameCipher`) refuses to seal a sequence number
+//!   that is not above the last one it sealed, so a key and nonce pair is
+//!   never used twice.
 //! - **Associated data**: the 48-byte header with its tag field zeroed; the
 //!   GCM tag then goes into that field. Padding stays zero and in clear.
 //! - **Replay and reordering**: after its first encrypted frame, the opening

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+mod codes;
 mod decode;
 mod encode;
 mod error;
@@ -19,6 +20,7 @@ pub mod fuzzing;
 mod messages;
 mod records;
 
+pub use codes::{CloseReason, ConfigOpKind, Field, InvalidCode, JobKind, Role};
 pub use decode::{Frame, FrameDecoder, READ_CHUNK};
 pub use encode::FrameEncoder;
 pub use error::{DecodeError, EncodeError};

@@ -43,7 +43,7 @@ message! {
         pub channel: u8,
         /// Shard count of the sender's table (must match for resync).
         pub shard_count: u32,
-        /// Current role, as a byte.
+        /// Current role, a [`crate::Role`] code (read with `role()`).
         pub role: u8,
         /// Whether the sender preempts a lower-priority active node.
         pub preempt: bool,
@@ -65,7 +65,7 @@ message! {
 message! {
     /// Liveness and role announcement.
     pub struct Heartbeat {
-        /// Current role, as a byte.
+        /// Current role, a [`crate::Role`] code (read with `role()`).
         pub role: u8,
         /// Current priority.
         pub priority: u16,
@@ -78,7 +78,7 @@ message! {
     /// Cumulative acknowledgement: every frame up to `seq` on `channel` has
     /// been applied.
     pub struct Ack {
-        /// [`Channel`] as a byte.
+        /// [`Channel`] as a byte (read with `channel(expected)`).
         pub channel: u8,
         /// Highest applied sequence number.
         pub seq: u64,
@@ -90,7 +90,8 @@ message! {
     pub struct BatchStart {
         /// Job id chosen by the sender.
         pub job_id: u64,
-        /// 0 sessions, 1 config.
+        /// A [`crate::JobKind`] code: 0 sessions, 1 config (read with
+        /// `what()`).
         pub what: u8,
         /// Items the job expects to send.
         pub total: u64,
@@ -169,7 +170,8 @@ message! {
 message! {
     /// One incremental configuration change (B3).
     pub struct ConfigOp {
-        /// 0 add, 1 modify, 2 delete.
+        /// A [`crate::ConfigOpKind`] code: 0 add, 1 modify, 2 delete (read
+        /// with `op()`).
         pub op: u8,
         /// Virtual system name.
         pub vsys: String,
@@ -197,7 +199,7 @@ message! {
 message! {
     /// Orderly close with a reason.
     pub struct Close {
-        /// Reason code.
+        /// A [`crate::CloseReason`] code (read with `reason()`).
         pub reason: u16,
         /// Human-readable detail.
         pub detail: String,

@@ -2,10 +2,8 @@
 //! up connection, to the piece of state its message concerns.
 
 use super::Core;
-use crate::config_queue::ConfigOpKind;
 use crate::conn::{ConnKind, Phase};
 use crate::error::ProtoError;
-use crate::error::{CloseReason, Field};
 use crate::event::{Action, Event, PeerInfo};
 use crate::handshake::{self, Progress};
 use crate::jobs::JobKind;
@@ -213,8 +211,7 @@ impl Core {
             MessageRef::Heartbeat(hb) => {
                 self.stats.heartbeats_rx += 1;
                 if kind == ConnKind::Session {
-                    let role = Role::from_wire(hb.role)
-                        .ok_or_else(|| invalid(msg_kind, Field::Role, hb.role))?;
+                    let role = hb.role()?;
                     let prio = hb.priority.to_native();
                     let est = self.established;
                     let before = self.election.role;
@@ -226,9 +223,7 @@ impl Core {
                 Ok(())
             }
             MessageRef::Ack(a) => {
-                if a.channel != kind.channel() as u8 {
-                    return Err(invalid(msg_kind, Field::AckChannel, a.channel));
-                }
+                a.channel(kind.channel())?;
                 self.on_ack(kind, a.seq.to_native(), now)
             }
             MessageRef::Close(c) => Err(peer_closed(c)),
@@ -320,8 +315,7 @@ impl Core {
     ) -> Result<(), ProtoError> {
         match msg {
             MessageRef::BatchStart(b) => {
-                let job = JobKind::from_wire(b.what)
-                    .ok_or_else(|| invalid(MessageKind::BatchStart, Field::BatchKind, b.what))?;
+                let job = b.what()?;
                 let total = b.total.to_native();
                 if kind == ConnKind::Config {
                     self.config_apply.batch_start();
@@ -351,11 +345,9 @@ impl Core {
                 res?;
             }
             MessageRef::ConfigOp(op) => {
-                if ConfigOpKind::from_wire(op.op).is_none() {
-                    return Err(invalid(MessageKind::ConfigOp, Field::ConfigOp, op.op));
-                }
+                let what = op.op()?;
                 let (apply, cx) = self.config_apply(now);
-                apply.op(op, cx)?;
+                apply.op(what, op, cx)?;
             }
             MessageRef::ConfigBatchResult(r) => {
                 let ours = self.jobs.on_config_result(r, now, &mut self.events);
@@ -419,20 +411,11 @@ impl Core {
 }
 
 pub(super) fn peer_closed(c: &hotsync_wire::ArchivedClose) -> ProtoError {
-    let code = c.reason.to_native();
-    match CloseReason::from_code(code) {
-        Some(reason) => ProtoError::PeerClosed {
+    match c.reason() {
+        Ok(reason) => ProtoError::PeerClosed {
             reason,
             detail: c.detail.as_str().chars().take(200).collect(),
         },
-        None => invalid(MessageKind::Close, Field::CloseReason, code),
-    }
-}
-
-fn invalid(kind: MessageKind, field: Field, value: impl Into<u32>) -> ProtoError {
-    ProtoError::InvalidField {
-        kind,
-        field,
-        value: value.into(),
+        Err(e) => e.into(),
     }
 }

@@ -344,8 +344,8 @@ pub fn hrp_state(st: &NodeState, sysname: &str, verbose: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "  Uncertain shards:   {}   Config queue: {}",
-        p.uncertain_shards, p.config_queue
+        "  Uncertain shards:   {}   Config queue: {}   Config backlog: {}",
+        p.uncertain_shards, p.config_queue, p.config_backlog
     );
     match st.state_changes.last() {
         Some((t, what)) => {
@@ -584,6 +584,63 @@ pub fn digest(d: &TableDigest, total: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node state whose peer has sent configuration not yet applied.
+    fn state_with_backlog(config_backlog: usize) -> NodeState {
+        let addr: std::net::SocketAddr = "127.0.0.1:18514".parse().expect("addr");
+        NodeState {
+            node_id: 2,
+            listen: addr,
+            peer_addr: addr,
+            peer: hotsync_proto::PeerState {
+                role: hotsync_proto::Role::Standby,
+                role_reason: "peer has higher priority",
+                role_since: Instant::now(),
+                established: true,
+                authenticated: false,
+                encrypted: false,
+                last_failure: None,
+                peer: None,
+                conn_phase: hotsync_proto::PerConn::from_fn(|_| hotsync_proto::Phase::Up),
+                uncertain_shards: 0,
+                config_queue: 3,
+                peer_unsynced: Default::default(),
+                incarnation: 1,
+                config_backlog,
+                stats: Stats::default(),
+            },
+            connect_error: None,
+            connect_attempts: 0,
+            priority: 100,
+            preempt_delay: None,
+            hello_interval: Duration::from_secs(1),
+            dead_count: 3,
+            auto_sync_on_establish: false,
+            standby_config_enable: false,
+            static_route_sync: false,
+            state_changes: Vec::new(),
+            io: Default::default(),
+            sessions_capacity: 1000,
+        }
+    }
+
+    #[test]
+    fn config_backlog_is_shown_in_text_json_and_metrics() {
+        let st = state_with_backlog(777);
+        let text = hrp_state(&st, "fw-b", false);
+        assert!(
+            text.contains("Config queue: 3   Config backlog: 777"),
+            "{text}"
+        );
+        let json = crate::json::hrp_state(&st, "fw-b", Instant::now());
+        assert_eq!(json["config_backlog"], 777);
+        assert_eq!(json["config_queue"], 3);
+        let metrics = crate::metrics::render(&st, &[], 0, Instant::now());
+        assert!(
+            metrics.contains("# TYPE hotsync_config_backlog gauge\nhotsync_config_backlog 777\n"),
+            "{metrics}"
+        );
+    }
 
     #[test]
     fn job_wire_round_trip() {

@@ -57,6 +57,7 @@ pub fn hrp_state(st: &NodeState, sysname: &str, now: Instant) -> Value {
         "standby_config_enable": st.standby_config_enable,
         "uncertain_shards": p.uncertain_shards,
         "config_queue": p.config_queue,
+        "config_backlog": p.config_backlog,
         "peer_incomplete": p.peer_unsynced.any(),
         "peer_incomplete_syncs": unsynced_names(p.peer_unsynced),
         "heartbeat_age_seconds": st.io.last_heartbeat

@@ -261,6 +261,12 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
         st.peer.config_queue as f64,
     );
     e.single(
+        "hotsync_config_backlog",
+        "gauge",
+        "Configuration items received from the peer and not yet applied.",
+        st.peer.config_backlog as f64,
+    );
+    e.single(
         "hotsync_sessions",
         "gauge",
         "Sessions in the table.",

@@ -20,9 +20,9 @@ use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// The nice value of the configuration thread: the lowest priority. It
-/// runs on CPU time the session threads leave; the scheduler preempts it
-/// for them at once.
+/// The configuration thread's nice value where `SCHED_IDLE` is refused
+/// (a sandbox's syscall filter): the lowest normal priority.
+#[cfg(target_os = "linux")]
 const NICE: i32 = 19;
 
 /// What the loop asks of the configuration thread.
@@ -108,14 +108,18 @@ fn run(shared: Arc<Shared>, tasks: Receiver<Task>, outputs: Sender<Output>, wake
     }
 }
 
-/// Sets this thread's nice value to [`NICE`] (on Linux a nice value is per
-/// thread). Without the permission or the platform it runs at normal
-/// priority, still off the event loop.
+/// Puts this thread under `SCHED_IDLE`: it runs on CPU time the session
+/// threads leave, and one of them waking up preempts it at once (a nice-19
+/// thread may keep the core for the rest of its slice, about a
+/// millisecond, which is what session p99 had been paying). It still gets
+/// a small share on a saturated machine (weight 3 against 1024), so a
+/// batch never stops outright. Failing that, nice 19; without the platform
+/// it runs at normal priority, still off the event loop.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), NICE) {
+    if let Err(e) = crate::sys::set_idle_policy() {
+        tracing::debug!(error = %e, "SCHED_IDLE refused; configuration thread at nice {NICE}");
+        if let Err(e) = crate::sys::set_nice(NICE) {
             tracing::debug!(error = %e, "configuration thread keeps its priority");
         }
     }

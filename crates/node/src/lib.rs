@@ -2,7 +2,7 @@
 //! sockets, and gives an embedding firewall its API.
 //!
 //! One event-loop thread per node owns the sockets, the timers and the
-//! `Peer`; a second one, at the lowest CPU priority, applies the peer's
+//! `Peer`; a second one, at the lowest CPU priority (`SCHED_IDLE`), applies the peer's
 //! configuration. Data-plane threads write the [`SessionTable`] directly;
 //! the table's change notifier wakes the loop through a mio
 //! [`mio::Waker`]. The control plane talks to the loop through a channel
@@ -19,12 +19,13 @@
 //! # Ok(()) }
 //! ```
 
-#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod config_worker;
 mod event_loop;
 mod sink;
+#[cfg(target_os = "linux")]
+mod sys;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};

@@ -134,3 +134,49 @@ fn the_automatic_sync_on_establishment_renders_and_sends_the_whole_configuration
     a.shutdown();
     b.shutdown();
 }
+
+/// The configuration threads' (name, scheduling policy: field 41 of
+/// `stat`) in this process.
+#[cfg(target_os = "linux")]
+fn config_thread_policies() -> Vec<(String, u32)> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("hotsync-cfg-") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            continue; // exited meanwhile
+        };
+        // Fields after the parenthesised name start at field 3.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let policy: u32 = rest.split(' ').nth(41 - 3).unwrap().parse().unwrap();
+        policies.push((comm.trim().to_owned(), policy));
+    }
+    policies
+}
+
+/// The configuration thread runs under `SCHED_IDLE`: a session thread
+/// that wakes preempts it at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_configuration_thread_runs_at_idle_priority() {
+    const SCHED_IDLE: u32 = 5;
+    let (a, b) = pair(ConfigStore::new(), ConfigStore::new());
+    // Other tests of this binary start nodes too: a thread spawned a
+    // moment ago may not have lowered itself yet, so look again briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut policies = config_thread_policies();
+    while policies.iter().any(|(_, p)| *p != SCHED_IDLE) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        policies = config_thread_policies();
+    }
+    assert!(policies.len() >= 2, "both nodes' threads: {policies:?}");
+    assert!(
+        policies.iter().all(|(_, p)| *p == SCHED_IDLE),
+        "{policies:?}"
+    );
+    a.shutdown();
+    b.shutdown();
+}

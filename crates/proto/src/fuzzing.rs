@@ -314,6 +314,7 @@ impl Harness {
             external_role: opts & 16 != 0,
             max_frame_len: FUZZ_MAX_FRAME_LEN,
             batch_records: 8,
+            parallel_apply_min_records: 0,
             flush_interval: Duration::from_millis(if opts & 8 != 0 { 5 } else { 0 }),
             tx_high_water: TX_HIGH_WATER,
             config_queue_limit: 16,

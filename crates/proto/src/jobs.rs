@@ -6,6 +6,7 @@
 //! resumes at the first unacknowledged shard. A config job resends from
 //! the start (the peer's apply is additive and idempotent).
 
+use crate::config_pace::ConfigPace;
 use crate::conn::Conn;
 use crate::error::{ProtoError, RequestError};
 use crate::event::{Event, Events};
@@ -141,6 +142,8 @@ pub(crate) struct Jobs {
     history: VecDeque<JobStatus>,
     /// Encoding scratch for session chunks.
     bulk: SessionUpsertBatch,
+    /// The shard and frame of the last session chunk sent, until taken.
+    last_chunk: Option<(usize, u64)>,
 }
 
 /// What a job step works with.
@@ -161,6 +164,7 @@ impl Jobs {
             config: None,
             history: VecDeque::new(),
             bulk: SessionUpsertBatch::default(),
+            last_chunk: None,
         }
     }
 
@@ -266,6 +270,7 @@ impl Jobs {
         }
         self.bulk.clear();
         let bulk = &mut self.bulk;
+        let shard = job.cursor.current_shard();
         let n = cx
             .table
             .snapshot_chunk_with(&mut job.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
@@ -273,6 +278,7 @@ impl Jobs {
         let mut seq = cx.conn.tx_seq;
         if n > 0 {
             seq = cx.conn.send(Channel::Session, &self.bulk, cx.stats, now)?;
+            self.last_chunk = shard.map(|s| (s, seq));
             cx.stats.batches_tx += 1;
             cx.stats.records_tx += n as u64;
             job.status.sent += n as u64;
@@ -302,9 +308,22 @@ impl Jobs {
         Ok(true)
     }
 
-    /// Sends a bounded part of the config job (low priority).
-    pub fn config_step(&mut self, cx: Step<'_>, now: Instant) -> Result<(), ProtoError> {
+    /// The shard and frame of the session chunk sent since the last call.
+    pub fn take_last_chunk(&mut self) -> Option<(usize, u64)> {
+        self.last_chunk.take()
+    }
+
+    /// Sends a bounded part of the config job (low priority): a few
+    /// frames, at `pace` while incremental changes flow (`busy`).
+    pub fn config_step(
+        &mut self,
+        cx: Step<'_>,
+        pace: &mut ConfigPace,
+        busy: bool,
+        now: Instant,
+    ) -> Result<(), ProtoError> {
         let Some(job) = &mut self.config else {
+            pace.clear();
             return Ok(());
         };
         if job.end_sent {
@@ -323,10 +342,12 @@ impl Jobs {
         while job.next < job.items.len()
             && frames < CONFIG_FRAMES_PER_FILL
             && cx.conn.has_room(cx.cfg.tx_high_water)
+            && pace.may_send(busy, now)
         {
             let batch = job.next_frame();
             let n = batch.items.len() as u32;
             let seq = cx.conn.send(Channel::Config, &batch, cx.stats, now)?;
+            pace.sent(batch.items.len(), busy, now);
             job.status.sent += u64::from(n);
             job.inflight.push_back((seq, n));
             frames += 1;

@@ -16,6 +16,7 @@
 mod auth;
 mod bulk_window;
 mod config_apply;
+mod config_pace;
 mod config_queue;
 mod conn;
 mod election;

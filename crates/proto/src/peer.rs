@@ -24,6 +24,7 @@ mod timers;
 
 use crate::bulk_window::BulkWindow;
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
+use crate::config_pace::ConfigPace;
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
 use crate::election::Election;
@@ -68,6 +69,7 @@ struct Core {
     incremental: Incremental,
     /// Bulk chunks in flight: incremental changes go ahead of bulk.
     bulk_window: BulkWindow,
+    config_pace: ConfigPace,
     ledger: ShardLedger,
     resync: Resync,
     jobs: Jobs,
@@ -150,12 +152,16 @@ impl Peer {
             election: Election::new(&cfg, now),
             incremental: Incremental::new(shards, cfg.batch_records),
             bulk_window: BulkWindow::default(),
+            config_pace: ConfigPace::default(),
             ledger: ShardLedger::new(shards),
             resync: Resync::new(nonce_seed),
             jobs: Jobs::new(),
             config_queue: ConfigQueue::new(cfg.config_queue_limit),
             config_apply: ConfigApply::new(sink),
-            inbound: Inbound::new(cfg.batch_records),
+            inbound: Inbound::new(
+                cfg.batch_records,
+                crate::receive::apply_worker(&cfg, &table),
+            ),
             step_down: StepDown::default(),
             handover: None,
             events: Events::new(),

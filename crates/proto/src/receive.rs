@@ -5,9 +5,11 @@
 use crate::conn::{ConnKind, PerConn};
 use crate::event::{Event, Events};
 use crate::jobs::JobKind;
+use crate::settings::ProtoConfig;
 use crate::stats::Stats;
-use hotsync_table::{HashedRecord, SessionTable};
+use hotsync_table::{ApplyWorker, HashedRecord, SessionTable};
 use hotsync_wire::{ArchivedSessionDeleteBatch, ArchivedSessionUpsertBatch};
+use std::sync::Arc;
 
 /// A batch the peer is sending us, as received so far.
 #[derive(Default)]
@@ -22,14 +24,39 @@ pub(crate) struct Inbound {
     grouped: Vec<HashedRecord>,
     /// Its (shard, position) order.
     order: Vec<u64>,
+    /// The second apply thread and the chunk size from which it is used
+    /// (`ProtoConfig::parallel_apply_min_records`).
+    worker: Option<(ApplyWorker, usize)>,
+}
+
+/// The apply worker `cfg` asks for, if the machine has a second core.
+pub(crate) fn apply_worker(
+    cfg: &ProtoConfig,
+    table: &Arc<SessionTable>,
+) -> Option<(ApplyWorker, usize)> {
+    let min = cfg.parallel_apply_min_records;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if min == 0 || cores < 2 {
+        return None;
+    }
+    match ApplyWorker::spawn(Arc::clone(table)) {
+        Ok(w) => Some((w, min)),
+        Err(e) => {
+            tracing::warn!(
+                "no apply worker thread ({e}): received chunks are applied by one thread"
+            );
+            None
+        }
+    }
 }
 
 impl Inbound {
-    pub fn new(batch_records: usize) -> Self {
+    pub fn new(batch_records: usize, worker: Option<(ApplyWorker, usize)>) -> Self {
         Self {
             incoming: PerConn::default(),
             grouped: Vec::with_capacity(batch_records),
             order: Vec::with_capacity(batch_records),
+            worker,
         }
     }
 
@@ -46,11 +73,15 @@ impl Inbound {
         stats: &mut Stats,
     ) {
         stats.batches_rx += 1;
-        // A bulk chunk comes from one shard: apply it in order. An
-        // incremental batch spans shards: group it by shard first.
+        // A bulk chunk comes from one shard: apply it in order (a large one
+        // on two threads, whole before this returns). An incremental batch
+        // spans shards: group it by shard first.
         let bulk = &mut self.incoming.session;
         let full = if bulk.is_some() || table.shard_count() == 1 {
-            table.apply_upserts(b.iter())
+            match &self.worker {
+                Some((w, min)) if b.len() >= *min => w.apply_upserts(b.iter()),
+                _ => table.apply_upserts(b.iter()),
+            }
         } else {
             self.grouped.clear();
             self.grouped

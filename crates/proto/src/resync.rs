@@ -82,6 +82,13 @@ impl ShardLedger {
         self.changes_seq[shard] = seq;
     }
 
+    /// Frame `seq` carried part of this node's own copy of `shard` (a
+    /// batch chunk of a node that is not active): a walk of the peer's it
+    /// crosses is asked for again, as for its changes.
+    pub fn sent_own_copy(&mut self, shard: usize, seq: u64) {
+        self.changes_seq[shard] = seq;
+    }
+
     /// The peer starts walking `shard` into us, having acknowledged our
     /// frames up to `peer_acked`: our changes in those frames are in its
     /// walk.

@@ -36,6 +36,14 @@ pub struct ProtoConfig {
     pub max_frame_len: usize,
     /// Session records per batch frame.
     pub batch_records: usize,
+    /// Received bulk chunks of at least this many records are applied by
+    /// two threads: this one decodes and hashes the records while a worker
+    /// thread of the protocol instance applies them, block by block, in
+    /// order (`hotsync_table::ApplyWorker`). The chunk is whole in the
+    /// table before the next message is handled, exactly as applied by one
+    /// thread. 0 (the default) never starts the worker; nor does a machine
+    /// with a single core.
+    pub parallel_apply_min_records: usize,
     /// How long a drained change may wait for more to join its batch
     /// (default 100 µs: under load, batches of hundreds instead of dozens,
     /// for a fraction of the latency budget). Zero sends as soon as the
@@ -63,6 +71,7 @@ impl Default for ProtoConfig {
             external_role: false,
             max_frame_len: hotsync_wire::DEFAULT_MAX_FRAME_LEN,
             batch_records: 4096,
+            parallel_apply_min_records: 0,
             flush_interval: Duration::from_micros(100),
             tx_high_water: 4 << 20,
             config_queue_limit: 100_000,

@@ -201,3 +201,42 @@ fn the_relationship_has_its_configuration_only_once_the_batch_is_applied() {
     assert!(!p.b.peer.state().peer_unsynced.config);
     assert!(!p.a.peer.state().peer_unsynced.config);
 }
+
+/// Items per second a config batch may send while session changes flow
+/// (`config_pace.rs`).
+const BUSY_ITEMS_PER_SEC: u64 = 100_000;
+
+#[test]
+fn a_batch_is_paced_while_session_changes_flow_and_runs_at_full_speed_alone() {
+    let mut p = pair(1000);
+    // Alone: far faster than the pace (20,000 items would take 0.2 s).
+    let id = p.a.peer.start_config_sync(items(20_000), p.now).unwrap();
+    let t0 = p.now;
+    assert!(p.run_until(Duration::from_secs(1), |p| done(p, id)));
+    let alone = p.now - t0;
+    assert!(alone < Duration::from_millis(50), "alone: {alone:?}");
+
+    // Beside session changes written every tick: at the pace, and it
+    // still completes.
+    let id = p.a.peer.start_config_sync(items(20_000), p.now).unwrap();
+    let mut writes = sessions(11, 400).into_iter().cycle();
+    let t0 = p.now;
+    let window = Duration::from_millis(100);
+    while p.now - t0 < window {
+        for _ in 0..4 {
+            let (k, e) = writes.next().unwrap();
+            p.a.table.upsert(&k, &e).unwrap();
+        }
+        p.step();
+    }
+    let sent = job(&p, id).sent;
+    let most = BUSY_ITEMS_PER_SEC * window.as_millis() as u64 / 1000 + ITEMS_PER_FRAME as u64;
+    assert!(
+        sent <= most,
+        "{sent} items sent in {window:?} beside sessions"
+    );
+    assert!(sent >= most / 2, "only {sent} items sent in {window:?}");
+    assert!(p.run_until(Duration::from_secs(1), |p| done(p, id)));
+    let out = job(&p, id).config.unwrap();
+    assert_eq!(out.added + out.equal + out.conflicts, 20_000, "{out:?}");
+}

@@ -1,5 +1,6 @@
 //! Two nodes that both held the active role, healed over the in-memory
-//! pair: the cases the simulator found (docs/RELIABILITY.md §7).
+//! pair, and what a node that stepped down still sends: the cases the
+//! simulator found (docs/RELIABILITY.md §7).
 
 use hotsync_proto::testing::{Pair, PairConfig, Side};
 use hotsync_proto::{ConnKind, Role};
@@ -86,4 +87,50 @@ fn a_takeover_during_the_handshake_keeps_the_losers_last_write() {
         Some(4242),
         "the loser's last write of a session the winner had removed is added (docs/RELIABILITY.md §5)"
     );
+}
+
+/// A node that is not active runs a batch sync (one started while it was
+/// active and still running after it stepped down, in simulator seed
+/// 9680971406373191153): a chunk of its own copy of a shard crosses the
+/// active's walk of that shard. The active applies the chunk; the walk,
+/// encoded before, removes the session from the sender. The sender sees
+/// the crossing, as for its incremental changes, and asks for the shard
+/// again: both end with the session.
+#[test]
+fn a_standbys_batch_chunk_crossing_the_actives_walk_is_walked_again() {
+    let mut cfg = PairConfig::default();
+    cfg.table_a.journal_capacity = 4;
+    let mut p = Pair::new(cfg);
+    // A session only the standby holds: written before the relationship
+    // formed, so only a batch sync carries it (B4).
+    let (x, ex) = sessions(9, 1)[0];
+    p.b.table.upsert(&x, &ex).unwrap();
+    p.establish();
+    assert_eq!(p.b.peer.role(), Role::Standby);
+    let shard = p.a.table.shard_of(&x);
+    // Both sides' frames wait in the link: the standby's batch (with the
+    // chunk of that shard), and the active's walk of the same shard (its
+    // journal overflowed).
+    p.hold(SESSION, true);
+    let now = p.now;
+    p.b.peer.start_session_sync(now).unwrap();
+    let burst: Vec<_> = sessions(10, 2000)
+        .into_iter()
+        .filter(|(k, _)| p.a.table.shard_of(k) == shard && *k != x)
+        .take(20)
+        .collect();
+    for (k, e) in &burst {
+        p.a.table.upsert(k, e).unwrap();
+    }
+    p.run_for(Duration::from_millis(5));
+    assert!(p.a.peer.stats().resync_overflow > 0);
+    p.hold(SESSION, false);
+    let converged = p.run_until(Duration::from_millis(500), |p| {
+        p.a.table.digest() == p.b.table.digest()
+            && p.a.peer.state().uncertain_shards == 0
+            && p.b.peer.state().uncertain_shards == 0
+    });
+    assert!(converged, "the pair did not converge: {p:?}");
+    assert!(p.a.table.contains(&x) && p.b.table.contains(&x));
+    assert!(p.b.peer.stats().resync_crossed > 0);
 }

@@ -1081,11 +1081,14 @@ impl Run {
                 ));
             }
         }
-        if !self.one_active() || a.peer.role() != Role::Active || b.peer.role() != Role::Standby {
+        let preempted = !self.ck.p.preempt || ai == 0;
+        if a.peer.role() != Role::Active || b.peer.role() != Role::Standby || !preempted {
             return Err(format!(
-                "roles after heal: {} / {}\n  {}",
+                "roles after heal: node{ai} {} / node{} {} (node0 preempts: {})\n  {}",
                 a.peer.role(),
+                1 - ai,
                 b.peer.role(),
+                self.ck.p.preempt,
                 self.tail()
             ));
         }
@@ -1407,6 +1410,21 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
             0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 31, 40, 41, 43,
         ]),
     ),
+    // A corrupted frame right at the heal dropped the session connection
+    // and the run was quiet before it came back: the roles check must not
+    // ask for an established pair (a first version of the fix above did;
+    // 1 of 20,000 random seeds).
+    (
+        9687282105382455245,
+        Some(&[
+            1, 9, 14, 16, 18, 23, 24, 25, 27, 28, 29, 30, 31, 32, 33, 34, 36, 37, 38,
+        ]),
+    ),
+    // The former active's batch kept running after it stepped down; a chunk
+    // of it crossed the winner's walk of the same shard: the winner held
+    // the chunk's session, the loser not. A non-active node's batch chunks
+    // now count as its changes for the crossing check (1 of 20,000).
+    (9680971406373191153, Some(&[1, 3, 5, 7, 8, 9, 10, 16, 19])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

@@ -16,8 +16,12 @@
 //! - [`SnapshotCursor`]: walks shards in bounded chunks for batch sync,
 //!   lock-free, while writers go on.
 //! - `apply_*`: the receiving side; never journaled, so nothing echoes back.
+//!   [`ApplyWorker`] applies a large received chunk on a second thread while
+//!   the caller decodes and hashes it, whole before the call returns.
 #![warn(missing_docs)]
 
+#[cfg(not(loom))]
+mod apply_worker;
 pub mod generate;
 mod index;
 mod mem;
@@ -31,6 +35,8 @@ mod table;
 #[cfg(all(test, loom))]
 mod loom_model;
 
+#[cfg(not(loom))]
+pub use apply_worker::ApplyWorker;
 pub use generate::SessionGenerator;
 pub use model::*;
 pub use shard_set::ShardSet;

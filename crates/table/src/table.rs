@@ -123,12 +123,16 @@ pub struct Change {
     pub entry: Option<SessionEntry>,
 }
 
-/// A received record with its key hash computed once, for
+/// A received record with its key hash and digest contribution computed
+/// once, outside any lock, for [`SessionTable::apply_hashed`] and
 /// [`SessionTable::apply_upserts_grouped`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HashedRecord {
     /// [`key_hash`] of `key`.
     pub hash: u64,
+    /// What the entry adds to its shard digest ([`entry_digest`] when it is
+    /// backup-capable, else 0).
+    pub digest: u64,
     /// The session.
     pub key: SessionKey,
     /// Its entry.
@@ -136,11 +140,12 @@ pub struct HashedRecord {
 }
 
 impl HashedRecord {
-    /// Hashes the key.
+    /// Hashes the key and the digest contribution.
     #[inline]
     pub fn new(key: SessionKey, entry: SessionEntry) -> Self {
         Self {
             hash: key_hash(&key),
+            digest: digest_of(&key, &entry),
             key,
             entry,
         }
@@ -220,7 +225,7 @@ pub fn key_hash(key: &SessionKey) -> u64 {
 /// What an entry adds to its shard digest: [`entry_digest`] when it is
 /// backup-capable, else nothing (local-only entries are not compared).
 #[inline]
-fn digest_of(key: &SessionKey, entry: &SessionEntry) -> u64 {
+pub(crate) fn digest_of(key: &SessionKey, entry: &SessionEntry) -> u64 {
     if entry.is_backup() {
         entry_digest(key, entry)
     } else {

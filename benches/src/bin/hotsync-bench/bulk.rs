@@ -38,11 +38,14 @@ pub struct ChildArgs {
     pub encrypt: bool,
     #[arg(long)]
     pub dead_count: u32,
+    /// `ProtoConfig::parallel_apply_min_records` (0: one apply thread).
+    #[arg(long, default_value_t = 0)]
+    pub parallel_apply: usize,
 }
 
 /// The child: starts one node, then answers one line per command.
 pub fn child_main(a: &ChildArgs) {
-    let cfg = node_config(
+    let mut cfg = node_config(
         a.node_id,
         a.priority,
         a.listen,
@@ -53,6 +56,7 @@ pub fn child_main(a: &ChildArgs) {
         a.dead_count,
         ConfigStore::new(),
     );
+    cfg.proto.parallel_apply_min_records = a.parallel_apply;
     let node = match Node::start(cfg) {
         Ok(n) => n,
         Err(e) => {
@@ -175,7 +179,8 @@ impl NodeProc {
             .args(["--listen", &a.listen.to_string()])
             .args(["--peer", &a.peer.to_string()])
             .args(["--max-sessions", &a.max_sessions.to_string()])
-            .args(["--dead-count", &a.dead_count.to_string()]);
+            .args(["--dead-count", &a.dead_count.to_string()])
+            .args(["--parallel-apply", &a.parallel_apply.to_string()]);
         if let Some(k) = &a.psk {
             cmd.args(["--psk", k]);
         }
@@ -288,7 +293,13 @@ impl BulkRun {
 pub const PROGRESS_POLL: Duration = Duration::from_millis(2);
 
 /// One bulk run of `n` sessions.
-pub fn run(n: usize, psk: Option<&str>, encrypt: bool, dead_count: u32) -> BulkRun {
+pub fn run(
+    n: usize,
+    psk: Option<&str>,
+    encrypt: bool,
+    dead_count: u32,
+    parallel_apply: usize,
+) -> BulkRun {
     let (pa, pb) = two_port_pairs();
     let max = n + n / 8 + 1024;
     let args = |id, prio, me, peer| ChildArgs {
@@ -300,6 +311,7 @@ pub fn run(n: usize, psk: Option<&str>, encrypt: bool, dead_count: u32) -> BulkR
         psk: psk.map(str::to_owned),
         encrypt,
         dead_count,
+        parallel_apply,
     };
     let mut r = BulkRun {
         n: n as u64,

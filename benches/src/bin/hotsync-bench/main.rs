@@ -113,6 +113,10 @@ struct BulkArgs {
     /// Skip the baselines.
     #[arg(long)]
     no_baselines: bool,
+    /// Apply received chunks of at least this many records on two threads
+    /// (`ProtoConfig::parallel_apply_min_records`; 0, the default: one).
+    #[arg(long, default_value_t = 0)]
+    parallel_apply: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -330,6 +334,7 @@ fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
         }
     );
     rep.param("sessions", n as u64);
+    rep.param("parallel_apply_min_records", a.parallel_apply as u64);
     rep.param(
         "frame_integrity",
         if ctx.encrypt {
@@ -343,7 +348,7 @@ fn bulk_cmd(a: &BulkArgs, ctx: &Ctx, rep: &mut Report) {
     let mut runs = Vec::new();
     for i in 0..ctx.repeat {
         eprintln!("run {}/{}", i + 1, ctx.repeat);
-        let r = bulk::run(n, ctx.psk(), ctx.encrypt, ctx.dead_count);
+        let r = bulk::run(n, ctx.psk(), ctx.encrypt, ctx.dead_count, a.parallel_apply);
         eprintln!(
             "  batch sync: {}/s, equal digests after {:.2} s",
             si(r.entries_per_s()),

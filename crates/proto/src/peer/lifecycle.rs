@@ -66,6 +66,7 @@ impl Core {
                 self.config_queue.on_disconnect();
                 self.config_apply.on_disconnect();
                 self.jobs.on_config_lost();
+                self.config_pace.clear();
             }
         }
     }

@@ -105,6 +105,14 @@ impl Core {
                 if !self.jobs.session_step(job, now)? {
                     break;
                 }
+                // A node that is not active sends its own copy in a batch
+                // chunk: it crosses the active's walk of that shard as its
+                // changes do, and the walk is asked for again.
+                if let Some((shard, seq)) = self.jobs.take_last_chunk() {
+                    if self.election.role != Role::Active {
+                        self.ledger.sent_own_copy(shard, seq);
+                    }
+                }
             }
             self.bulk_window.sent(self.conns.session.tx_seq);
             // New changes may have arrived while bulk was being encoded.
@@ -135,8 +143,10 @@ impl Core {
     }
 
     /// Incremental changes in order, then a bounded part of the batch: the
-    /// config connection is low priority.
+    /// config connection is low priority, and paced while incremental
+    /// session changes flow (`config_pace`).
     fn fill_config(&mut self, now: Instant) -> Result<(), ProtoError> {
+        let busy = self.incremental.busy(&self.table, now);
         let conn = &mut self.conns.config;
         let high_water = self.cfg.tx_high_water;
         self.config_queue
@@ -148,6 +158,6 @@ impl Core {
             stats: &mut self.stats,
             chunk_records: self.cfg.batch_records,
         };
-        self.jobs.config_step(job, now)
+        self.jobs.config_step(job, &mut self.config_pace, busy, now)
     }
 }

@@ -26,6 +26,7 @@ impl Core {
             .chain(self.election.next_deadline())
             .chain(self.incremental.deadline(&self.cfg))
             .chain(self.step_down.deadline())
+            .chain(self.config_pace.deadline())
             .min()
     }
 

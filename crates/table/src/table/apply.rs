@@ -47,7 +47,6 @@ impl SessionTable {
         let mut held: Option<(usize, Locked<'_>, usize)> = None;
         while let Some(r) = ahead.next(self) {
             let si = Self::shard_of_hash(r.hash, self.shard_mask);
-            let digest = digest_of(&r.key, &r.entry);
             let reuse = matches!(&held, Some((s, _, n)) if *s == si && *n < APPLY_RUN);
             if !reuse {
                 drop(held.take()); // release before taking the next lock
@@ -58,12 +57,31 @@ impl SessionTable {
             };
             *n += 1;
             let epoch = shard.w.resync_epoch.unwrap_or(0);
-            match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
+            match shard.upsert_slot(r.hash, &r.key, &r.entry, r.digest, epoch) {
                 Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
                 Err(()) => full += 1,
             }
         }
         full
+    }
+
+    /// [`Self::apply_upserts`] for records already hashed (a received chunk
+    /// decoded into a reused buffer), in order: each run of consecutive
+    /// records of one shard is applied as [`Self::apply_upserts`] applies
+    /// it, the index line and the slot of the records a few places ahead
+    /// prefetched by position. Hashing and copying happen before, outside
+    /// the lock and away from the probes, so the probe loop only waits for
+    /// memory. Returns how many records were refused because their shard
+    /// was full.
+    pub fn apply_hashed(&self, records: &[HashedRecord]) -> usize {
+        let mask = self.shard_mask;
+        records
+            .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
+            .map(|run| {
+                let si = Self::shard_of_hash(run[0].hash, mask);
+                self.apply_shard_run(si, run.len(), |i| &run[i])
+            })
+            .sum()
     }
 
     /// [`Self::apply_upserts`] for records of many shards (an incremental
@@ -85,29 +103,50 @@ impl SessionTable {
         // Position in the low word: each shard's records stay in arrival
         // order.
         order.sort_unstable();
+        order
+            .chunk_by(|a, b| a >> 32 == b >> 32)
+            .map(|run| {
+                let si = (run[0] >> 32) as usize;
+                self.apply_shard_run(si, run.len(), |i| &records[(run[i] & 0xffff_ffff) as usize])
+            })
+            .sum()
+    }
+
+    /// Applies `n` records of shard `si`, `record(0..n)` in order, under
+    /// writer-lock holds of at most [`APPLY_RUN`] records, prefetching the
+    /// index line [`PREFETCH_AHEAD`] records ahead and the slot it names
+    /// half as far ahead. Returns how many the full shard refused.
+    #[inline]
+    fn apply_shard_run<'r>(
+        &self,
+        si: usize,
+        n: usize,
+        record: impl Fn(usize) -> &'r HashedRecord,
+    ) -> usize {
+        let shard_ref = &self.shards[si];
+        for i in 0..n.min(PREFETCH_AHEAD) {
+            shard_ref.prefetch(record(i).hash);
+        }
         let mut full = 0;
-        for run in order.chunk_by(|a, b| a >> 32 == b >> 32) {
-            let si = (run[0] >> 32) as usize;
-            let shard_ref = &self.shards[si];
-            let record = |w: &u64| &records[(*w & 0xffff_ffff) as usize];
-            for part in run.chunks(APPLY_RUN) {
-                for w in part.iter().take(PREFETCH_AHEAD) {
-                    shard_ref.prefetch(record(w).hash);
+        let mut start = 0;
+        while start < n {
+            let end = (start + APPLY_RUN).min(n);
+            let mut shard = self.lock(si);
+            let epoch = shard.w.resync_epoch.unwrap_or(0);
+            for i in start..end {
+                if i + PREFETCH_AHEAD < n {
+                    shard_ref.prefetch(record(i + PREFETCH_AHEAD).hash);
                 }
-                let mut shard = self.lock(si);
-                let epoch = shard.w.resync_epoch.unwrap_or(0);
-                for (i, w) in part.iter().enumerate() {
-                    if let Some(next) = part.get(i + PREFETCH_AHEAD) {
-                        shard_ref.prefetch(record(next).hash);
-                    }
-                    let r = record(w);
-                    let digest = digest_of(&r.key, &r.entry);
-                    match shard.upsert_slot(r.hash, &r.key, &r.entry, digest, epoch) {
-                        Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
-                        Err(()) => full += 1,
-                    }
+                if i + PREFETCH_AHEAD / 2 < n {
+                    shard_ref.prefetch_slot(record(i + PREFETCH_AHEAD / 2).hash);
+                }
+                let r = record(i);
+                match shard.upsert_slot(r.hash, &r.key, &r.entry, r.digest, epoch) {
+                    Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
+                    Err(()) => full += 1,
                 }
             }
+            start = end;
         }
         full
     }

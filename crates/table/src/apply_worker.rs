@@ -3,9 +3,9 @@
 //! A bulk chunk comes from one shard, whose writers share one lock, so its
 //! records cannot be applied by two threads at once. What splits is the
 //! work per record: the calling thread (the node's event loop) decodes the
-//! records, hashes their keys and computes their digest contributions, a
-//! block of [`APPLY_RUN`] records at a time, while the worker thread probes
-//! the index and fills the slots of the block before, in order. The call
+//! records and hashes their keys, a block of [`APPLY_RUN`] records at a
+//! time, while the worker thread computes the digest contributions of the
+//! block before, probes the index and fills the slots, in order. The call
 //! returns only when the worker has applied the whole chunk, so the table
 //! sees exactly the sequential apply: the same records in the same order,
 //! nothing applied after the call returns (a change that follows the chunk
@@ -13,8 +13,11 @@
 //! journals (received records never are) and allocates nothing once its
 //! blocks are sized.
 //!
-//! Waiting is a short spin, then a park: the worker sleeps between chunks,
-//! so an idle receiver costs no CPU.
+//! Waiting is a short spin, then `yield_now` rounds, then a park: the worker
+//! sleeps between chunks, so an idle receiver costs no CPU. On two cores
+//! shared with the sender this costs more CPU in all than it saves the
+//! event loop (docs/PERFORMANCE.md), which is why the protocol uses it only
+//! when configured.
 
 use crate::model::{SessionEntry, SessionKey};
 use crate::table::{APPLY_RUN, HashedRecord, SessionTable};
@@ -99,9 +102,9 @@ impl ApplyWorker {
         })
     }
 
-    /// [`SessionTable::apply_upserts`] of one chunk, the decoding and hashing
-    /// on this thread and the apply on the worker, overlapped block by
-    /// block. Returns when every record is applied, in order, with how many
+    /// [`SessionTable::apply_upserts`] of one chunk, the decoding and key
+    /// hashing on this thread, the digests and the apply on the worker,
+    /// overlapped block by block. Returns when every record is applied, in order, with how many
     /// were refused because their shard was full.
     pub fn apply_upserts(
         &self,

@@ -278,13 +278,18 @@ impl<I: Iterator<Item = HashedRecord>> Lookahead<I> {
         if self.len == 0 {
             return None;
         }
-        let r = self.ring[self.head];
+        // The digest is hashed here, from the ring, not when the record is
+        // pulled: its bytes were stored a few records ago, so the loads no
+        // longer wait on store forwarding across the key's odd-sized stores.
+        let slot = &mut self.ring[self.head];
+        slot.digest = digest_of(&slot.key, &slot.entry);
+        let r = *slot;
         self.head = (self.head + 1) % PREFETCH_AHEAD;
         self.len -= 1;
         self.pull(table);
         if self.len > PREFETCH_AHEAD / 2 {
-            let mid = self.ring[(self.head + PREFETCH_AHEAD / 2) % PREFETCH_AHEAD];
-            table.shard_by_hash(mid.hash).prefetch_slot(mid.hash);
+            let mid = self.ring[(self.head + PREFETCH_AHEAD / 2) % PREFETCH_AHEAD].hash;
+            table.shard_by_hash(mid).prefetch_slot(mid);
         }
         Some(r)
     }

@@ -42,7 +42,14 @@ impl SessionTable {
         &self,
         records: impl Iterator<Item = (SessionKey, SessionEntry)>,
     ) -> usize {
-        let mut ahead = Lookahead::new(self, records.map(|(k, e)| HashedRecord::new(k, e)));
+        // Digests are filled in by `Lookahead::next`.
+        let keyed = records.map(|(key, entry)| HashedRecord {
+            hash: key_hash(&key),
+            digest: 0,
+            key,
+            entry,
+        });
+        let mut ahead = Lookahead::new(self, keyed);
         let mut full = 0;
         let mut held: Option<(usize, Locked<'_>, usize)> = None;
         while let Some(r) = ahead.next(self) {

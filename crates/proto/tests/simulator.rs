@@ -1,6 +1,10 @@
 //! Deterministic simulator: two protocol instances (the real `Peer` code)
 //! over a simulated network and a simulated clock, driven by a seeded fault
-//! schedule, VOPR style.
+//! schedule, VOPR style. The network, the clock and the nodes are
+//! `hotsync_proto::testing::sim` (the same `Node` and `Link` as the targeted
+//! tests' `testing::Pair`); this file holds the schedules ([`plan`]), the
+//! data plane's load and the property checks ([`Checks`]), shrinking and the
+//! seed lists.
 //!
 //! Every seed builds a schedule of named faults and operations at random
 //! steps ([`Class`]): link cuts, partitions shorter and longer than the dead
@@ -860,83 +864,159 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
     let mut sched = sched.to_vec();
     sched.sort_by_key(|(s, _)| *s);
     let mut r = Run::new(seed, p);
-    // Establish first, so B4 (nothing before establishment) does not apply.
-    for _ in 0..200 {
-        r.step(1000, false);
-        if r.sim.nodes[0].peer.is_established() && r.sim.nodes[1].peer.is_established() {
-            break;
-        }
-    }
-    if !r.sim.nodes[0].peer.is_established() {
-        return Err(format!("never established: {:?}", r.sim.log));
-    }
-    let mut next = 0;
-    for step in 0..STEPS {
-        while next < sched.len() && sched[next].0 <= step {
-            r.inject(&sched[next].1);
-            next += 1;
-        }
-        let dt = 500 + r.sim.net.below(1000);
-        r.step(dt, true);
-    }
+    r.establish()?;
+    r.run_faults(&sched);
     // Heal: crashed nodes back, pauses and throttles over, links allowed up,
     // traffic stopped.
     r.sim.heal();
     let healed = r.sim.t;
-    // With preemption node 0 ends active (it takes the role back).
-    let one_active = |r: &Run| {
-        r.sim
-            .nodes
+    let ai = r.settle_roles()?;
+    check_b4_fragment(&mut r, ai)?;
+    r.refill(ai)?;
+    let entries = r.sim.nodes[ai].table.len();
+    let mut bound = liveness_bound(entries).as_micros() as u64;
+    if p.preempt {
+        bound += PREEMPT_DELAY.as_micros() as u64;
+    }
+    while !r.quiet() && r.sim.t - healed <= bound {
+        r.step(1000, false);
+    }
+    // Roles are judged once quiet, not at the first step with one active:
+    // a node paused past the dead interval and resumed at the heal is
+    // still active there until its peer's dead timer fires; the priority
+    // rule then decides (seed 523396013147223482).
+    let ai = r.sim.active();
+    let after = |r: &Run| {
+        format!(
+            "{} ms after heal (bound {} ms)",
+            (r.sim.t - healed) / 1000,
+            bound / 1000
+        )
+    };
+    r.check_converged(ai, &after(&r))?;
+    if !r.ck.restarted {
+        check_step_down(&r, ai)?;
+    }
+    check_stranger(&r)?;
+    if r.ck.unauthenticated > 0 {
+        return Err(format!(
+            "{} relationships established without authentication despite the key",
+            r.ck.unauthenticated
+        ));
+    }
+    for ni in 0..2 {
+        r.check_counters(ni)?;
+    }
+    if std::env::var("HOTSYNC_SIM_VERBOSE").is_ok() {
+        eprintln!(
+            "seed {seed}: entries {} heal->quiet {} ms, injected {:?}",
+            r.sim.nodes[ai].table.digest().entries,
+            (r.sim.t - healed) / 1000,
+            r.ck.injected
+        );
+    }
+    r.check_config_order()?;
+    if let Some(v) = &r.ck.order.violation {
+        return Err(format!("per-key order: {v}\n  {}", r.tail()));
+    }
+    Ok(Outcome {
+        fingerprint: fingerprint(&r),
+        unsaid_fragments: r.ck.unsaid_fragments,
+        injected: r.ck.injected,
+    })
+}
+
+impl Run {
+    /// Steps until both nodes are established, so B4 (nothing before
+    /// establishment) does not apply to what the schedule does.
+    fn establish(&mut self) -> Result<(), String> {
+        for _ in 0..200 {
+            self.step(1000, false);
+            if self.sim.nodes[0].peer.is_established() && self.sim.nodes[1].peer.is_established() {
+                break;
+            }
+        }
+        if !self.sim.nodes[0].peer.is_established() {
+            return Err(format!("never established: {:?}", self.sim.log));
+        }
+        Ok(())
+    }
+
+    /// [`STEPS`] steps of traffic, each schedule entry injected at its step.
+    fn run_faults(&mut self, sched: &[(u32, Fault)]) {
+        let mut next = 0;
+        for step in 0..STEPS {
+            while next < sched.len() && sched[next].0 <= step {
+                self.inject(&sched[next].1);
+                next += 1;
+            }
+            let dt = 500 + self.sim.net.below(1000);
+            self.step(dt, true);
+        }
+    }
+
+    /// One active, both established (with preemption, node 0 active: it
+    /// takes the role back).
+    fn one_active(&self) -> bool {
+        let nodes = &self.sim.nodes;
+        nodes
             .iter()
             .filter(|n| n.peer.role() == Role::Active)
             .count()
             == 1
-            && r.sim.nodes.iter().all(|n| n.peer.is_established())
-            && (!r.ck.p.preempt || r.sim.nodes[0].peer.role() == Role::Active)
-    };
-    for _ in 0..4000 {
-        r.step(1000, false);
-        if one_active(&r) {
-            break;
+            && nodes.iter().all(|n| n.peer.is_established())
+            && (!self.ck.p.preempt || nodes[0].peer.role() == Role::Active)
+    }
+
+    /// Steps after the heal until there is one active; returns it.
+    fn settle_roles(&mut self) -> Result<usize, String> {
+        for _ in 0..4000 {
+            self.step(1000, false);
+            if self.one_active() {
+                break;
+            }
         }
+        if !self.one_active() {
+            return Err(format!(
+                "no single active after the heal: {} / {}, log tail {:?}",
+                self.sim.nodes[0].peer.role(),
+                self.sim.nodes[1].peer.role(),
+                self.sim.log.iter().rev().take(12).collect::<Vec<_>>()
+            ));
+        }
+        Ok(self.sim.active())
     }
-    if !one_active(&r) {
-        return Err(format!(
-            "no single active after the heal: {} / {}, log tail {:?}",
-            r.sim.nodes[0].peer.role(),
-            r.sim.nodes[1].peer.role(),
-            r.sim.log.iter().rev().take(12).collect::<Vec<_>>()
-        ));
-    }
-    let ai = r.sim.active();
-    check_b4_fragment(&mut r, ai)?;
-    // A restarted node lost what it had (B4): the operator's batch sync
-    // refills it, as in `restarts.rs`.
-    // A batch already running does it (it starts over for a fresh peer).
-    let running = r.sim.nodes[ai]
-        .peer
-        .jobs()
-        .iter()
-        .any(|j| j.kind == JobKind::ConnectionStatus && j.finished.is_none());
-    if r.ck.restarted && !running {
-        let now = r.sim.now();
-        r.sim.nodes[ai]
+
+    /// A restarted node lost what it had (B4): the operator's batch sync
+    /// refills it, as in `restarts.rs`. A batch already running does it
+    /// (it starts over for a fresh peer).
+    fn refill(&mut self, ai: usize) -> Result<(), String> {
+        let running = self.sim.nodes[ai]
             .peer
-            .start_session_sync(now)
-            .map_err(|e| format!("batch sync refused: {e}"))?;
+            .jobs()
+            .iter()
+            .any(|j| j.kind == JobKind::ConnectionStatus && j.finished.is_none());
+        if self.ck.restarted && !running {
+            let now = self.sim.now();
+            self.sim.nodes[ai]
+                .peer
+                .start_session_sync(now)
+                .map_err(|e| format!("batch sync refused: {e}"))?;
+        }
+        Ok(())
     }
-    // Converged: the digests are equal; after a restart the batch sync is
-    // additive (B5), so the standby may keep entries the restarted process
-    // lost or deleted unseen, and every active entry must be on the
-    // standby, equal. A restart forms a new relationship (B4), so deletions
-    // of the outage never reach a restarted node that kept its table: when
-    // those stale entries fill it, an entry it refused is missing, counted
-    // (`apply_table_full`), not silently.
-    let restarted = r.ck.restarted;
-    let converged = |r: &Run| {
-        let ai = r.sim.active();
-        let (a, b) = (&r.sim.nodes[ai].table, &r.sim.nodes[1 - ai].table);
-        if !restarted {
+
+    /// Converged: the digests are equal; after a restart the batch sync is
+    /// additive (B5), so the standby may keep entries the restarted process
+    /// lost or deleted unseen, and every active entry must be on the
+    /// standby, equal. A restart forms a new relationship (B4), so deletions
+    /// of the outage never reach a restarted node that kept its table: when
+    /// those stale entries fill it, an entry it refused is missing, counted
+    /// (`apply_table_full`), not silently.
+    fn converged(&self) -> bool {
+        let ai = self.sim.active();
+        let (a, b) = (&self.sim.nodes[ai].table, &self.sim.nodes[1 - ai].table);
+        if !self.ck.restarted {
             return a.digest() == b.digest();
         }
         let (mut differ, mut missing) = (false, 0);
@@ -950,140 +1030,113 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
                 }
             });
         }
-        let refused = r.sim.nodes[1 - ai].peer.stats().apply_table_full;
+        let refused = self.sim.nodes[1 - ai].peer.stats().apply_table_full;
         !differ && (missing == 0 || missing <= refused)
-    };
-    // Run until quiet.
-    let quiet = |r: &Run| {
-        r.sim
-            .nodes
+    }
+
+    /// Converged, every job finished, nothing queued or in flight.
+    fn quiet(&self) -> bool {
+        let nodes = &self.sim.nodes;
+        nodes
             .iter()
             .all(|n| n.peer.jobs().iter().all(|j| j.finished.is_some()))
-            && converged(r)
-            && r.sim.nodes.iter().all(|n| {
+            && self.converged()
+            && nodes.iter().all(|n| {
                 !n.peer.wants_transmit(ConnKind::Session)
                     && !n.peer.wants_transmit(ConnKind::Config)
                     && n.peer.state().config_queue == 0
                     && n.peer.state().config_backlog == 0
             })
-            && r.sim.links_idle()
-    };
-    let entries = r.sim.nodes[ai].table.len();
-    let mut bound = liveness_bound(entries).as_micros() as u64;
-    if p.preempt {
-        bound += PREEMPT_DELAY.as_micros() as u64;
+            && self.sim.links_idle()
     }
-    while !quiet(&r) && r.sim.t - healed <= bound {
-        r.step(1000, false);
+
+    /// The last lines of the log, for a failure report.
+    fn tail(&self) -> String {
+        let log = &self.sim.log;
+        log[log.len().saturating_sub(16)..].join("\n  ")
     }
-    // Roles are judged once quiet, not at the first step with one active:
-    // a node paused past the dead interval and resumed at the heal is
-    // still active there until its peer's dead timer fires; the priority
-    // rule then decides (seed 523396013147223482).
-    let ai = r.sim.active();
-    let (a, b) = (&r.sim.nodes[ai], &r.sim.nodes[1 - ai]);
-    let (da, db) = (a.table.digest(), b.table.digest());
-    let tail = || {
-        r.sim
-            .log
-            .iter()
-            .rev()
-            .take(16)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n  ")
-    };
-    if !converged(&r) {
-        return Err(format!(
-            "not converged (restarted: {restarted}) {} ms after heal (bound {} ms): active node{ai} {} entries, standby {} entries, shards {:?}\nactive stats {:?}\nlog tail:\n  {}",
-            (r.sim.t - healed) / 1000,
-            bound / 1000,
-            da.entries,
-            db.entries,
-            da.mismatches(&db),
-            a.peer.state().stats,
-            tail()
-        ));
-    }
-    for (i, n) in r.sim.nodes.iter().enumerate() {
-        if let Some(j) = n.peer.jobs().iter().find(|j| j.finished.is_none()) {
+
+    /// Liveness after the heal: converged, every job finished, node `ai`
+    /// active and the other standby.
+    fn check_converged(&self, ai: usize, after: &str) -> Result<(), String> {
+        let (a, b) = (&self.sim.nodes[ai], &self.sim.nodes[1 - ai]);
+        if !self.converged() {
+            let (da, db) = (a.table.digest(), b.table.digest());
             return Err(format!(
-                "node{i}: job {} ({}) not finished {} ms after heal (bound {} ms)",
-                j.id,
-                j.kind.name(),
-                (r.sim.t - healed) / 1000,
-                bound / 1000
+                "not converged (restarted: {}) {after}: active node{ai} {} entries, standby {} entries, shards {:?}\nactive stats {:?}\nlog tail:\n  {}",
+                self.ck.restarted,
+                da.entries,
+                db.entries,
+                da.mismatches(&db),
+                a.peer.state().stats,
+                self.tail()
             ));
         }
-    }
-    let preempted = !r.ck.p.preempt || ai == 0;
-    if a.peer.role() != Role::Active || b.peer.role() != Role::Standby || !preempted {
-        return Err(format!(
-            "roles after heal: node{ai} {} / node{} {} (node0 preempts: {})\n  {}",
-            a.peer.role(),
-            1 - ai,
-            b.peer.role(),
-            r.ck.p.preempt,
-            tail()
-        ));
-    }
-    if !r.ck.restarted {
-        check_step_down(&r, ai)?;
-    }
-    check_stranger(&r)?;
-    if r.ck.unauthenticated > 0 {
-        return Err(format!(
-            "{} relationships established without authentication despite the key",
-            r.ck.unauthenticated
-        ));
-    }
-    for (i, n) in r.sim.nodes.iter().enumerate() {
-        let s = n.peer.stats();
-        if !r.ck.ever_active[i] && (s.records_tx != 0 || s.deletes_tx != 0) {
+        for (i, n) in self.sim.nodes.iter().enumerate() {
+            if let Some(j) = n.peer.jobs().iter().find(|j| j.finished.is_none()) {
+                return Err(format!(
+                    "node{i}: job {} ({}) not finished {after}",
+                    j.id,
+                    j.kind.name(),
+                ));
+            }
+        }
+        let preempted = !self.ck.p.preempt || ai == 0;
+        if a.peer.role() != Role::Active || b.peer.role() != Role::Standby || !preempted {
             return Err(format!(
-                "node{i} was never active but sent {} records and {} deletions",
+                "roles after heal: node{ai} {} / node{} {} (node0 preempts: {})\n  {}",
+                a.peer.role(),
+                1 - ai,
+                b.peer.role(),
+                self.ck.p.preempt,
+                self.tail()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Node `ni`'s counters: nothing sent by a node never active, the
+    /// resync counters balance, no sequence gap (unless a segment was
+    /// truncated: the gap is then the detection).
+    fn check_counters(&self, ni: usize) -> Result<(), String> {
+        let st = self.sim.nodes[ni].peer.state();
+        let s = &st.stats;
+        if !self.ck.ever_active[ni] && (s.records_tx != 0 || s.deletes_tx != 0) {
+            return Err(format!(
+                "node{ni} was never active but sent {} records and {} deletions",
                 s.records_tx, s.deletes_tx
             ));
         }
         // Every shard marked uncertain was resynced, aborted (and marked
         // again) or handed to the peer: the counters account for every fault.
-        let st = n.peer.state();
-        if st.stats.resync_balance() != st.uncertain_shards as i64 {
+        if s.resync_balance() != st.uncertain_shards as i64 {
             return Err(format!(
-                "node{i}: resync counters do not balance: overflow {} + disconnect {} + request {} != resynced {} + aborted {} + requested {} + pending {}",
-                st.stats.resync_overflow,
-                st.stats.resync_disconnect,
-                st.stats.resync_request,
-                st.stats.shards_resynced,
-                st.stats.resync_aborted,
-                st.stats.resync_requested,
+                "node{ni}: resync counters do not balance: overflow {} + disconnect {} + request {} != resynced {} + aborted {} + requested {} + pending {}",
+                s.resync_overflow,
+                s.resync_disconnect,
+                s.resync_request,
+                s.shards_resynced,
+                s.resync_aborted,
+                s.resync_requested,
                 st.uncertain_shards
             ));
         }
-        // A truncated segment can drop whole frames: the gap is then the
-        // detection, not a fault.
-        if !r.ck.truncated {
-            if let Some(g) = s.errors.get("sequence_gap") {
-                return Err(format!(
-                    "node{i}: {g} sequence gaps: a frame was lost or applied twice"
-                ));
-            }
+        if let Some(g) = s.errors.get("sequence_gap").filter(|_| !self.ck.truncated) {
+            return Err(format!(
+                "node{ni}: {g} sequence gaps: a frame was lost or applied twice"
+            ));
         }
+        Ok(())
     }
-    if std::env::var("HOTSYNC_SIM_VERBOSE").is_ok() {
-        eprintln!(
-            "seed {seed}: entries {} heal->quiet {} ms, injected {:?}",
-            da.entries,
-            (r.sim.t - healed) / 1000,
-            r.ck.injected
-        );
-    }
-    // Configuration changes: every change replayed, in order (a change may
-    // be replayed twice after a reconnect; replays are idempotent). Only
-    // when node 0 held the role throughout and nothing restarted.
-    if !r.ck.restarted && !r.ck.ever_active[1] {
-        let applied = r.sim.nodes[1].changes_applied();
+
+    /// Configuration changes: every change replayed, in order (a change may
+    /// be replayed twice after a reconnect; replays are idempotent). Only
+    /// when node 0 held the role throughout and nothing restarted.
+    fn check_config_order(&self) -> Result<(), String> {
+        if self.ck.restarted || self.ck.ever_active[1] {
+            return Ok(());
+        }
+        let applied = self.sim.nodes[1].changes_applied();
         let mut last = BTreeMap::new();
         for (i, op) in applied.iter().enumerate() {
             last.insert(op.clone(), i);
@@ -1091,23 +1144,16 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
         let mut order: Vec<_> = last.into_iter().collect();
         order.sort_by_key(|(_, i)| *i);
         let order: Vec<String> = order.into_iter().map(|(op, _)| op).collect();
-        if order != r.ck.config_sent {
+        if order != self.ck.config_sent {
             return Err(format!(
                 "config changes: sent {} applied (distinct, by last replay) {} - out of order or missing\nlog tail:\n  {}",
-                r.ck.config_sent.len(),
+                self.ck.config_sent.len(),
                 order.len(),
-                tail()
+                self.tail()
             ));
         }
+        Ok(())
     }
-    if let Some(v) = &r.ck.order.violation {
-        return Err(format!("per-key order: {v}\n  {}", tail()));
-    }
-    Ok(Outcome {
-        fingerprint: fingerprint(&r),
-        unsaid_fragments: r.ck.unsaid_fragments,
-        injected: r.ck.injected,
-    })
 }
 
 /// Nothing a stranger sent was applied: none of its sessions in either

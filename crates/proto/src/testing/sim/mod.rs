@@ -16,7 +16,7 @@ use super::link::{Link, Mangle, Side};
 use super::node::Node;
 use super::rng::Rng;
 use crate::conn::ConnKind;
-use crate::event::{Action, Event, PeerState};
+use crate::event::{Action, Event};
 use crate::role::Role;
 use crate::settings::ProtoConfig;
 use hotsync_table::{SessionTable, TableConfig};
@@ -167,11 +167,6 @@ impl Sim {
     /// Nothing in flight on any link.
     pub fn links_idle(&self) -> bool {
         self.channels.iter().all(|c| c.link.is_idle())
-    }
-
-    /// Node `ni`'s state.
-    pub fn state(&self, ni: usize) -> PeerState {
-        self.nodes[ni].peer.state()
     }
 
     /// Advances the clock by `dt` µs and runs one step: restarts due,

@@ -2,6 +2,9 @@
 //! as the one-thread apply does, and a change that follows a chunk is never
 //! overwritten by it.
 
+mod common;
+
+use common::{drain_all, sessions};
 use hotsync_table::*;
 use std::sync::Arc;
 
@@ -11,19 +14,6 @@ fn table(max: usize, shards: usize) -> Arc<SessionTable> {
         max_sessions: max,
         journal_capacity: 1 << 16,
     }))
-}
-
-fn sessions(n: usize, seed: u64) -> Vec<(SessionKey, SessionEntry)> {
-    let mut g = SessionGenerator::new(seed, 0, false, 1_700_000_000);
-    (0..n).map(|_| g.next_session()).collect()
-}
-
-fn drain_all(t: &SessionTable) -> Vec<Change> {
-    let mut out = Vec::new();
-    for s in 0..t.shard_count() {
-        while t.drain_changes(s, 1000, &mut out) > 0 {}
-    }
-    out
 }
 
 fn contents(t: &SessionTable) -> Vec<(SessionKey, SessionEntry)> {

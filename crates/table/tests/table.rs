@@ -1,5 +1,8 @@
 //! Behaviour of the session table that the sync engine relies on.
 
+mod common;
+
+use common::{drain_all, sessions};
 use hotsync_table::*;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -12,19 +15,6 @@ fn table(max: usize, shards: usize, journal: usize) -> SessionTable {
         max_sessions: max,
         journal_capacity: journal,
     })
-}
-
-fn sessions(n: usize, seed: u64) -> Vec<(SessionKey, SessionEntry)> {
-    let mut g = SessionGenerator::new(seed, 0, false, 1_700_000_000);
-    (0..n).map(|_| g.next_session()).collect()
-}
-
-fn drain_all(t: &SessionTable) -> Vec<Change> {
-    let mut out = Vec::new();
-    for s in 0..t.shard_count() {
-        while t.drain_changes(s, 1000, &mut out) > 0 {}
-    }
-    out
 }
 
 #[test]

@@ -878,13 +878,17 @@ fn run_schedule(seed: u64, p: &Params, sched: &[(u32, Fault)]) -> Result<Outcome
     if p.preempt {
         bound += PREEMPT_DELAY.as_micros() as u64;
     }
-    while !r.quiet() && r.sim.t - healed <= bound {
+    // Settled: quiet and one relationship with one active. Quiet alone is
+    // not enough: a paused active resumed at the heal is still active
+    // until its peer's dead timer fires, and the peer's takeover closes the
+    // link; both are active, the tables equal and nothing in flight until
+    // the redial, where the priority rule decides (seeds
+    // 523396013147223482, 4043895032223201649). A connection a corrupted
+    // frame dropped at the heal comes back the same way (seed
+    // 9687282105382455245).
+    while !(r.quiet() && r.one_active()) && r.sim.t - healed <= bound {
         r.step(1000, false);
     }
-    // Roles are judged once quiet, not at the first step with one active:
-    // a node paused past the dead interval and resumed at the heal is
-    // still active there until its peer's dead timer fires; the priority
-    // rule then decides (seed 523396013147223482).
     let ai = r.sim.active();
     let after = |r: &Run| {
         format!(
@@ -1082,12 +1086,18 @@ impl Run {
             }
         }
         let preempted = !self.ck.p.preempt || ai == 0;
-        if a.peer.role() != Role::Active || b.peer.role() != Role::Standby || !preempted {
+        if !self.one_active()
+            || a.peer.role() != Role::Active
+            || b.peer.role() != Role::Standby
+            || !preempted
+        {
             return Err(format!(
-                "roles after heal: node{ai} {} / node{} {} (node0 preempts: {})\n  {}",
+                "roles after heal: node{ai} {} / node{} {}, established {} / {} (node0 preempts: {}) {after}\n  {}",
                 a.peer.role(),
                 1 - ai,
                 b.peer.role(),
+                a.peer.is_established(),
+                b.peer.is_established(),
                 self.ck.p.preempt,
                 self.tail()
             ));
@@ -1411,9 +1421,8 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
         ]),
     ),
     // A corrupted frame right at the heal dropped the session connection
-    // and the run was quiet before it came back: the roles check must not
-    // ask for an established pair (a first version of the fix above did;
-    // 1 of 20,000 random seeds).
+    // and the run was quiet before it came back: the check waits for the
+    // relationship to settle, not only for quiet (1 of 20,000 random seeds).
     (
         9687282105382455245,
         Some(&[
@@ -1425,6 +1434,12 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
     // the chunk's session, the loser not. A non-active node's batch chunks
     // now count as its changes for the crossing check (1 of 20,000).
     (9680971406373191153, Some(&[1, 3, 5, 7, 8, 9, 10, 16, 19])),
+    // The active, paused past the dead interval, resumed at the heal; its
+    // peer's takeover a few milliseconds later closed the link, and the
+    // run was quiet (tables equal, nothing in flight) with both active
+    // until the redial: judged before the relationship settled (a
+    // simulator bug; 1 of 100,000 random seeds).
+    (4043895032223201649, Some(&[0, 1, 2, 4, 5, 7, 8, 9, 12])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

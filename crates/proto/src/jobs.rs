@@ -142,8 +142,16 @@ pub(crate) struct Jobs {
     history: VecDeque<JobStatus>,
     /// Encoding scratch for session chunks.
     bulk: SessionUpsertBatch,
-    /// The shard and frame of the last session chunk sent, until taken.
-    last_chunk: Option<(usize, u64)>,
+}
+
+/// What one step of the session job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionStep {
+    /// Nothing to send: no job, or its end already sent.
+    Idle,
+    /// A frame went out; `chunk` names the shard and frame sequence number
+    /// of the session chunk among them, if one was sent.
+    Sent { chunk: Option<(usize, u64)> },
 }
 
 /// What a job step works with.
@@ -164,7 +172,6 @@ impl Jobs {
             config: None,
             history: VecDeque::new(),
             bulk: SessionUpsertBatch::default(),
-            last_chunk: None,
         }
     }
 
@@ -250,13 +257,13 @@ impl Jobs {
         Ok(id)
     }
 
-    /// Sends the next piece of the session job; false if there was none.
-    pub fn session_step(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
+    /// Sends the next piece of the session job.
+    pub fn session_step(&mut self, cx: Step<'_>, now: Instant) -> Result<SessionStep, ProtoError> {
         let Some(job) = &mut self.session else {
-            return Ok(false);
+            return Ok(SessionStep::Idle);
         };
         if job.end_sent {
-            return Ok(false);
+            return Ok(SessionStep::Idle);
         }
         if !job.start_sent {
             job.start_sent = true;
@@ -266,7 +273,7 @@ impl Jobs {
                 total: job.status.total,
             };
             cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
-            return Ok(true);
+            return Ok(SessionStep::Sent { chunk: None });
         }
         self.bulk.clear();
         let bulk = &mut self.bulk;
@@ -276,9 +283,10 @@ impl Jobs {
             .snapshot_chunk_with(&mut job.cursor, cx.chunk_records, |k, e| bulk.push(k, e));
         let finished_shard = job.cursor.finished_shard().map(|s| s as u32);
         let mut seq = cx.conn.tx_seq;
+        let mut chunk = None;
         if n > 0 {
             seq = cx.conn.send(Channel::Session, &self.bulk, cx.stats, now)?;
-            self.last_chunk = shard.map(|s| (s, seq));
+            chunk = shard.map(|s| (s, seq));
             cx.stats.batches_tx += 1;
             cx.stats.records_tx += n as u64;
             job.status.sent += n as u64;
@@ -305,12 +313,7 @@ impl Jobs {
             });
             job.end_sent = true;
         }
-        Ok(true)
-    }
-
-    /// The shard and frame of the session chunk sent since the last call.
-    pub fn take_last_chunk(&mut self) -> Option<(usize, u64)> {
-        self.last_chunk.take()
+        Ok(SessionStep::Sent { chunk })
     }
 
     /// Sends a bounded part of the config job (low priority): a few

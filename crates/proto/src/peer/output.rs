@@ -6,7 +6,7 @@ use crate::bulk_window::Pace;
 use crate::conn::ConnKind;
 use crate::error::ProtoError;
 use crate::incremental::Drain;
-use crate::jobs;
+use crate::jobs::{self, SessionStep};
 use crate::resync;
 use crate::role::Role;
 use hotsync_wire::{Ack, Channel};
@@ -102,13 +102,13 @@ impl Core {
                     stats: &mut self.stats,
                     chunk_records: pace.chunk_records,
                 };
-                if !self.jobs.session_step(job, now)? {
+                let SessionStep::Sent { chunk } = self.jobs.session_step(job, now)? else {
                     break;
-                }
+                };
                 // A node that is not active sends its own copy in a batch
                 // chunk: it crosses the active's walk of that shard as its
                 // changes do, and the walk is asked for again.
-                if let Some((shard, seq)) = self.jobs.take_last_chunk() {
+                if let Some((shard, seq)) = chunk {
                     if self.election.role != Role::Active {
                         self.ledger.sent_own_copy(shard, seq);
                     }

@@ -128,6 +128,7 @@ pub fn statistics(s: &Stats) -> Value {
     });
     // Past `json!`'s recursion limit in one literal.
     v["resync_crossed"] = json!(s.resync_crossed);
+    v["step_down_walks_cancelled"] = json!(s.step_down_walks_cancelled);
     v
 }
 

@@ -431,6 +431,26 @@ impl Jobs {
         false
     }
 
+    /// This node left the active role: its session job is cancelled (ends
+    /// failed, the reason said). Its chunks are its own copy, encoded
+    /// before the winner's changes reached it: applied on the winner, now
+    /// authoritative, they would replace its newer sessions. The winner
+    /// resyncs every shard into this node instead. True if a job ran.
+    pub fn cancel_session_on_step_down(&mut self, now: Instant, events: &mut Events) -> bool {
+        let Some(job) = self.session.take() else {
+            return false;
+        };
+        tracing::warn!(
+            job = job.status.id,
+            sent = job.status.sent,
+            total = job.status.total,
+            "stepped down from active: batch sync cancelled (the active peer's copy is authoritative)"
+        );
+        let why = "cancelled: this node stepped down from active (the active peer's copy is authoritative; it resyncs this node)";
+        self.finish(job.status, JobState::Failed(why.into()), now, events);
+        true
+    }
+
     /// The session connection dropped: resume at the first shard the peer
     /// did not acknowledge whole.
     pub fn on_session_lost(&mut self, shard_count: usize) {

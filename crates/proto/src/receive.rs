@@ -111,6 +111,22 @@ impl Inbound {
         events.push_back(Event::PeerBatchStarted { kind, total });
     }
 
+    /// The peer left the active role: it cancelled the session batch sync
+    /// it was sending us (its chunks all came before the heartbeat that
+    /// said so), which ends here, not whole.
+    pub fn peer_left_active(&mut self, events: &mut Events) {
+        if let Some(inc) = self.incoming[ConnKind::Session].take() {
+            tracing::info!(
+                received = inc.received,
+                "the peer stepped down from active: its batch sync towards us is cancelled"
+            );
+            events.push_back(Event::PeerBatchFinished {
+                kind: JobKind::ConnectionStatus,
+                received: inc.received,
+            });
+        }
+    }
+
     /// The peer's session batch sync ended. Returns whether it ran whole
     /// on this connection (its start was seen here).
     pub fn batch_end(&mut self, events: &mut Events) -> bool {

@@ -183,6 +183,20 @@ impl Resync {
         u64::from(ledger.mark(w.shard as usize))
     }
 
+    /// A walk under way is abandoned without its end marker (what it sent
+    /// is merged, nothing is deleted) and its shard is uncertain again.
+    /// True if there was one.
+    pub fn abandon(&mut self, ledger: &mut ShardLedger, stats: &mut Stats) -> bool {
+        let Some(w) = self.walk.take() else {
+            return false;
+        };
+        if !ledger.mark(w.shard as usize) {
+            // Marked again meanwhile: that mark covers it.
+            stats.resync_aborted += 1;
+        }
+        true
+    }
+
     /// Sends the next piece of repair; false if there was nothing to do.
     pub fn step(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
         if cx.role != Role::Active {
@@ -244,12 +258,7 @@ impl Resync {
     /// the role changed is abandoned without its end marker (what it sent
     /// is merged, nothing is deleted).
     fn request(&mut self, cx: Step<'_>, now: Instant) -> Result<bool, ProtoError> {
-        if let Some(w) = self.walk.take() {
-            if !cx.ledger.mark(w.shard as usize) {
-                // Marked again meanwhile: that mark covers it.
-                cx.stats.resync_aborted += 1;
-            }
-        }
+        self.abandon(cx.ledger, cx.stats);
         if cx.ledger.uncertain.is_empty() {
             return Ok(false);
         }

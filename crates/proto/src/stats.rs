@@ -70,6 +70,13 @@ pub struct Stats {
     /// never reach the winner and are replaced by its copy (lost, counted,
     /// logged).
     pub step_down_lost_shards: u64,
+    /// Walks of this node's own table (a batch sync, a shard resync) it was
+    /// sending when it left the active role, cancelled there: the winner's
+    /// copy is authoritative, and their chunks, encoded from this node's
+    /// older copy, would replace the winner's newer sessions. A cancelled
+    /// batch sync ends failed; the winner resyncs every shard into this
+    /// node.
+    pub step_down_walks_cancelled: u64,
     /// Records and deletions from a peer that also claimed the active role
     /// which this node, keeping the role, did not apply because it holds
     /// its own version of the session (the winner's copy is authoritative;

@@ -3,7 +3,7 @@
 //! simulator found (docs/RELIABILITY.md §7).
 
 use hotsync_proto::testing::{Pair, PairConfig, Side};
-use hotsync_proto::{ConnKind, Role};
+use hotsync_proto::{ConnKind, Event, JobKind, JobState, Role};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey};
 use std::time::Duration;
 
@@ -133,4 +133,88 @@ fn a_standbys_batch_chunk_crossing_the_actives_walk_is_walked_again() {
     assert!(converged, "the pair did not converge: {p:?}");
     assert!(p.a.table.contains(&x) && p.b.table.contains(&x));
     assert!(p.b.peer.stats().resync_crossed > 0);
+}
+
+/// The active runs a batch sync (`hrp sync connection-status`) and loses
+/// the role mid-walk (`hrp role`, external control: the peer is made
+/// active, then this node standby). The new active's data plane then
+/// writes a session of a shard the walk has not reached. The winner's copy
+/// is authoritative: the stepped-down node's walk, encoded from its older
+/// copy, must never land over that write, neither for a moment nor in the
+/// copy both converge to. The walk is cancelled when the node steps down
+/// (the job ends failed, counted); the winner resyncs every shard into it.
+#[test]
+fn a_batch_sync_running_when_its_node_steps_down_never_overwrites_the_new_active() {
+    let mut cfg = PairConfig::default().with_key();
+    cfg.a.external_role = true;
+    cfg.b.external_role = true;
+    // The new active's write reaches the stepped-down node only after a
+    // coalescing window, while its walk would go on.
+    cfg.b.flush_interval = Duration::from_millis(50);
+    cfg.bytes_per_tick = 8 << 10;
+    let mut p = Pair::new(cfg);
+    p.establish();
+    let now = p.now;
+    p.a.peer.set_role_external(Role::Active, now).unwrap();
+    p.b.peer.set_role_external(Role::Standby, now).unwrap();
+    let s = sessions(11, 3000);
+    for (k, e) in &s {
+        p.a.table.upsert(k, e).unwrap();
+    }
+    assert!(p.run_until(Duration::from_secs(2), |p| {
+        p.a.table.digest() == p.b.table.digest()
+            && p.a.peer.state().uncertain_shards == 0
+            && p.b.peer.state().uncertain_shards == 0
+    }));
+    // The batch sync walks the shards in order: stop it early in the walk.
+    let now = p.now;
+    let job = p.a.peer.start_session_sync(now).unwrap();
+    assert!(p.run_until(Duration::from_millis(100), |p| {
+        p.a.peer.job(job).is_some_and(|j| j.acked > 0)
+    }));
+    let last = p.a.table.shard_count() - 1;
+    let (k, e) = *s
+        .iter()
+        .find(|(k, _)| p.a.table.shard_of(k) == last)
+        .unwrap();
+    let walked = p.a.peer.job(job).unwrap().sent;
+    assert!(walked < 1000, "the walk went too far already: {walked}");
+    // The roles swap; the new active writes the session at once.
+    let now = p.now;
+    p.b.peer.set_role_external(Role::Active, now).unwrap();
+    p.a.peer.set_role_external(Role::Standby, now).unwrap();
+    let mut newer = e;
+    newer.packets[0] = 4242;
+    p.b.table.upsert(&k, &newer).unwrap();
+    let packets = |t: &hotsync_table::SessionTable| t.get(&k).map(|e| e.packets[0]);
+    let end = p.now + Duration::from_secs(2);
+    while p.now < end {
+        p.step();
+        assert_eq!(
+            packets(&p.b.table),
+            Some(4242),
+            "the stepped-down node's walk overwrote the new active's write at {:?}",
+            p.now
+        );
+        if p.a.table.digest() == p.b.table.digest()
+            && p.a.peer.state().uncertain_shards == 0
+            && p.b.peer.state().uncertain_shards == 0
+            && !p.a.peer.jobs().iter().any(|j| j.state == JobState::Running)
+        {
+            break;
+        }
+    }
+    assert_eq!(p.a.table.digest(), p.b.table.digest(), "{p:?}");
+    assert_eq!(packets(&p.a.table), Some(4242));
+    assert!(
+        matches!(p.a.peer.job(job).unwrap().state, JobState::Failed(_)),
+        "the job ends failed: {:?}",
+        p.a.peer.job(job)
+    );
+    assert_eq!(p.a.peer.stats().step_down_walks_cancelled, 1);
+    // The receiver's view of that batch ends with it, not whole.
+    assert!(p.b.saw(|e| matches!(
+        e,
+        Event::PeerBatchFinished { kind: JobKind::ConnectionStatus, received } if *received < 3000
+    )));
 }

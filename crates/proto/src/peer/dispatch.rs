@@ -215,6 +215,10 @@ impl Core {
                     let prio = hb.priority.to_native();
                     let est = self.established;
                     let before = self.election.role;
+                    let peer_was = self.election.peer.map(|p| p.role);
+                    if peer_was == Some(Role::Active) && role != Role::Active {
+                        self.inbound.peer_left_active(&mut self.events);
+                    }
                     let changed =
                         self.election
                             .on_heartbeat(role, prio, est, now, &mut self.events);

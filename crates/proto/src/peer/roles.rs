@@ -25,6 +25,7 @@ impl Core {
     ) {
         let role = self.election.role;
         if before == Role::Active && role != Role::Active {
+            self.cancel_own_walks(now);
             if self.relationship.exists() {
                 StepDown::stepped_down(&self.table, &mut self.ledger, &mut self.stats);
                 self.handover = Some(u64::MAX);
@@ -50,6 +51,18 @@ impl Core {
         if changed {
             self.announce_role(now);
         }
+    }
+
+    /// This node left the active role: the walks of its own table it was
+    /// sending (a batch sync, a shard resync) stop here, before its
+    /// hand-over. Their chunks would reach the winner after the hand-over
+    /// and replace the winner's newer sessions with this node's older
+    /// copy; the winner resyncs every shard into this node instead.
+    /// Counted in `step_down_walks_cancelled`.
+    fn cancel_own_walks(&mut self, now: Instant) {
+        let job = self.jobs.cancel_session_on_step_down(now, &mut self.events);
+        let walk = self.resync.abandon(&mut self.ledger, &mut self.stats);
+        self.stats.step_down_walks_cancelled += u64::from(job) + u64::from(walk);
     }
 
     /// The peer may never have seen this node active (its hello was sent

@@ -2,7 +2,7 @@
 //! pair, and what a node that stepped down still sends: the cases the
 //! simulator found (docs/RELIABILITY.md §7).
 
-use hotsync_proto::testing::{Pair, PairConfig, Side};
+use hotsync_proto::testing::{Node, Pair, PairConfig, Side};
 use hotsync_proto::{ConnKind, Event, JobKind, JobState, Role};
 use hotsync_table::{SessionEntry, SessionGenerator, SessionKey};
 use std::time::Duration;
@@ -217,4 +217,81 @@ fn a_batch_sync_running_when_its_node_steps_down_never_overwrites_the_new_active
         e,
         Event::PeerBatchFinished { kind: JobKind::ConnectionStatus, received } if *received < 3000
     )));
+}
+
+/// Preemption: the higher-priority node, back as standby, takes the role
+/// after its delay while the active's batch sync is on its way to it. The
+/// former active learns of it only from the preempting node's heartbeat,
+/// and its chunks keep coming until then. They are a former active's: the
+/// preempting node, authoritative from the moment it takes the role,
+/// applies them only where it holds no version of its own, so what its
+/// data plane writes from then on stands (simulator seed
+/// 8339352101352174604: a session written right after preempting was
+/// replaced by the former active's older copy).
+#[test]
+fn a_preempting_node_keeps_its_own_writes_against_the_former_actives_walk() {
+    let mut cfg = PairConfig::default().with_key();
+    cfg.a.preempt_delay = Some(Duration::from_millis(50));
+    cfg.bytes_per_tick = 2 << 10;
+    let mut p = Pair::new(cfg.clone());
+    p.establish();
+    // A (priority 200) stops; B takes over and its data plane writes.
+    p.cut(SESSION);
+    p.cut(CONFIG);
+    assert!(p.run_until(Duration::from_millis(400), |p| p.b.peer.role()
+        == Role::Active));
+    p.a = Node::new(cfg.a.clone(), cfg.table_a.clone(), 33, p.now);
+    let s = sessions(12, 3000);
+    for (k, e) in &s {
+        p.b.table.upsert(k, e).unwrap();
+    }
+    // A is back, empty, as standby; the operator refills it from B (B4).
+    p.establish();
+    assert_eq!(
+        (p.a.peer.role(), p.b.peer.role()),
+        (Role::Standby, Role::Active)
+    );
+    let now = p.now;
+    let job = p.b.peer.start_session_sync(now).unwrap();
+    assert!(p.run_until(Duration::from_millis(200), |p| p.a.peer.role()
+        == Role::Active));
+    let st = p.b.peer.job(job).unwrap();
+    assert!(st.sent > 0 && st.acked < st.total, "{st:?}");
+    // A's data plane writes every session anew the moment it is active.
+    let newer = |e: &SessionEntry| {
+        let mut n = *e;
+        n.packets[0] = 4242;
+        n
+    };
+    for (k, e) in &s {
+        p.a.table.upsert(k, &newer(e)).unwrap();
+    }
+    let end = p.now + Duration::from_secs(2);
+    while p.now < end {
+        p.step();
+        for (k, _) in &s {
+            assert_eq!(
+                p.a.table.get(k).map(|e| e.packets[0]),
+                Some(4242),
+                "the former active's walk replaced the preempting node's write"
+            );
+        }
+        if p.a.table.digest() == p.b.table.digest()
+            && p.a.peer.state().uncertain_shards == 0
+            && p.b.peer.state().uncertain_shards == 0
+        {
+            break;
+        }
+    }
+    assert_eq!(p.a.table.digest(), p.b.table.digest(), "{p:?}");
+    assert_eq!(
+        (p.a.peer.role(), p.b.peer.role()),
+        (Role::Active, Role::Standby)
+    );
+    assert!(p.a.peer.stats().split_brain_kept_own > 0);
+    assert_eq!(p.b.peer.stats().step_down_walks_cancelled, 1);
+    assert!(matches!(
+        p.b.peer.job(job).unwrap().state,
+        JobState::Failed(_)
+    ));
 }

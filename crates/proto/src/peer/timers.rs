@@ -5,6 +5,7 @@
 use super::Core;
 use crate::conn::{ConnKind, Phase};
 use crate::error::ProtoError;
+use crate::role::Role;
 use hotsync_wire::Channel;
 use std::time::Instant;
 
@@ -54,8 +55,17 @@ impl Core {
             }
         }
         let (est, up) = (self.established, self.conns.session.is_up());
+        let before = self.election.role;
         if self.election.on_timeout(est, up, now, &mut self.events) {
-            self.announce_role(now);
+            // Preemption takes the role from a peer still active until it
+            // hears so: what it sends meanwhile is a former active's, and
+            // this node's copy is authoritative from now (`roles_settled`).
+            // A peer found dead claims nothing.
+            let peer_role = match self.election.peer {
+                Some(p) if up => p.role,
+                _ => Role::Initial,
+            };
+            self.roles_settled(before, peer_role, true, now);
         }
     }
 }

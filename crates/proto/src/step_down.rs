@@ -3,7 +3,10 @@
 //! made while it was active.
 //!
 //! The node that keeps the role is authoritative (HRP's rule). The loser
-//! ([`StepDown::stepped_down`]) sends what its journals still hold at once
+//! first cancels the walks of its own table it was sending (a batch sync,
+//! a shard resync: their chunks, encoded from its older copy, would land
+//! on the winner after the hand-over). It ([`StepDown::stepped_down`])
+//! then sends what its journals still hold at once
 //! (its last changes, made while it was active: the sessions its data
 //! plane carried), then asks the winner to resync every shard, so its copy
 //! becomes the winner's. Changes that overflowed its journals never reach
@@ -17,7 +20,9 @@
 //! loser's newer one disappear unseen. The winner resumes when the loser's
 //! resync request arrives (it follows the loser's last changes on the same
 //! connection), or a dead interval after the session connection last came
-//! up or the loser's last change arrived, without it.
+//! up or the loser's last change arrived, without it. A node that preempts
+//! is a winner from the moment it takes the role: the peer is still active
+//! until it hears so.
 
 use crate::resync::ShardLedger;
 use crate::stats::Stats;

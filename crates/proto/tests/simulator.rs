@@ -23,7 +23,8 @@
 //! frame applied out of sequence, every established relationship
 //! authenticated when there is a key, nothing a stranger sent applied, the
 //! winner of a split brain authoritative and nothing the loser wrote lost
-//! uncounted, a restarted standby never holding a fragment unsaid, the
+//! uncounted, and at every moment of the run an active node's own last
+//! writes in its table as written ([`Checks::check_authority`]), a restarted standby never holding a fragment unsaid, the
 //! resync counters balance) and
 //! liveness (digests equal and every job finished within
 //! [`liveness_bound`] of simulated time) are checked.

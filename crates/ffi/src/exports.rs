@@ -21,7 +21,7 @@ use crate::types::{
     hotsync_digest, hotsync_job_status, hotsync_node_options, hotsync_node_state, hotsync_role,
     hotsync_session_entry, hotsync_session_key, hotsync_stats,
 };
-use ::hotsync_table::{SessionEntry, SessionKey, Upsert};
+use ::hotsync_table::{LOOKUP_BURST, SessionEntry, SessionKey, SessionTable, Upsert};
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::Arc;
 
@@ -606,6 +606,82 @@ pub extern "C" fn hotsync_table_lookup(
             None => fail_static(hotsync_status::NotFound, c"no such session"),
         }
     })
+}
+
+/// Looks up `count` sessions at once, the way a data plane handles a vector
+/// of packets (like DPDK's `rte_hash_lookup_bulk`): for each key `keys[i]`,
+/// `found[i]` is set to 1 and `out[i]` to its entry, or `found[i]` to 0 and
+/// `out[i]` left as it was. The lookups of a group of keys overlap their
+/// cache misses, so a burst of 16 or more costs a fraction of `count`
+/// single lookups.
+///
+/// Errors: `NULL_ARGUMENT` (any pointer NULL while `count` is not 0).
+///
+/// Data plane: thread-safe, never allocates, takes no lock and never waits
+/// for a writer (each key as in `hotsync_table_lookup`).
+///
+/// # Safety
+/// `keys` points to `count` readable keys, `out` to `count` writable
+/// entries and `found` to `count` writable bytes, none overlapping another,
+/// all valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn hotsync_table_lookup_burst(
+    table: Option<&hotsync_table>,
+    keys: *const hotsync_session_key,
+    count: usize,
+    out: *mut hotsync_session_entry,
+    found: *mut u8,
+) -> hotsync_status {
+    guard(|| {
+        let table = required!(table);
+        if count == 0 {
+            return hotsync_status::Ok;
+        }
+        if keys.is_null() || out.is_null() || found.is_null() {
+            return fail_static(hotsync_status::NullArgument, c"NULL keys, out or found");
+        }
+        // SAFETY: non-NULL (checked above), and the header requires `keys`
+        // to point to `count` readable keys, `out` to `count` writable
+        // entries and `found` to `count` writable bytes, not overlapping,
+        // valid for this call, which keeps no reference after it returns.
+        let (keys, out, found) = unsafe {
+            (
+                std::slice::from_raw_parts(keys, count),
+                std::slice::from_raw_parts_mut(out, count),
+                std::slice::from_raw_parts_mut(found, count),
+            )
+        };
+        lookup_burst(&table.table, keys, out, found);
+        hotsync_status::Ok
+    })
+}
+
+/// [`hotsync_table_lookup_burst`] on slices: converts one prefetch group of
+/// keys at a time on the stack.
+fn lookup_burst(
+    table: &SessionTable,
+    keys: &[hotsync_session_key],
+    out: &mut [hotsync_session_entry],
+    found: &mut [u8],
+) {
+    let mut group = [SessionKey::default(); LOOKUP_BURST];
+    let mut entries = [None; LOOKUP_BURST];
+    for ((keys, out), found) in keys
+        .chunks(LOOKUP_BURST)
+        .zip(out.chunks_mut(LOOKUP_BURST))
+        .zip(found.chunks_mut(LOOKUP_BURST))
+    {
+        for (g, k) in group.iter_mut().zip(keys) {
+            *g = SessionKey::from(k);
+        }
+        let n = table.get_burst(&group[..keys.len()], &mut entries);
+        for ((e, o), f) in entries[..n].iter().zip(out).zip(found) {
+            *f = u8::from(e.is_some());
+            if let Some(e) = e {
+                *o = hotsync_session_entry::from(e);
+            }
+        }
+    }
 }
 
 /// The number of sessions in the table.

@@ -172,7 +172,7 @@ fn data_plane_calls_never_allocate() {
     let n = allocations_in(|| {
         let mut inserted = false;
         let mut out = hotsync_session_entry::default();
-        let mut ok = [0u32; 6];
+        let mut ok = [0u32; 7];
         for i in 0..1000 {
             let k = key(i);
             ok[0] +=
@@ -193,6 +193,22 @@ fn data_plane_calls_never_allocate() {
                     == hotsync_status::Ok) as u32;
             }
         }
+        // A burst of 40 (half of them removed just above).
+        let burst: [hotsync_session_key; 40] = std::array::from_fn(|i| key(i as u32));
+        let mut entries = [hotsync_session_entry::default(); 40];
+        let mut found = [0u8; 40];
+        // SAFETY: three arrays of 40 elements, live for the call.
+        let s = unsafe {
+            hotsync_table_lookup_burst(
+                Some(table),
+                burst.as_ptr(),
+                40,
+                entries.as_mut_ptr(),
+                found.as_mut_ptr(),
+            )
+        };
+        ok[6] =
+            u32::from(s == hotsync_status::Ok) * found.iter().map(|&f| u32::from(f)).sum::<u32>();
         // Every failure path, with its message.
         let gone = key(0);
         outcomes.push(hotsync_table_lookup(
@@ -222,6 +238,7 @@ fn data_plane_calls_never_allocate() {
         outcomes.push(hotsync_status::Ok);
         assert_eq!(&ok[..5], &[1000, 1000, 1000, 1000, 500]);
         assert!(ok[5] > 2000, "table full after only {} sessions", ok[5]);
+        assert_eq!(ok[6], 20, "the burst found the 20 odd keys");
     });
     assert_eq!(n, 0, "{n} allocations on the data-plane calls");
     assert_eq!(

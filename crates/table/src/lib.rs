@@ -41,7 +41,7 @@ pub use generate::SessionGenerator;
 pub use model::*;
 pub use shard_set::ShardSet;
 pub use table::{
-    APPLY_RUN, Change, DEFAULT_JOURNAL_KEYS, DEFAULT_SHARDS, HashedRecord, MAX_SHARDS,
-    SessionTable, SnapshotCursor, TableConfig, TableDigest, TableFull, Upsert, entry_digest,
-    key_hash,
+    APPLY_RUN, Change, DEFAULT_JOURNAL_KEYS, DEFAULT_SHARDS, HashedRecord, LOOKUP_BURST,
+    MAX_SHARDS, SessionTable, SnapshotCursor, TableConfig, TableDigest, TableFull, Upsert,
+    entry_digest, key_hash,
 };

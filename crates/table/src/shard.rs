@@ -120,6 +120,16 @@ impl Shard {
         }
     }
 
+    /// Like [`Self::prefetch_slot`], for a lookup: every line of the slot.
+    #[inline]
+    pub(crate) fn prefetch_slot_for_read(&self, hash: u64) {
+        if let Some(s) = self.index.peek(hash) {
+            if let Some(slot) = self.slots.get(s as usize) {
+                slot.prefetch_all();
+            }
+        }
+    }
+
     /// Backs every page of the slab and index with memory, under the
     /// writer lock (slots in use are backed already; the rest are zero).
     pub(crate) fn prefault(&self) {

@@ -117,14 +117,36 @@ fn readers_never_see_a_torn_entry_nor_miss_a_present_key() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let (k, _) = &stable[x as usize % stable.len()];
-                    let e = t.get(k).expect("a present key was missed");
-                    check(k, &e);
-                    let (k, _) = &churn[(x >> 32) as usize % churn.len()];
-                    if let Some(e) = t.get(k) {
+                    if r == 0 {
+                        let (k, _) = &stable[x as usize % stable.len()];
+                        let e = t.get(k).expect("a present key was missed");
                         check(k, &e);
+                        let (k, _) = &churn[(x >> 32) as usize % churn.len()];
+                        if let Some(e) = t.get(k) {
+                            check(k, &e);
+                        }
+                        n += 1;
+                    } else {
+                        // The data plane's burst lookup: stable and churned
+                        // keys mixed, more than one prefetch group.
+                        let burst: [SessionKey; 21] = std::array::from_fn(|i| {
+                            let y = x.rotate_left(i as u32 * 3);
+                            if i % 2 == 0 {
+                                stable[y as usize % stable.len()].0
+                            } else {
+                                churn[y as usize % churn.len()].0
+                            }
+                        });
+                        let mut out = [None; 21];
+                        assert_eq!(t.get_burst(&burst, &mut out), 21);
+                        for (i, (k, e)) in burst.iter().zip(&out).enumerate() {
+                            match e {
+                                Some(e) => check(k, e),
+                                None => assert!(i % 2 == 1, "a present key was missed"),
+                            }
+                        }
+                        n += 21;
                     }
-                    n += 1;
                 }
                 reads.fetch_add(n, Ordering::Relaxed);
             });

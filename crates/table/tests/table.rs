@@ -538,3 +538,32 @@ fn a_journaled_slot_refilled_by_another_key_drains_as_a_deletion() {
     assert_eq!((c[0].key, c[0].entry), (k1, None), "k1 is gone");
     assert_eq!((c[1].key, c[1].entry), (k2, Some(e2)));
 }
+
+#[test]
+fn a_burst_lookup_answers_what_single_lookups_answer() {
+    let t = table(4_000, 8, 1 << 16);
+    let present = sessions(3_000, 11);
+    let absent = sessions(1_000, 12);
+    for (k, e) in &present {
+        t.upsert(k, e).unwrap();
+    }
+    // Present and absent keys interleaved, over many prefetch groups and a
+    // last partial one.
+    let keys: Vec<SessionKey> = present
+        .iter()
+        .zip(&absent)
+        .flat_map(|((p, _), (a, _))| [*p, *a])
+        .chain(present[1_000..1_007].iter().map(|(k, _)| *k))
+        .collect();
+    let mut out = vec![None; keys.len()];
+    assert_eq!(t.get_burst(&keys, &mut out), keys.len());
+    for (k, got) in keys.iter().zip(&out) {
+        assert_eq!(*got, t.get(k));
+    }
+    assert_eq!(out.iter().filter(|e| e.is_some()).count(), 1_007);
+    // A shorter output fills what fits and says so; the rest is untouched.
+    let mut short = [None; 5];
+    assert_eq!(t.get_burst(&keys[..9], &mut short), 5);
+    assert_eq!(short[0], Some(present[0].1));
+    assert_eq!(short[1], None);
+}

@@ -15,6 +15,11 @@
 //! (`upsert` with change capture of random keys, journals drained every
 //! 8 Ki writes as the sync engine would). Every lookup is timed
 //! (`Instant`, about 20 ns of the figure) into an HDR histogram.
+//!
+//! The table is measured a second time with its readers looking keys up in
+//! bursts of [`LOOKUP_BURST`] (`get_burst`, what a DPDK or VPP data plane
+//! does for a vector of packets); each burst is timed whole. The other two
+//! structures have no burst lookup: a loop of their `get` is what they offer.
 
 use clap::Args;
 use crossbeam_utils::CachePadded;
@@ -22,7 +27,8 @@ use hashbrown::HashTable;
 use hdrhistogram::Histogram;
 use hotsync_bench::{BareMap, bare_map, drain_all, generator};
 use hotsync_table::{
-    APPLY_RUN, SessionEntry, SessionKey, SessionTable, TableConfig, entry_digest, key_hash,
+    APPLY_RUN, LOOKUP_BURST, SessionEntry, SessionKey, SessionTable, TableConfig, entry_digest,
+    key_hash,
 };
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -46,6 +52,12 @@ pub struct LookupArgs {
 /// What the scenario needs of a structure.
 trait Subject: Sync {
     fn get(&self, k: &SessionKey) -> Option<SessionEntry>;
+    /// Lookups of a burst of keys into `out` (the same length).
+    fn get_burst(&self, keys: &[SessionKey], out: &mut [Option<SessionEntry>]) {
+        for (o, k) in out.iter_mut().zip(keys) {
+            *o = self.get(k);
+        }
+    }
     /// The standby's path: a batch of received records.
     fn apply(&self, batch: &[(SessionKey, SessionEntry)]);
     /// The active's path: one data-plane write, with change capture.
@@ -57,6 +69,9 @@ trait Subject: Sync {
 impl Subject for SessionTable {
     fn get(&self, k: &SessionKey) -> Option<SessionEntry> {
         SessionTable::get(self, k)
+    }
+    fn get_burst(&self, keys: &[SessionKey], out: &mut [Option<SessionEntry>]) {
+        SessionTable::get_burst(self, keys, out);
     }
     fn apply(&self, batch: &[(SessionKey, SessionEntry)]) {
         black_box(self.apply_upserts(batch.iter().copied()));
@@ -196,6 +211,15 @@ impl Subject for MutexTable {
     }
 }
 
+/// How the readers look keys up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// One `get` per key, each timed.
+    Single,
+    /// `get_burst` of [`LOOKUP_BURST`] random keys, each burst timed.
+    Burst,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Writer {
     Standby,
@@ -261,6 +285,7 @@ fn measure(
     keys: &[SessionKey],
     order: &[u32],
     writer: Writer,
+    reads: Reads,
     a: &LookupArgs,
 ) -> Outcome {
     let stop = AtomicBool::new(false);
@@ -312,7 +337,24 @@ fn measure(
                     let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ (r as u64 + 1);
                     let (mut n, mut misses) = (0u64, 0u64);
                     let t = Instant::now();
+                    let mut burst = [SessionKey::default(); LOOKUP_BURST];
+                    let mut found = [None; LOOKUP_BURST];
                     while !stop.load(Ordering::Relaxed) {
+                        if reads == Reads::Burst {
+                            for _ in 0..16 {
+                                let t0 = Instant::now();
+                                for k in &mut burst {
+                                    *k = keys[(xorshift(&mut rng) % keys.len() as u64) as usize];
+                                }
+                                s.get_burst(&burst, &mut found);
+                                let ns = t0.elapsed().as_nanos() as u64;
+                                misses +=
+                                    black_box(&found).iter().filter(|f| f.is_none()).count() as u64;
+                                h.saturating_record(ns);
+                            }
+                            n += 16 * LOOKUP_BURST as u64;
+                            continue;
+                        }
                         for _ in 0..256 {
                             let k = &keys[(xorshift(&mut rng) % keys.len() as u64) as usize];
                             let t0 = Instant::now();
@@ -391,8 +433,13 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
         fill(s.as_ref(), n);
         for writer in [Writer::Standby, Writer::Active] {
             eprintln!("lookup: {name}: measuring");
-            let o = measure(s.as_ref(), &keys, &order, writer, a);
+            let o = measure(s.as_ref(), &keys, &order, writer, Reads::Single, a);
             results.push((name, writer, o));
+            if name == "table" {
+                eprintln!("lookup: {name}: measuring bursts");
+                let o = measure(s.as_ref(), &keys, &order, writer, Reads::Burst, a);
+                results.push(("table burst", writer, o));
+            }
         }
     }
 
@@ -409,6 +456,7 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
         (Writer::Active, "active: upsert with capture", "active_"),
     ] {
         let (t, m, d) = (pick("table", w), pick("mutex", w), pick("dashmap", w));
+        let b = pick("table burst", w);
         println!(
             "\n== lookup, {title}: {} readers, {n} sessions ==",
             a.readers
@@ -430,6 +478,17 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
                 o.misses
             );
         }
+        let h = &b.latency;
+        println!(
+            "  table, bursts of {LOOKUP_BURST}: {:.0} lookups/s, burst p50 {} ns, p99 {} ns, p999 {} ns, max {} ns ({:.0} writes/s, {} misses)",
+            b.lookups_per_s,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            b.writes_per_s,
+            b.misses
+        );
         let mut put = |k: &str, v: Value| fields.push((format!("{prefix}{k}"), v));
         put("lookup_per_s", json!(t.lookups_per_s));
         put("baseline_mutex_lookup_per_s", json!(m.lookups_per_s));
@@ -440,11 +499,18 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
         put("writes_per_s", json!(t.writes_per_s));
         put("baseline_mutex_writes_per_s", json!(m.writes_per_s));
         put("baseline_dashmap_writes_per_s", json!(d.writes_per_s));
-        put("lookup_misses", json!(t.misses + m.misses + d.misses));
+        put("burst_lookup_per_s", json!(b.lookups_per_s));
+        put("burst_latency_ns", b.latency_json());
+        put("burst_writes_per_s", json!(b.writes_per_s));
+        put(
+            "lookup_misses",
+            json!(t.misses + m.misses + d.misses + b.misses),
+        );
     }
     fields.push(("scenario".into(), json!("lookup")));
     fields.push(("sessions".into(), json!(n)));
     fields.push(("readers".into(), json!(a.readers)));
+    fields.push(("burst".into(), json!(LOOKUP_BURST)));
     let windows = results
         .into_iter()
         .map(|(name, w, o)| (format!("{name}, {} writer", w.name()), o.latency))

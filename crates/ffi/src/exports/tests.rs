@@ -188,3 +188,70 @@ fn null_arguments_are_refused_not_dereferenced() {
         hotsync_node_free(std::ptr::null_mut());
     }
 }
+
+/// A data plane's vector of packets: present and absent keys over more
+/// than one prefetch group, answered as single lookups would be.
+#[test]
+fn a_burst_lookup_finds_what_single_lookups_find() {
+    let t = small_table();
+    // SAFETY: `t` was just returned by `hotsync_table_new`.
+    let table = unsafe { &*t };
+    for n in (0..40).step_by(2) {
+        let entry = hotsync_session_entry {
+            packets: [u64::from(n), 0],
+            ..Default::default()
+        };
+        assert_eq!(
+            hotsync_table_upsert(Some(table), Some(&key(n)), Some(&entry), None),
+            hotsync_status::Ok
+        );
+    }
+    let keys: Vec<_> = (0..37).map(key).collect();
+    let mut out = vec![hotsync_session_entry::default(); keys.len()];
+    let mut found = vec![9u8; keys.len()];
+    // SAFETY: three arrays of `keys.len()` elements, live for the call.
+    let status = unsafe {
+        hotsync_table_lookup_burst(
+            Some(table),
+            keys.as_ptr(),
+            keys.len(),
+            out.as_mut_ptr(),
+            found.as_mut_ptr(),
+        )
+    };
+    assert_eq!(status, hotsync_status::Ok);
+    for (n, (o, f)) in out.iter().zip(&found).enumerate() {
+        let mut single = hotsync_session_entry::default();
+        let s = hotsync_table_lookup(Some(table), Some(&keys[n]), Some(&mut single));
+        assert_eq!(*f, u8::from(n % 2 == 0), "key {n}");
+        assert_eq!(s == hotsync_status::Ok, *f == 1);
+        if *f == 1 {
+            assert_eq!(o.packets, [n as u64, 0]);
+        }
+    }
+    // SAFETY: NULL arrays with a count are refused before any access; an
+    // empty burst touches nothing; `t` is freed once.
+    unsafe {
+        assert_eq!(
+            hotsync_table_lookup_burst(
+                Some(table),
+                std::ptr::null(),
+                3,
+                out.as_mut_ptr(),
+                found.as_mut_ptr()
+            ),
+            hotsync_status::NullArgument
+        );
+        assert_eq!(
+            hotsync_table_lookup_burst(
+                Some(table),
+                std::ptr::null(),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut()
+            ),
+            hotsync_status::Ok
+        );
+        hotsync_table_free(t);
+    }
+}

@@ -82,11 +82,20 @@ impl SessionTable {
     /// was full.
     pub fn apply_hashed(&self, records: &[HashedRecord]) -> usize {
         let mask = self.shard_mask;
+        let at = |j: usize| {
+            records
+                .get(j)
+                .map(|r| (Self::shard_of_hash(r.hash, mask), r))
+        };
+        self.warm_up(at);
+        let mut pos = 0;
         records
             .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
             .map(|run| {
                 let si = Self::shard_of_hash(run[0].hash, mask);
-                self.apply_shard_run(si, run.len(), |i| &run[i])
+                let base = pos;
+                pos += run.len();
+                self.apply_shard_run(si, run.len(), |i| &run[i], |i| at(base + i))
             })
             .sum()
     }
@@ -110,30 +119,58 @@ impl SessionTable {
         // Position in the low word: each shard's records stay in arrival
         // order.
         order.sort_unstable();
+        let order = &order[..];
+        let at = |j: usize| {
+            order
+                .get(j)
+                .map(|&o| ((o >> 32) as usize, &records[(o & 0xffff_ffff) as usize]))
+        };
+        // An incremental batch has about one record per shard: prefetching
+        // runs along the whole sorted batch, not within each shard's run.
+        self.warm_up(at);
+        let mut pos = 0;
         order
             .chunk_by(|a, b| a >> 32 == b >> 32)
             .map(|run| {
                 let si = (run[0] >> 32) as usize;
-                self.apply_shard_run(si, run.len(), |i| &records[(run[i] & 0xffff_ffff) as usize])
+                let base = pos;
+                pos += run.len();
+                self.apply_shard_run(
+                    si,
+                    run.len(),
+                    |i| &records[(run[i] & 0xffff_ffff) as usize],
+                    |i| at(base + i),
+                )
             })
             .sum()
     }
 
+    /// Prefetches the index lines of the first [`PREFETCH_AHEAD`] records
+    /// of a sequence (`at(j)`: the shard and record at position `j`).
+    #[inline]
+    fn warm_up<'r>(&self, at: impl Fn(usize) -> Option<(usize, &'r HashedRecord)>) {
+        for j in 0..PREFETCH_AHEAD {
+            if let Some((si, r)) = at(j) {
+                self.shards[si].prefetch(r.hash);
+            }
+        }
+    }
+
     /// Applies `n` records of shard `si`, `record(0..n)` in order, under
-    /// writer-lock holds of at most [`APPLY_RUN`] records, prefetching the
-    /// index line [`PREFETCH_AHEAD`] records ahead and the slot it names
-    /// half as far ahead. Returns how many the full shard refused.
+    /// writer-lock holds of at most [`APPLY_RUN`] records. `ahead(i)` is the
+    /// shard and record `i` places after this run's start in the whole
+    /// sequence (past its end too): the index line [`PREFETCH_AHEAD`]
+    /// records ahead and the slot it names half as far ahead are
+    /// prefetched, across shard boundaries, so short runs overlap their
+    /// misses too. Returns how many records the full shard refused.
     #[inline]
     fn apply_shard_run<'r>(
         &self,
         si: usize,
         n: usize,
         record: impl Fn(usize) -> &'r HashedRecord,
+        ahead: impl Fn(usize) -> Option<(usize, &'r HashedRecord)>,
     ) -> usize {
-        let shard_ref = &self.shards[si];
-        for i in 0..n.min(PREFETCH_AHEAD) {
-            shard_ref.prefetch(record(i).hash);
-        }
         let mut full = 0;
         let mut start = 0;
         while start < n {
@@ -141,11 +178,11 @@ impl SessionTable {
             let mut shard = self.lock(si);
             let epoch = shard.w.resync_epoch.unwrap_or(0);
             for i in start..end {
-                if i + PREFETCH_AHEAD < n {
-                    shard_ref.prefetch(record(i + PREFETCH_AHEAD).hash);
+                if let Some((s, r)) = ahead(i + PREFETCH_AHEAD) {
+                    self.shards[s].prefetch(r.hash);
                 }
-                if i + PREFETCH_AHEAD / 2 < n {
-                    shard_ref.prefetch_slot(record(i + PREFETCH_AHEAD / 2).hash);
+                if let Some((s, r)) = ahead(i + PREFETCH_AHEAD / 2) {
+                    self.shards[s].prefetch_slot(r.hash);
                 }
                 let r = record(i);
                 match shard.upsert_slot(r.hash, &r.key, &r.entry, r.digest, epoch) {

@@ -1485,6 +1485,12 @@ const REGRESSIONS: &[(u64, Option<&[usize]>)] = &[
     // active's. Found by the active-authority check when it was added (1 of
     // 2,000 random seeds).
     (8339352101352174604, Some(&[0, 4, 5, 6, 10])),
+    // A first version of that fix also ran the step-down logic when a node
+    // took over from a dead peer, which cleared its pending hand-over
+    // before the lost connection could count what it cut short: its last
+    // write, never delivered, was lost uncounted (1 of 2,300 random seeds,
+    // never on main).
+    (14119745859864588823, Some(&[1, 2, 3, 5, 8, 12, 13, 15, 33])),
 ];
 
 fn seeds() -> Vec<(u64, Option<&'static [usize]>)> {

@@ -15,8 +15,8 @@ impl Core {
     /// `peer_role`): a node that left the active role cancels its own
     /// walks, hands its last changes over and asks the winner for every
     /// shard; one that kept or took it against an active peer keeps its
-    /// own sessions (see
-    /// [`crate::step_down`]). A changed role is announced at once.
+    /// own sessions (see [`crate::step_down`]). A changed role is
+    /// announced at once.
     pub(super) fn roles_settled(
         &mut self,
         before: Role,

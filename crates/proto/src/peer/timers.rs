@@ -57,15 +57,18 @@ impl Core {
         let (est, up) = (self.established, self.conns.session.is_up());
         let before = self.election.role;
         if self.election.on_timeout(est, up, now, &mut self.events) {
-            // Preemption takes the role from a peer still active until it
-            // hears so: what it sends meanwhile is a former active's, and
-            // this node's copy is authoritative from now (`roles_settled`).
-            // A peer found dead claims nothing.
-            let peer_role = match self.election.peer {
-                Some(p) if up => p.role,
-                _ => Role::Initial,
-            };
-            self.roles_settled(before, peer_role, true, now);
+            match self.election.peer {
+                // Preemption takes the role from a peer still active until
+                // it hears so: what it sends meanwhile is a former active's,
+                // and this node's copy is authoritative from now.
+                Some(p) if up && p.role == Role::Active => {
+                    self.roles_settled(before, p.role, true, now);
+                }
+                // A dead peer, no peer at start: nothing of the peer's is
+                // coming. (A hand-over of ours still unacknowledged stays
+                // pending: the lost connection counts what it cut short.)
+                _ => self.announce_role(now),
+            }
         }
     }
 }

@@ -605,8 +605,29 @@ impl SessionTable {
     /// first, and returns how many. Each key appears once however often it
     /// changed since it was journaled; the entry is read now, so it is the
     /// latest. The shard's writer lock is held for this call only (readers
-    /// never wait for it).
+    /// never wait for it). A shard drained empty loses its
+    /// [`Self::may_have_changes`] mark.
     pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
+        let n = self.drain_taken(shard, max, out);
+        if n < max {
+            // Checked first: a read-modify-write of the bitmap line the
+            // writers set bits in pulls it away from them.
+            let (word, bit) = (&self.journaled[shard / 64], 1 << (shard % 64));
+            if word.load(Ordering::Relaxed) & bit != 0 {
+                let s = self.lock(shard);
+                if s.w.journal.is_empty() {
+                    word.fetch_and(!bit, Ordering::AcqRel);
+                }
+            }
+        }
+        n
+    }
+
+    /// [`Self::drain_changes`] of a shard whose mark the caller took with
+    /// [`Self::take_journaled`]: the mark is left alone (it is clear, or a
+    /// writer set it again for a later change), so the drain never touches
+    /// the bitmap line the data plane's writers set bits in.
+    pub fn drain_taken(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
         let mut s = self.lock(shard);
         for &(_, idx) in s.w.journal.iter().take(PREFETCH_AHEAD.min(max)) {
             if idx != NO_SLOT {
@@ -653,10 +674,24 @@ impl SessionTable {
             }
             n += 1;
         }
-        if s.w.journal.is_empty() {
-            self.journaled[shard / 64].fetch_and(!(1 << (shard % 64)), Ordering::AcqRel);
-        }
         n
+    }
+
+    /// Moves the marks of shards whose journal turned non-empty into `into`
+    /// and clears them, one atomic swap per 64 shards. The caller then owns
+    /// those shards: it must drain each (with [`Self::drain_taken`]) until
+    /// it returns fewer than asked, keeping the shard in `into` until then,
+    /// because a writer marks a shard only when its journal turns
+    /// non-empty. This is what the sync engine's drain pass uses: clearing
+    /// marks shard by shard as it drains bounces the bitmap's cache line
+    /// between the data plane's cores and the sync thread once per write,
+    /// taking them all at once moves it about once per pass.
+    pub fn take_journaled(&self, into: &mut ShardSet) {
+        for (i, word) in self.journaled.iter().enumerate() {
+            if word.load(Ordering::Relaxed) != 0 {
+                into.insert_word(i, word.swap(0, Ordering::AcqRel));
+            }
+        }
     }
 
     /// Number of keys waiting in `shard`'s journal.

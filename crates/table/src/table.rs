@@ -318,8 +318,18 @@ impl SessionTable {
         // deviations, sqrt(n), plus a small floor).
         let slack = (per_shard as f64).sqrt() as usize * 6 + 64;
         let capacity = per_shard + slack;
-        let shards = (0..config.shards)
-            .map(|_| CachePadded::new(Shard::new(capacity, config.journal_capacity.max(1))))
+        let (slots, words) = Shard::storage(capacity, config.shards);
+        let shards = slots
+            .into_iter()
+            .zip(words)
+            .map(|(slots, words)| {
+                CachePadded::new(Shard::with_storage(
+                    capacity,
+                    config.journal_capacity.max(1),
+                    slots,
+                    words,
+                ))
+            })
             .collect();
         Self {
             shards,
@@ -608,17 +618,10 @@ impl SessionTable {
     /// never wait for it). A shard drained empty loses its
     /// [`Self::may_have_changes`] mark.
     pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
-        let n = self.drain_taken(shard, max, out);
-        if n < max {
-            // Checked first: a read-modify-write of the bitmap line the
-            // writers set bits in pulls it away from them.
-            let (word, bit) = (&self.journaled[shard / 64], 1 << (shard % 64));
-            if word.load(Ordering::Relaxed) & bit != 0 {
-                let s = self.lock(shard);
-                if s.w.journal.is_empty() {
-                    word.fetch_and(!bit, Ordering::AcqRel);
-                }
-            }
+        let mut s = self.lock(shard);
+        let n = self.drain_locked(&mut s, max, out);
+        if s.w.journal.is_empty() {
+            self.journaled[shard / 64].fetch_and(!(1 << (shard % 64)), Ordering::AcqRel);
         }
         n
     }
@@ -628,7 +631,10 @@ impl SessionTable {
     /// writer set it again for a later change), so the drain never touches
     /// the bitmap line the data plane's writers set bits in.
     pub fn drain_taken(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
-        let mut s = self.lock(shard);
+        self.drain_locked(&mut self.lock(shard), max, out)
+    }
+
+    fn drain_locked(&self, s: &mut Locked<'_>, max: usize, out: &mut Vec<Change>) -> usize {
         for &(_, idx) in s.w.journal.iter().take(PREFETCH_AHEAD.min(max)) {
             if idx != NO_SLOT {
                 crate::mem::prefetch(s.slot(idx).head());

@@ -310,7 +310,11 @@ fn marks_taken_in_bulk_never_strand_a_change() {
         }
     });
     let mut overflowed = ShardSet::new(t.shard_count());
-    assert_eq!(t.take_overflowed(&mut overflowed), 0, "no journal overflowed");
+    assert_eq!(
+        t.take_overflowed(&mut overflowed),
+        0,
+        "no journal overflowed"
+    );
     for sh in 0..t.shard_count() {
         assert_eq!(
             t.journal_len(sh),

@@ -20,6 +20,9 @@ pub(crate) struct Incremental {
     open_shards: ShardSet,
     /// When the first change of the open batch was seen.
     open_since: Option<Instant>,
+    /// Shards whose journal mark was taken ([`SessionTable::take_journaled`])
+    /// and that are not drained empty yet: this set now stands for the mark.
+    to_drain: ShardSet,
     next_drain_shard: usize,
     /// When the last batch was sent (bulk yields to incremental for a
     /// while after it: `bulk_window`).
@@ -47,6 +50,7 @@ impl Incremental {
             deletes: SessionDeleteBatch::default(),
             open_shards: ShardSet::new(shards),
             open_since: None,
+            to_drain: ShardSet::new(shards),
             next_drain_shard: 0,
             last_batch: None,
         }
@@ -165,12 +169,13 @@ impl Incremental {
     fn drain_pass(&mut self, cx: &mut Drain<'_>, now: Instant) -> Result<usize, ProtoError> {
         let mut drained = 0;
         let shards = cx.table.shard_count();
+        // Only shards whose journal turned non-empty are locked (with 256
+        // shards, locking each one every pass cost more than draining).
+        cx.table.take_journaled(&mut self.to_drain);
         let mut idle = 0;
         while idle < shards && cx.conn.has_room(cx.cfg.tx_high_water) {
             let s = self.next_drain_shard;
-            if !cx.table.may_have_changes(s) {
-                // Its journal is empty: no lock taken (with 256 shards,
-                // locking each one every pass cost more than draining).
+            if !self.to_drain.contains(s) {
                 idle += 1;
                 self.next_drain_shard = (s + 1) % shards;
                 continue;
@@ -184,7 +189,7 @@ impl Incremental {
             }
             let space = cx.cfg.batch_records - (self.upserts.len() + self.deletes.len());
             self.changes.clear();
-            let n = cx.table.drain_changes(s, space, &mut self.changes);
+            let n = cx.table.drain_taken(s, space, &mut self.changes);
             drained += n;
             for c in &self.changes {
                 match &c.entry {
@@ -196,6 +201,8 @@ impl Incremental {
                 self.open_shards.insert(s);
             }
             if n < space {
+                // Drained empty: a later write marks it again.
+                self.to_drain.remove(s);
                 idle += 1;
                 self.next_drain_shard = (s + 1) % shards;
             } else {

@@ -10,6 +10,7 @@
 //! it changed probes again. Hits need no such check: the slot's own
 //! seqlock and key comparison validate them.
 
+use crate::arena::{self, Share};
 use crate::mem;
 use crate::sync::{AtomicU32, AtomicU64, fence, spin};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -37,7 +38,7 @@ fn tag_of(w: u64) -> u32 {
 }
 
 pub(crate) struct Index {
-    words: Box<[AtomicU64]>,
+    words: Share<AtomicU64>,
     /// Odd while a removal shifts words, bumped by two per removal.
     moves: AtomicU32,
 }
@@ -51,14 +52,29 @@ impl Index {
             .next_multiple_of(8)
     }
 
+    /// An index with its own allocation (tests; a table shares one
+    /// allocation among its shards: [`Self::all_words`]).
+    #[cfg(any(test, loom))]
     pub(crate) fn new(capacity: usize) -> Self {
+        let words = Self::all_words(capacity, 1).pop().expect("one share");
+        Self::with_words(words)
+    }
+
+    /// The words of `shards` indexes for `capacity` keys each, in one
+    /// zeroed allocation.
+    pub(crate) fn all_words(capacity: usize, shards: usize) -> Vec<Share<AtomicU64>> {
+        let n = Self::buckets_for(capacity);
         #[cfg(not(loom))]
-        let words = bytemuck::zeroed_slice_box::<AtomicU64>(Self::buckets_for(capacity));
+        let all = arena::zeroed::<AtomicU64>(n * shards);
         #[cfg(loom)]
-        let words = (0..Self::buckets_for(capacity))
+        let all = (0..n * shards)
             .map(|_| AtomicU64::new(EMPTY))
             .collect::<Box<[_]>>();
-        mem::advise_huge_pages(&words);
+        arena::share_out(all, shards, n)
+    }
+
+    /// An empty index over `words` (all zero).
+    pub(crate) fn with_words(words: Share<AtomicU64>) -> Self {
         Self {
             words,
             moves: AtomicU32::new(0),

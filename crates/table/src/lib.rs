@@ -22,6 +22,7 @@
 
 #[cfg(not(loom))]
 mod apply_worker;
+mod arena;
 pub mod generate;
 mod index;
 mod mem;

@@ -2,11 +2,12 @@
 //! read without a lock, and the writer state (free list, journal, digest,
 //! resync epoch) behind the one lock its writers share.
 
+use crate::arena::{self, Share};
 use crate::index::Index;
 use crate::mem;
 use crate::model::{SessionEntry, SessionKey};
 use crate::slot::{DIRTY, KeyWords, LIVE, Slot, key_words};
-use crate::sync::{AtomicU32, Mutex, MutexGuard};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::PoisonError;
 use std::sync::atomic::AtomicBool;
@@ -16,7 +17,7 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 pub(crate) struct Shard {
     pub(crate) index: Index,
-    pub(crate) slots: Box<[Slot]>,
+    pub(crate) slots: Share<Slot>,
     /// Slots `0..used` have held a session at some time; walks stop there.
     used: AtomicU32,
     writer: Mutex<Writer>,
@@ -50,18 +51,47 @@ pub(crate) struct Freed {
 }
 
 impl Shard {
+    /// A shard with its own allocations (the loom model; a table shares one
+    /// allocation per kind among its shards: [`Self::storage`]).
+    #[cfg(loom)]
     pub(crate) fn new(capacity: usize, journal_capacity: usize) -> Self {
+        let (mut slots, mut words) = Self::storage(capacity, 1);
+        let (Some(slots), Some(words)) = (slots.pop(), words.pop()) else {
+            unreachable!("one share each");
+        };
+        Self::with_storage(capacity, journal_capacity, slots, words)
+    }
+
+    /// The slabs and index words of `shards` shards of `capacity` sessions,
+    /// one allocation for all slabs and one for all indexes.
+    pub(crate) fn storage(
+        capacity: usize,
+        shards: usize,
+    ) -> (Vec<Share<Slot>>, Vec<Share<AtomicU64>>) {
         // Zeroed memory is a free slot; the pages stay unbacked until used
         // (or pre-faulted).
         #[cfg(not(loom))]
-        let slots = bytemuck::zeroed_slice_box::<Slot>(capacity);
+        let all = arena::zeroed::<Slot>(capacity * shards);
         #[cfg(loom)]
-        let slots = (0..capacity)
+        let all = (0..capacity * shards)
             .map(|_| Slot::free_slot())
             .collect::<Box<[_]>>();
-        mem::advise_huge_pages(&slots);
+        (
+            arena::share_out(all, shards, capacity),
+            Index::all_words(capacity, shards),
+        )
+    }
+
+    /// A shard of `capacity` sessions over `slots` and index `words` from
+    /// [`Self::storage`].
+    pub(crate) fn with_storage(
+        capacity: usize,
+        journal_capacity: usize,
+        slots: Share<Slot>,
+        words: Share<AtomicU64>,
+    ) -> Self {
         Self {
-            index: Index::new(capacity),
+            index: Index::with_words(words),
             slots,
             used: AtomicU32::new(0),
             writer: Mutex::new(Writer {

@@ -59,6 +59,16 @@ impl ShardSet {
         had
     }
 
+    /// Adds the members in `bits`, the 64-bit word of indices
+    /// `64 * word ..` (a word of a table's atomic shard bitmaps). Bits
+    /// beyond the set's capacity are ignored.
+    pub(crate) fn insert_word(&mut self, word: usize, bits: u64) {
+        if let Some(w) = self.words.get_mut(word) {
+            self.len += (bits & !*w).count_ones() as usize;
+            *w |= bits;
+        }
+    }
+
     /// Whether `shard` is in the set.
     pub fn contains(&self, shard: usize) -> bool {
         self.words

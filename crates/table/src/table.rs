@@ -15,6 +15,7 @@
 
 mod aging;
 mod apply;
+mod capture;
 
 use crate::model::{SessionEntry, SessionKey};
 use crate::shard::{Locked, NO_SLOT, Shard};
@@ -318,8 +319,18 @@ impl SessionTable {
         // deviations, sqrt(n), plus a small floor).
         let slack = (per_shard as f64).sqrt() as usize * 6 + 64;
         let capacity = per_shard + slack;
-        let shards = (0..config.shards)
-            .map(|_| CachePadded::new(Shard::new(capacity, config.journal_capacity.max(1))))
+        let (slots, words) = Shard::storage(capacity, config.shards);
+        let shards = slots
+            .into_iter()
+            .zip(words)
+            .map(|(slots, words)| {
+                CachePadded::new(Shard::with_storage(
+                    capacity,
+                    config.journal_capacity.max(1),
+                    slots,
+                    words,
+                ))
+            })
             .collect();
         Self {
             shards,
@@ -597,98 +608,6 @@ impl SessionTable {
     #[inline]
     pub fn contains(&self, key: &SessionKey) -> bool {
         self.get(key).is_some()
-    }
-
-    // ----- change capture ---------------------------------------------------
-
-    /// Moves up to `max` changes of `shard` into `out` (appended), oldest
-    /// first, and returns how many. Each key appears once however often it
-    /// changed since it was journaled; the entry is read now, so it is the
-    /// latest. The shard's writer lock is held for this call only (readers
-    /// never wait for it).
-    pub fn drain_changes(&self, shard: usize, max: usize, out: &mut Vec<Change>) -> usize {
-        let mut s = self.lock(shard);
-        for &(_, idx) in s.w.journal.iter().take(PREFETCH_AHEAD.min(max)) {
-            if idx != NO_SLOT {
-                crate::mem::prefetch(s.slot(idx).head());
-            }
-        }
-        let mut n = 0;
-        while n < max {
-            let Some((key, hint)) = s.w.journal.pop_front() else {
-                break;
-            };
-            // The slots of the keys a few places ahead: their cache misses
-            // overlap this one's.
-            if let Some(&(_, ahead)) = s.w.journal.get(PREFETCH_AHEAD) {
-                if ahead != NO_SLOT {
-                    crate::mem::prefetch(s.slot(ahead).head());
-                }
-            }
-            // The key's slot when journaled, if it still holds the key (a
-            // slot changes key only when freed and refilled).
-            let at = if hint != NO_SLOT && s.is_live(hint) && s.slot(hint).key() == key {
-                Some(hint)
-            } else {
-                s.find(key_hash(&key), &key)
-            };
-            match at {
-                Some(idx) => {
-                    let slot = s.slot(idx);
-                    let entry = slot.entry();
-                    if slot.flags() & crate::slot::DIRTY == 0 && entry.is_backup() {
-                        // Removed and re-inserted since journaled, and its
-                        // current state was drained already. (Re-inserted
-                        // local-only, it falls through: the peer must
-                        // delete the version it has.)
-                        continue;
-                    }
-                    slot.set_dirty(false);
-                    out.push(Change {
-                        key,
-                        entry: entry.is_backup().then_some(entry),
-                    });
-                }
-                None => out.push(Change { key, entry: None }),
-            }
-            n += 1;
-        }
-        if s.w.journal.is_empty() {
-            self.journaled[shard / 64].fetch_and(!(1 << (shard % 64)), Ordering::AcqRel);
-        }
-        n
-    }
-
-    /// Number of keys waiting in `shard`'s journal.
-    pub fn journal_len(&self, shard: usize) -> usize {
-        self.lock(shard).w.journal.len()
-    }
-
-    /// Takes the overflow marks: returns the shards whose journal overflowed
-    /// since the last call and clears their marks, so journaling resumes.
-    /// The caller must then resync each returned shard whole (start its
-    /// snapshot walk after this call: changes from now on are journaled,
-    /// earlier ones are in the walk).
-    pub fn take_overflowed(&self, into: &mut ShardSet) -> usize {
-        if !self.any_overflowed.swap(false, Ordering::AcqRel) {
-            return 0;
-        }
-        let mut n = 0;
-        for (i, shard) in self.shards.iter().enumerate() {
-            let mut s = shard.lock();
-            if s.w.overflowed {
-                s.w.overflowed = false;
-                into.insert(i);
-                n += 1;
-                self.overflow_events.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        n
-    }
-
-    /// Journal overflows seen by [`Self::take_overflowed`] since creation.
-    pub fn overflow_count(&self) -> u64 {
-        self.overflow_events.load(Ordering::Relaxed)
     }
 
     // ----- digests ----------------------------------------------------------

@@ -245,3 +245,90 @@ fn a_key_rewritten_without_pause_is_never_read_torn() {
         });
     });
 }
+
+/// The sync engine's drain: it takes the journal marks in one swap per 64
+/// shards and owns the shards it took until it drains them empty. A write
+/// that lands between the swap and the drain, or just after a shard was
+/// drained empty, must still reach the drain: no key's last change may be
+/// stranded in a journal without a mark.
+#[test]
+fn marks_taken_in_bulk_never_strand_a_change() {
+    // Journals large enough never to overflow (an overflow stops journaling
+    // for a resync, by design; it is checked below).
+    let t = SessionTable::new(TableConfig {
+        shards: 64,
+        max_sessions: 4_096,
+        journal_capacity: 1 << 16,
+    });
+    let sessions = keys(2_000, 9);
+    let finished = AtomicU64::new(0);
+    let mut last_drained = std::collections::HashMap::new();
+    std::thread::scope(|s| {
+        for w in 0..2u64 {
+            let (t, sessions, finished) = (&t, &sessions, &finished);
+            s.spawn(move || {
+                let mut x = 0x2545_f491_4f6c_dd1d_u64 ^ w;
+                for round in 1..=40_000u64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (k, e) = &sessions[x as usize % sessions.len()];
+                    match round % 7 {
+                        0 => {
+                            t.remove(k);
+                        }
+                        _ => {
+                            t.upsert(k, &stamped(k, e, round << 8 | w)).unwrap();
+                        }
+                    }
+                }
+                finished.fetch_add(1, Ordering::Release);
+            });
+        }
+        // The drain, as `hotsync-proto`'s drain pass runs it: small drains
+        // (4 keys) so shards often stay owned across passes.
+        let mut owned = ShardSet::new(t.shard_count());
+        let mut out = Vec::new();
+        let mut pass = |owned: &mut ShardSet| {
+            t.take_journaled(owned);
+            for sh in owned.iter().collect::<Vec<_>>() {
+                out.clear();
+                if t.drain_taken(sh, 4, &mut out) < 4 {
+                    owned.remove(sh);
+                }
+                for c in &out {
+                    last_drained.insert(c.key, c.entry);
+                }
+            }
+        };
+        while finished.load(Ordering::Acquire) < 2 {
+            pass(&mut owned);
+        }
+        // The writers are gone: what is left takes a few more passes.
+        for _ in 0..1_000 {
+            pass(&mut owned);
+        }
+    });
+    let mut overflowed = ShardSet::new(t.shard_count());
+    assert_eq!(
+        t.take_overflowed(&mut overflowed),
+        0,
+        "no journal overflowed"
+    );
+    for sh in 0..t.shard_count() {
+        assert_eq!(
+            t.journal_len(sh),
+            0,
+            "shard {sh}: changes stranded unmarked"
+        );
+    }
+    assert!(last_drained.len() > 1_900, "most keys were written");
+    for (k, _) in &sessions {
+        let drained = last_drained.get(k).copied().flatten();
+        assert_eq!(
+            drained,
+            t.get(k),
+            "the last change of a key was not drained"
+        );
+    }
+}

@@ -82,22 +82,11 @@ impl SessionTable {
     /// was full.
     pub fn apply_hashed(&self, records: &[HashedRecord]) -> usize {
         let mask = self.shard_mask;
-        let at = |j: usize| {
+        self.apply_sequence(|j| {
             records
                 .get(j)
                 .map(|r| (Self::shard_of_hash(r.hash, mask), r))
-        };
-        self.warm_up(at);
-        let mut pos = 0;
-        records
-            .chunk_by(|a, b| Self::shard_of_hash(a.hash, mask) == Self::shard_of_hash(b.hash, mask))
-            .map(|run| {
-                let si = Self::shard_of_hash(run[0].hash, mask);
-                let base = pos;
-                pos += run.len();
-                self.apply_shard_run(si, run.len(), |i| &run[i], |i| at(base + i))
-            })
-            .sum()
+        })
     }
 
     /// [`Self::apply_upserts`] for records of many shards (an incremental
@@ -120,77 +109,52 @@ impl SessionTable {
         // order.
         order.sort_unstable();
         let order = &order[..];
-        let at = |j: usize| {
+        self.apply_sequence(|j| {
             order
                 .get(j)
                 .map(|&o| ((o >> 32) as usize, &records[(o & 0xffff_ffff) as usize]))
-        };
-        // An incremental batch has about one record per shard: prefetching
-        // runs along the whole sorted batch, not within each shard's run.
-        self.warm_up(at);
-        let mut pos = 0;
-        order
-            .chunk_by(|a, b| a >> 32 == b >> 32)
-            .map(|run| {
-                let si = (run[0] >> 32) as usize;
-                let base = pos;
-                pos += run.len();
-                self.apply_shard_run(
-                    si,
-                    run.len(),
-                    |i| &records[(run[i] & 0xffff_ffff) as usize],
-                    |i| at(base + i),
-                )
-            })
-            .sum()
+        })
     }
 
-    /// Prefetches the index lines of the first [`PREFETCH_AHEAD`] records
-    /// of a sequence (`at(j)`: the shard and record at position `j`).
+    /// Applies the records `at(0)`, `at(1)`, ... (each with its shard) in
+    /// order, until `at` returns `None`. Each run of consecutive records of
+    /// one shard is applied under writer-lock holds of at most
+    /// [`APPLY_RUN`] records. The index line [`PREFETCH_AHEAD`] records
+    /// ahead and the slot it names half as far ahead are prefetched along
+    /// the whole sequence, across shard boundaries: an incremental batch has
+    /// about one record per shard, and a pipeline kept within each shard's
+    /// run never filled. Returns how many records were refused because
+    /// their shard was full.
     #[inline]
-    fn warm_up<'r>(&self, at: impl Fn(usize) -> Option<(usize, &'r HashedRecord)>) {
+    fn apply_sequence<'r>(&self, at: impl Fn(usize) -> Option<(usize, &'r HashedRecord)>) -> usize {
         for j in 0..PREFETCH_AHEAD {
             if let Some((si, r)) = at(j) {
                 self.shards[si].prefetch(r.hash);
             }
         }
-    }
-
-    /// Applies `n` records of shard `si`, `record(0..n)` in order, under
-    /// writer-lock holds of at most [`APPLY_RUN`] records. `ahead(i)` is the
-    /// shard and record `i` places after this run's start in the whole
-    /// sequence (past its end too): the index line [`PREFETCH_AHEAD`]
-    /// records ahead and the slot it names half as far ahead are
-    /// prefetched, across shard boundaries, so short runs overlap their
-    /// misses too. Returns how many records the full shard refused.
-    #[inline]
-    fn apply_shard_run<'r>(
-        &self,
-        si: usize,
-        n: usize,
-        record: impl Fn(usize) -> &'r HashedRecord,
-        ahead: impl Fn(usize) -> Option<(usize, &'r HashedRecord)>,
-    ) -> usize {
         let mut full = 0;
-        let mut start = 0;
-        while start < n {
-            let end = (start + APPLY_RUN).min(n);
+        let mut j = 0;
+        while let Some((si, _)) = at(j) {
             let mut shard = self.lock(si);
             let epoch = shard.w.resync_epoch.unwrap_or(0);
-            for i in start..end {
-                if let Some((s, r)) = ahead(i + PREFETCH_AHEAD) {
-                    self.shards[s].prefetch(r.hash);
+            let mut held = 0;
+            while let Some((s, r)) = at(j) {
+                if s != si || held == APPLY_RUN {
+                    break;
                 }
-                if let Some((s, r)) = ahead(i + PREFETCH_AHEAD / 2) {
-                    self.shards[s].prefetch_slot(r.hash);
+                if let Some((s, ahead)) = at(j + PREFETCH_AHEAD) {
+                    self.shards[s].prefetch(ahead.hash);
                 }
-                let r = record(i);
+                if let Some((s, ahead)) = at(j + PREFETCH_AHEAD / 2) {
+                    self.shards[s].prefetch_slot(ahead.hash);
+                }
                 match shard.upsert_slot(r.hash, &r.key, &r.entry, r.digest, epoch) {
                     Ok((idx, _)) => shard.slot(idx).set_aux(epoch),
                     Err(()) => full += 1,
                 }
+                j += 1;
+                held += 1;
             }
-            start = end;
         }
         full
     }

@@ -17,14 +17,7 @@ impl Commands {
             ["hrp", "state"] => self.hrp_state(false),
             ["hrp", "state", "verbose"] => self.hrp_state(true),
             ["hrp", "sync-status"] => {
-                let now = Instant::now();
-                let jobs: Vec<JobView> = self
-                    .node
-                    .jobs()
-                    .iter()
-                    .map(|j| JobView::from_status(j, now))
-                    .collect();
-                Response::ok(display::sync_status(&jobs))
+                Response::ok(display::sync_status(&self.job_views(Instant::now())))
             }
             ["hrp", "sync-status", "job", id] => {
                 let Ok(id) = id.parse::<u64>() else {
@@ -79,15 +72,7 @@ impl Commands {
                 crate::json::hrp_state(&self.node.state(), &name, now)
             }
             ["hrp", "statistics"] => crate::json::statistics(&self.node.state().peer.stats),
-            ["hrp", "sync-status"] => {
-                let jobs: Vec<JobView> = self
-                    .node
-                    .jobs()
-                    .iter()
-                    .map(|j| JobView::from_status(j, now))
-                    .collect();
-                crate::json::sync_status(&jobs)
-            }
+            ["hrp", "sync-status"] => crate::json::sync_status(&self.job_views(now)),
             _ => {
                 return Response::unknown(
                     "Error: --json applies to `display hrp state`, `display hrp statistics` and `display hrp sync-status`",
@@ -133,5 +118,14 @@ impl Commands {
             }
         }
         Response::ok(o)
+    }
+
+    /// Every job (running and in the history) as the displays show it.
+    fn job_views(&self, now: Instant) -> Vec<JobView> {
+        self.node
+            .jobs()
+            .iter()
+            .map(|j| JobView::from_status(j, now))
+            .collect()
     }
 }

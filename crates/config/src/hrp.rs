@@ -192,7 +192,7 @@ fn data_plane(s: &mut HrpSettings, t: &[&str]) -> Result<(), Bad> {
 pub const IGNORED_HRP: &[&str] = &["mirror", "track", "interface", "adjust", "escape"];
 
 /// Every `hrp` command word hotsync reads, for error messages.
-const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, admin-socket, auto-sync, standby, data-plane, metrics, role-control)";
+const HRP_EXPECTED: &str = "an hrp command (enable, node-id, local-address, remote-address, priority, preempt, timer, dead-count, authentication-key, encryption-key, admin-socket, auto-sync, standby, table, data-plane, metrics, role-control)";
 
 impl HrpSettings {
     /// Default `hrp priority`.

@@ -6,6 +6,7 @@
 //! configuration thread (`config_worker.rs`), never here.
 
 use crate::config_worker::{ConfigWorker, Output, Task};
+use crate::short_timer::ShortTimer;
 use crate::{IoCounters, NodeConfig, Request, Shared};
 use crossbeam_channel::Receiver;
 use hotsync_proto::{Action, ConnKind, Event, Peer, Phase};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub(crate) const WAKER: Token = Token(0);
 const LISTEN: [Token; 2] = [Token(1), Token(2)];
 const CONN: [Token; 2] = [Token(3), Token(4)];
+const SHORT_TIMER: Token = Token(5);
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -74,6 +76,8 @@ pub(crate) struct EventLoop {
     peer: Peer,
     /// Applies the peer's configuration off this thread.
     config: ConfigWorker,
+    /// Deadlines sooner than epoll's millisecond.
+    timer: ShortTimer,
     slots: [Slot; 2],
     /// We dial (the node with the lower listen address does).
     is_connector: bool,
@@ -131,6 +135,7 @@ impl EventLoop {
         let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([0; 8]));
         let peer = Peer::with_config_in_driver(cfg.proto.clone(), shared.table.clone(), seed, now);
         let is_connector = Peer::dials(cfg.listen, cfg.peer);
+        let timer = ShortTimer::new(poll.registry(), SHORT_TIMER)?;
         Ok(Self {
             cfg,
             shared,
@@ -139,6 +144,7 @@ impl EventLoop {
             rx,
             peer,
             config,
+            timer,
             slots: Default::default(),
             is_connector,
             connect_error: None,
@@ -164,15 +170,18 @@ impl EventLoop {
         );
         loop {
             let now = Instant::now();
-            let mut timeout = self
-                .next_deadline(now)
-                .map(|d| d.saturating_duration_since(now));
-            // epoll counts in whole milliseconds (mio rounds up), too coarse
-            // for the incremental flush interval: wait out a sub-millisecond
-            // deadline with a short sleep, after checking for readiness.
-            let short = timeout.filter(|t| !t.is_zero() && *t < Duration::from_millis(1));
-            if short.is_some() {
-                timeout = Some(Duration::ZERO);
+            let deadline = self.next_deadline(now);
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            let mut sleep_instead = None;
+            if let (Some(at), Some(t)) = (deadline, timeout) {
+                // epoll counts in whole milliseconds (mio rounds up): a
+                // sooner deadline goes on the timer (`short_timer.rs`).
+                if !t.is_zero() && t < Duration::from_millis(1) && self.timer.arm(at, now).is_err()
+                {
+                    // No timer: check readiness, then sleep it out.
+                    timeout = Some(Duration::ZERO);
+                    sleep_instead = Some(t);
+                }
             }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -181,15 +190,14 @@ impl EventLoop {
                 tracing::error!(error = %e, "poll failed; node stopping");
                 break;
             }
-            if let Some(t) = short {
-                if events.is_empty() {
-                    std::thread::sleep(t);
-                }
+            if let Some(t) = sleep_instead.filter(|_| events.is_empty()) {
+                std::thread::sleep(t);
             }
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
+                    SHORT_TIMER => self.timer.fired(),
                     t if t == LISTEN[0] => self.accept(ConnKind::Session, now),
                     t if t == LISTEN[1] => self.accept(ConnKind::Config, now),
                     t if t == CONN[0] || t == CONN[1] => {

@@ -23,6 +23,7 @@
 
 mod config_worker;
 mod event_loop;
+mod short_timer;
 mod sink;
 #[cfg(target_os = "linux")]
 mod sys;

@@ -15,7 +15,9 @@
 //!   coordinated omission is corrected by construction.
 //! - One op in `marker_every` (writer 0) is a *marker*: an upsert of one of
 //!   4096 dedicated sessions (vsys 4095) whose entry carries the marker's
-//!   sequence number (`packets[1]`) and intended time (`bytes[1]`). All
+//!   sequence number (`packets[1]`), intended time (`bytes[1]`) and the
+//!   time the writer wrote it (`bytes[0]`), which splits each sample into
+//!   the writer's delay and the replication's. All
 //!   other ops update a working-set session in place (`SessionTable::update`:
 //!   counters up, last-seen on), like a data plane per packet.
 //! - A probe thread knows the schedule: it sleeps until the next marker's
@@ -82,6 +84,15 @@ pub const RESTART_POLL: Duration = Duration::from_millis(2);
 pub struct Phase {
     pub name: &'static str,
     pub hist: Histogram<u64>,
+    /// Of each sample: intended time to the writer's upsert (the data
+    /// plane late: descheduled, or behind its schedule).
+    pub writer_hist: Histogram<u64>,
+    /// Of each sample: the writer's upsert to the probe seeing it on the
+    /// standby (journal, drain, socket, apply, the probe's poll).
+    pub replication_hist: Histogram<u64>,
+    /// Of each sample: the probe's resolution (its last look that missed
+    /// the marker, or the write if later, to the look that saw it).
+    pub probe_hist: Histogram<u64>,
     pub ops: u64,
     pub wall: Duration,
     pub cpu: Vec<(String, f64, f64)>,
@@ -254,7 +265,7 @@ fn writer(
         let mut burst = 0;
         while i < total && sched.intended(i) <= now && burst < 1024 {
             if w == 0 && i % sched.marker_every == 0 {
-                let e = marker_entry(j, sched.intended(i));
+                let e = marker_entry(j, sched.intended(i), clock.ns());
                 // Inserted the first time a slot is used: pre-sized table.
                 let _ = table.upsert(&marker_key(j), &e);
                 j += 1;
@@ -276,6 +287,37 @@ fn writer(
     }
 }
 
+/// A window's latency samples, whole and split at the writer's upsert.
+struct ProbeHists {
+    total: Histogram<u64>,
+    writer: Histogram<u64>,
+    replication: Histogram<u64>,
+    /// The probe's own share: from the later of the write and its last
+    /// look that missed the marker, to the look that saw it.
+    probe: Histogram<u64>,
+}
+
+impl ProbeHists {
+    fn new() -> Self {
+        let h = || Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("histogram");
+        Self {
+            total: h(),
+            writer: h(),
+            replication: h(),
+            probe: h(),
+        }
+    }
+
+    fn record(&mut self, intended: u64, written: u64, last_look: u64, seen: u64) {
+        let _ = self
+            .probe
+            .record(seen.saturating_sub(last_look.max(written)).max(1));
+        let _ = self.total.record(seen.saturating_sub(intended).max(1));
+        let _ = self.writer.record(written.saturating_sub(intended).max(1));
+        let _ = self.replication.record(seen.saturating_sub(written).max(1));
+    }
+}
+
 /// Window boundaries (ns on the clock): `[bounds[p], bounds[p+1])` is phase p.
 #[allow(clippy::too_many_arguments)]
 fn probe(
@@ -286,17 +328,18 @@ fn probe(
     markers: Arc<AtomicU64>,
     writers_done: Arc<AtomicBool>,
     poll: Duration,
-) -> (Vec<Histogram<u64>>, Vec<u64>) {
+) -> (Vec<ProbeHists>, Vec<u64>) {
     tight_timer_slack();
     let phases = bounds.len() - 1;
-    let mut hists: Vec<Histogram<u64>> = (0..phases)
-        .map(|_| Histogram::new_with_bounds(1, 600_000_000_000, 3).expect("histogram"))
-        .collect();
+    let mut hists: Vec<ProbeHists> = (0..phases).map(|_| ProbeHists::new()).collect();
     let mut lost = vec![0u64; phases];
     let phase_of = |t: u64| (0..phases).find(|&p| t >= bounds[p] && t < bounds[p + 1]);
     let mut outstanding: VecDeque<u64> = VecDeque::new();
     let mut next = 0u64;
     let mut give_up: Option<u64> = None;
+    // When the last look at the standby began: a marker seen now arrived
+    // after it (or after its write, if later).
+    let mut last_look = 0u64;
     loop {
         let published = markers.load(Ordering::Acquire);
         while next < published {
@@ -316,17 +359,19 @@ fn probe(
             }
             continue;
         }
+        let look = clock.ns();
         outstanding.retain(|&j| match table.get(&marker_key(j)) {
             Some(e) if e.packets[1] >= j => {
                 let seen = clock.ns();
                 let intended = sched.marker_intended(j);
                 if let Some(p) = phase_of(intended) {
-                    let _ = hists[p].record(seen.saturating_sub(intended).max(1));
+                    hists[p].record(intended, e.bytes[0], last_look, seen);
                 }
                 false
             }
             _ => true,
         });
+        last_look = look;
         if writers_done.load(Ordering::Acquire) {
             let now = clock.ns();
             let g = *give_up.get_or_insert(now + 5_000_000_000);
@@ -514,7 +559,10 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
             let wall = *t1 - *t0;
             Phase {
                 name: phase_names[p],
-                hist,
+                hist: hist.total,
+                writer_hist: hist.writer,
+                replication_hist: hist.replication,
+                probe_hist: hist.probe,
                 ops: o1 - o0,
                 wall,
                 cpu: cpu_delta(c0, c1, wall),
@@ -616,6 +664,15 @@ pub fn phase_rows(p: &Phase) -> Vec<(String, String)> {
                 p.max_us(),
                 p.hist.len(),
                 p.lost
+            ),
+        ),
+        (
+            format!("[{}] p99 of writer late / replication / probe", p.name),
+            format!(
+                "{:.0} / {:.0} / {:.0} µs (each its own p99: they need not add up)",
+                p.writer_hist.value_at_quantile(0.99) as f64 / 1e3,
+                p.replication_hist.value_at_quantile(0.99) as f64 / 1e3,
+                p.probe_hist.value_at_quantile(0.99) as f64 / 1e3,
             ),
         ),
         (

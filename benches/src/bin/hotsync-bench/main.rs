@@ -571,6 +571,9 @@ fn incremental_cmd(a: &LoadArgs, ctx: &Ctx, rep: &mut Report) {
         print_table(&format!("incremental{label}"), &rows);
         f.num("achieved_rate", p.achieved_rate());
         f.obj("latency_us", report::latency_us(&p.hist));
+        f.obj("writer_late_us", report::latency_us(&p.writer_hist));
+        f.obj("replication_us", report::latency_us(&p.replication_hist));
+        f.obj("probe_us", report::latency_us(&p.probe_hist));
         f.int("latency_samples", p.hist.len());
         f.int("latency_lost", p.lost);
         f.num("writer_max_lag_us", r.max_lag_us);

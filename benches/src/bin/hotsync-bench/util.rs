@@ -105,10 +105,10 @@ pub fn node_config(
 }
 
 /// Backup-capable marker entry (used by the latency probe).
-pub fn marker_entry(seq: u64, intended_ns: u64) -> SessionEntry {
+pub fn marker_entry(seq: u64, intended_ns: u64, written_ns: u64) -> SessionEntry {
     SessionEntry {
         packets: [1, seq],
-        bytes: [64, intended_ns],
+        bytes: [written_ns, intended_ns],
         timeout: LONG_TIMEOUT,
         created: unix_now(),
         last_seen: unix_now(),

@@ -56,6 +56,8 @@ pub struct LoadOpts {
     pub marker_every: u64,
     pub pace_us: u64,
     pub probe_us: u64,
+    /// Both nodes' coalescing window, if not the protocol's default.
+    pub flush_interval: Option<Duration>,
     pub psk: Option<String>,
     /// `--encrypt`: AES-256-GCM frames (needs the pre-shared key).
     pub encrypt: bool,
@@ -414,7 +416,13 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         _ => ConfigStore::new(),
     };
     let psk = opts.psk.as_deref();
-    let a = Node::start(node_config(
+    let flush = |mut c: hotsync_node::NodeConfig| {
+        if let Some(f) = opts.flush_interval {
+            c.proto.flush_interval = f;
+        }
+        c
+    };
+    let a = Node::start(flush(node_config(
         1,
         200,
         pa,
@@ -424,9 +432,9 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         opts.encrypt,
         opts.dead_count,
         store_a,
-    ))
+    )))
     .expect("node A");
-    let b = Node::start(node_config(
+    let b = Node::start(flush(node_config(
         2,
         100,
         pb,
@@ -436,7 +444,7 @@ pub fn run(opts: &LoadOpts, phase_names: &[&'static str]) -> LoadResult {
         opts.encrypt,
         opts.dead_count,
         ConfigStore::new(),
-    ))
+    )))
     .expect("node B");
     wait_established(&a, &b);
 

@@ -147,6 +147,10 @@ struct LoadArgs {
     /// in flight (its resolution).
     #[arg(long, default_value_t = 20)]
     probe_us: u64,
+    /// The nodes' incremental coalescing window in µs
+    /// (`ProtoConfig::flush_interval`; the protocol's default if absent).
+    #[arg(long)]
+    flush_us: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -463,6 +467,7 @@ fn load_opts(a: &LoadArgs, ctx: &Ctx, background: Option<load::Background>) -> l
         marker_every: a.marker_every,
         pace_us: a.pace_us,
         probe_us: a.probe_us,
+        flush_interval: a.flush_us.map(Duration::from_micros),
         psk: ctx.psk.clone(),
         encrypt: ctx.encrypt,
         dead_count: ctx.dead_count,
@@ -497,6 +502,9 @@ fn load_params(o: &load::LoadOpts, rep: &mut Report) {
     rep.param("duration_s", o.duration.as_secs_f64());
     rep.param("writers", o.writers as u64);
     rep.param("working_set", o.working_set as u64);
+    if let Some(f) = o.flush_interval {
+        rep.param("flush_us", f.as_micros() as u64);
+    }
 }
 
 /// Runs the load `ctx.repeat` times; `each` prints and records one run.

@@ -199,6 +199,15 @@ pub fn cpu_delta(
     v
 }
 
+/// CPU time the calling thread has run, nanoseconds (its `schedstat`;
+/// 0 where that is absent).
+pub fn own_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Busy CPU time of the whole machine so far, nanoseconds (`/proc/stat`
 /// first line: everything but idle and iowait; USER_HZ is 100 on Linux).
 pub fn machine_busy_ns() -> u64 {

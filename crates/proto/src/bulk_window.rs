@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 
 /// Bulk chunks in flight while incremental changes flow.
 pub(crate) const BUSY_FRAMES: usize = 2;
-/// Records per bulk chunk while incremental changes flow.
-pub(crate) const BUSY_CHUNK_RECORDS: usize = 512;
+/// Records per bulk chunk while incremental changes flow: about 0.1 ms
+/// of the receiver's apply. 512 had put `during-bulk`'s p99 at 2.6x the
+/// load alone once the event loop stopped sleeping blind (256: 1.4x, the
+/// batch sync 36% slower under that load; docs/PERFORMANCE.md).
+pub(crate) const BUSY_CHUNK_RECORDS: usize = 256;
 /// Bulk chunks in flight otherwise: more than the kernels' buffers hold,
 /// so it never limits a batch sync alone; it bounds this queue.
 const IDLE_FRAMES: usize = 64;

@@ -135,7 +135,7 @@ impl EventLoop {
         let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([0; 8]));
         let peer = Peer::with_config_in_driver(cfg.proto.clone(), shared.table.clone(), seed, now);
         let is_connector = Peer::dials(cfg.listen, cfg.peer);
-        let timer = ShortTimer::new(poll.registry(), SHORT_TIMER)?;
+        let timer = ShortTimer::new(poll.registry(), SHORT_TIMER);
         Ok(Self {
             cfg,
             shared,

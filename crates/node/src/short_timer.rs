@@ -13,8 +13,10 @@ use std::time::Instant;
 
 /// A one-shot timer whose expiry is a readiness event of the poll.
 pub(crate) struct ShortTimer {
+    /// `None` when no timerfd could be had (a seccomp filter without
+    /// `@timer`, no file descriptor left): the loop then sleeps instead.
     #[cfg(target_os = "linux")]
-    fd: std::os::fd::OwnedFd,
+    fd: Option<std::os::fd::OwnedFd>,
     /// The deadline armed now, if any (re-arming the same one is skipped:
     /// one syscall per new deadline, not per loop turn).
     armed: Option<Instant>,
@@ -22,24 +24,43 @@ pub(crate) struct ShortTimer {
 
 #[cfg(target_os = "linux")]
 impl ShortTimer {
-    pub(crate) fn new(registry: &Registry, token: Token) -> io::Result<Self> {
+    /// A timer registered with `registry` under `token`; without one (see
+    /// `fd`) every [`Self::arm`] fails and the caller sleeps.
+    pub(crate) fn new(registry: &Registry, token: Token) -> Self {
         use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
         use std::os::fd::AsRawFd;
         let fd = timerfd_create(
             TimerfdClockId::Monotonic,
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-        )?;
-        registry.register(
-            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
-            token,
-            Interest::READABLE,
-        )?;
-        Ok(Self { fd, armed: None })
+        )
+        .map_err(io::Error::from)
+        .and_then(|fd| {
+            registry.register(
+                &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+                token,
+                Interest::READABLE,
+            )?;
+            Ok(fd)
+        });
+        let fd = match fd {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "no timerfd: sub-millisecond waits (the incremental coalescing window) sleep, deaf to the sockets meanwhile"
+                );
+                None
+            }
+        };
+        Self { fd, armed: None }
     }
 
     /// Arms the timer to fire at `at` (`now` is the caller's clock).
     pub(crate) fn arm(&mut self, at: Instant, now: Instant) -> io::Result<()> {
         use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        let Some(fd) = &self.fd else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
         if self.armed == Some(at) {
             return Ok(());
         }
@@ -59,24 +80,26 @@ impl ShortTimer {
                 tv_nsec: d.subsec_nanos() as _,
             },
         };
-        timerfd_settime(&self.fd, TimerfdTimerFlags::empty(), &spec)?;
+        timerfd_settime(fd, TimerfdTimerFlags::empty(), &spec)?;
         self.armed = Some(at);
         Ok(())
     }
 
     /// The timer fired: consume the expiry (the fd is edge-triggered).
     pub(crate) fn fired(&mut self) {
-        let mut count = [0u8; 8];
-        // WouldBlock (already consumed) is fine.
-        let _ = rustix::io::read(&self.fd, &mut count);
+        if let Some(fd) = &self.fd {
+            let mut count = [0u8; 8];
+            // WouldBlock (already consumed) is fine.
+            let _ = rustix::io::read(fd, &mut count);
+        }
         self.armed = None;
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 impl ShortTimer {
-    pub(crate) fn new(_: &Registry, _: Token) -> io::Result<Self> {
-        Ok(Self { armed: None })
+    pub(crate) fn new(_: &Registry, _: Token) -> Self {
+        Self { armed: None }
     }
 
     /// No timerfd here: the caller falls back to a short sleep.
@@ -100,7 +123,7 @@ mod tests {
     #[test]
     fn fires_at_a_sub_millisecond_deadline_and_rearms() {
         let mut poll = Poll::new().expect("poll");
-        let mut t = ShortTimer::new(poll.registry(), Token(9)).expect("timer");
+        let mut t = ShortTimer::new(poll.registry(), Token(9));
         let mut events = Events::with_capacity(4);
         for _ in 0..2 {
             let now = Instant::now();

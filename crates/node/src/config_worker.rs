@@ -14,7 +14,7 @@
 use crate::Shared;
 use crate::sink::StoreSink;
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use hotsync_proto::{ConfigDone, ConfigWork};
+use hotsync_proto::{ConfigDone, ConfigItems, ConfigWork};
 use mio::Waker;
 use std::io;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) enum Output {
     /// The result of the oldest [`Task::Apply`] not yet answered.
     Applied(ConfigDone),
     /// The (vsys, item) pairs of a [`Task::Render`].
-    Rendered(Vec<(String, String)>),
+    Rendered(ConfigItems),
 }
 
 /// The handle the event loop keeps. Dropping it stops the thread (after

@@ -30,7 +30,9 @@ mod sys;
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};
-use hotsync_proto::{JobStatus, OpDelivery, PeerState, ProtoConfig, RequestError, Role};
+use hotsync_proto::{
+    ConfigItems, JobStatus, OpDelivery, PeerState, ProtoConfig, RequestError, Role,
+};
 use hotsync_table::{SessionTable, TableConfig};
 use mio::Waker;
 use std::io;
@@ -226,8 +228,9 @@ pub struct Executed {
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
     /// The rendered (vsys, item) pairs: rendered by the caller, off the
-    /// event-loop thread (100k items take tens of milliseconds).
-    SyncConfig(Vec<(String, String)>, Sender<Result<u64, RequestError>>),
+    /// event-loop thread (100k items take tens of milliseconds), and
+    /// packed, so the loop frees them in three calls when the job ends.
+    SyncConfig(ConfigItems, Sender<Result<u64, RequestError>>),
     ConfigOp {
         op: u8,
         vsys: String,
@@ -509,11 +512,15 @@ impl NodeHandle {
 
 /// Every item `hrp sync config` sends, rendered: the root system and every
 /// virtual system, static routes only when enabled (B8, B9, B10).
-pub(crate) fn syncable_config(shared: &Shared) -> Vec<(String, String)> {
-    let store = shared.store();
-    let routes = store.static_route_sync();
-    // Rules carry their place in the list (first-match order).
-    store.syncable_rendered(routes)
+pub(crate) fn syncable_config(shared: &Shared) -> ConfigItems {
+    let rendered = {
+        let store = shared.store();
+        let routes = store.static_route_sync();
+        // Rules carry their place in the list (first-match order).
+        store.syncable_rendered(routes)
+    };
+    // Packed and the pairs freed here, with the store unlocked.
+    rendered.into()
 }
 
 fn stopped_state() -> PeerState {

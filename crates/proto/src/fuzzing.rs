@@ -407,7 +407,7 @@ impl Harness {
             }
             11 => {
                 let n = u.int_in_range(0..=40u32).unwrap_or(0);
-                let items = (0..n)
+                let items: crate::ConfigItems = (0..n)
                     .map(|i| ("vsys".repeat(i as usize % 3), format!("item {i}")))
                     .collect();
                 let _ = self.peer.start_config_sync(items, now);

@@ -6,6 +6,7 @@
 //! resumes at the first unacknowledged shard. A config job resends from
 //! the start (the peer's apply is additive and idempotent).
 
+use crate::config_items::ConfigItems;
 use crate::config_pace::ConfigPace;
 use crate::conn::Conn;
 use crate::error::{ProtoError, RequestError};
@@ -126,7 +127,9 @@ struct SessionJob {
 
 struct ConfigJob {
     status: JobStatus,
-    items: Vec<(String, String)>,
+    /// Kept whole until the peer's result (a dropped connection resends
+    /// from the start); packed, so ending the job frees three buffers.
+    items: ConfigItems,
     next: usize,
     /// (seq, items) of frames not yet acknowledged.
     inflight: VecDeque<(u64, u32)>,
@@ -236,11 +239,7 @@ impl Jobs {
     }
 
     /// Starts a config job over these (virtual system, text) items.
-    pub fn start_config(
-        &mut self,
-        items: Vec<(String, String)>,
-        now: Instant,
-    ) -> Result<u64, RequestError> {
+    pub fn start_config(&mut self, items: ConfigItems, now: Instant) -> Result<u64, RequestError> {
         if let Some(j) = &self.config {
             return Err(RequestError::AlreadyRunning(j.status.id));
         }
@@ -527,11 +526,13 @@ impl ConfigJob {
             && batch.items.len() < CONFIG_ITEMS_PER_FRAME
             && bytes < CONFIG_BYTES_PER_FRAME
         {
-            let (vsys, text) = &self.items[self.next];
+            let Some((vsys, text)) = self.items.get(self.next) else {
+                break;
+            };
             bytes += vsys.len() + text.len() + 16;
             batch.items.push(ConfigItem {
-                vsys: vsys.clone(),
-                text: text.clone(),
+                vsys: vsys.to_owned(),
+                text: text.to_owned(),
             });
             self.next += 1;
         }

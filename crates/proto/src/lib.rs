@@ -16,6 +16,7 @@
 mod auth;
 mod bulk_window;
 mod config_apply;
+mod config_items;
 mod config_pace;
 mod config_queue;
 mod conn;
@@ -39,6 +40,7 @@ mod step_down;
 pub mod testing;
 
 pub use config_apply::{CONFIG_BACKLOG_BYTES, CONFIG_BACKLOG_ITEMS, ConfigDone, ConfigWork};
+pub use config_items::ConfigItems;
 pub use config_queue::{ConfigOpKind, ConfigSink, ItemOutcome, OpDelivery, RejectConfig};
 pub use conn::{ConnKind, PerConn, Phase};
 pub use error::{CloseReason, Field, ProtoError, RequestError};

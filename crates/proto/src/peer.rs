@@ -27,6 +27,7 @@ mod timers;
 
 use crate::bulk_window::BulkWindow;
 use crate::config_apply::{Answer, ConfigApply, ConfigDone, ConfigWork};
+use crate::config_items::ConfigItems;
 use crate::config_pace::ConfigPace;
 use crate::config_queue::{ConfigQueue, ConfigSink, OpDelivery};
 use crate::conn::{Conn, ConnKind, PerConn, Phase};
@@ -432,13 +433,13 @@ impl Peer {
     /// pairs; the peer adds what it lacks and reports conflicts.
     pub fn start_config_sync(
         &mut self,
-        items: Vec<(String, String)>,
+        items: impl Into<ConfigItems>,
         now: Instant,
     ) -> Result<u64, RequestError> {
         if !self.core.established {
             return Err(RequestError::NotEstablished);
         }
-        self.core.jobs.start_config(items, now)
+        self.core.jobs.start_config(items.into(), now)
     }
 
     /// Queues one configuration change for the peer (B3), in order; whether

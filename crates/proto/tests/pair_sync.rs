@@ -444,7 +444,8 @@ fn a_batch_sync_needs_an_established_relationship() {
         Err(RequestError::NotEstablished)
     );
     assert_eq!(
-        p.a.peer.start_config_sync(vec![], now),
+        p.a.peer
+            .start_config_sync(hotsync_proto::ConfigItems::new(), now),
         Err(RequestError::NotEstablished)
     );
 }

@@ -428,7 +428,7 @@ impl Run {
             }
             Fault::ConfigBatch { items } => {
                 let ni = sim.active();
-                let items = (0..items)
+                let items: hotsync_proto::ConfigItems = (0..items)
                     .map(|i| (String::new(), format!("item {i}")))
                     .collect();
                 if !sim.alive(ni) || sim.nodes[ni].peer.start_config_sync(items, now).is_err() {

@@ -27,7 +27,7 @@
 //! does for a vector of packets); each burst is timed whole. The other two
 //! structures have no burst lookup: a loop of their `get` is what they offer.
 
-use crate::util::own_cpu_ns;
+use crate::util::{interrupts_taken, own_cpu_ns, own_preemptions};
 use clap::Args;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
@@ -54,6 +54,20 @@ pub struct LookupArgs {
     /// Reader threads.
     #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// Writes per second the writer keeps to (0: as fast as it can). The
+    /// same rate for every structure leaves their readers the same CPU, so
+    /// lookups per second compare the lookups alone.
+    #[arg(long, default_value_t = 0)]
+    write_rate: u64,
+}
+
+/// Holds the writer to `rate` writes per second (0: no limit): sleeps
+/// until `written` writes are due.
+fn keep_to_rate(rate: u64, started: Instant, written: u64) {
+    if rate > 0 {
+        let due = started + Duration::from_secs_f64(written as f64 / rate as f64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
 }
 
 /// What the scenario needs of a structure.
@@ -231,6 +245,10 @@ enum Reads {
 enum Writer {
     Standby,
     Active,
+    /// No writer: the readers alone (the table only). What the machine
+    /// itself puts in the tail (interrupts, TLB and cache misses) with no
+    /// writer to wait for and no third thread to share the cores with.
+    None,
 }
 
 impl Writer {
@@ -238,6 +256,7 @@ impl Writer {
         match self {
             Writer::Standby => "standby",
             Writer::Active => "active",
+            Writer::None => "no",
         }
     }
 }
@@ -257,7 +276,20 @@ struct Outcome {
     misses: u64,
     latency: Histogram<u64>,
     writes_per_s: f64,
+    /// Lookups that took over [`TAIL_NS`], per second of the window.
+    over_tail_per_s: f64,
+    /// Times the readers were preempted (taken off the core while
+    /// runnable), per second: a lookup under way then lasts as long as
+    /// the thread that ran instead.
+    preemptions_per_s: f64,
+    /// Interrupts all cores took, per second (timer ticks, IPIs): one
+    /// landing in a lookup adds its handling time, a VM exit here.
+    interrupts_per_s: f64,
 }
+
+/// The lookup latency goal (issue 15: p99.9 at most 2 µs); lookups over it
+/// are counted per second.
+const TAIL_NS: u64 = 2_000;
 
 impl Outcome {
     fn latency_json(&self) -> Value {
@@ -267,6 +299,15 @@ impl Outcome {
             "p99": h.value_at_quantile(0.99),
             "p999": h.value_at_quantile(0.999),
             "max": h.max(),
+        })
+    }
+
+    /// The tail's count beside what can put a lookup in it.
+    fn tail_json(&self) -> Value {
+        json!({
+            "lookups_over_2us_per_s": self.over_tail_per_s,
+            "reader_preemptions_per_s": self.preemptions_per_s,
+            "interrupts_per_s": self.interrupts_per_s,
         })
     }
 }
@@ -319,18 +360,24 @@ fn measure(
                             batch.extend(chunk.iter().map(|&i| (keys[i as usize], e)));
                             s.apply(&batch);
                             writes += batch.len() as u64;
+                            keep_to_rate(a.write_rate, t, writes);
                             if stop.load(Ordering::Relaxed) {
                                 break 'outer;
                             }
                         }
                     }
+                    Writer::None => break 'outer,
                     Writer::Active => {
                         for _ in 0..64 {
-                            for _ in 0..8192 {
-                                let k = &keys[(xorshift(&mut rng) % keys.len() as u64) as usize];
-                                s.write(k, &e);
+                            for _ in 0..32 {
+                                for _ in 0..256 {
+                                    let k =
+                                        &keys[(xorshift(&mut rng) % keys.len() as u64) as usize];
+                                    s.write(k, &e);
+                                }
+                                writes += 256;
+                                keep_to_rate(a.write_rate, t, writes);
                             }
-                            writes += 8192;
                             s.drain();
                             if stop.load(Ordering::Relaxed) {
                                 break 'outer;
@@ -350,6 +397,7 @@ fn measure(
                     let (mut n, mut misses) = (0u64, 0u64);
                     let t = Instant::now();
                     let cpu0 = own_cpu_ns();
+                    let pre0 = own_preemptions();
                     let mut burst = [SessionKey::default(); LOOKUP_BURST];
                     let mut found = [None; LOOKUP_BURST];
                     while !stop.load(Ordering::Relaxed) {
@@ -379,21 +427,34 @@ fn measure(
                         n += 256;
                     }
                     let cpu_s = own_cpu_ns().saturating_sub(cpu0) as f64 / 1e9;
-                    (n as f64 / t.elapsed().as_secs_f64(), n, cpu_s, misses, h)
+                    let preempted = own_preemptions().saturating_sub(pre0);
+                    (
+                        n as f64 / t.elapsed().as_secs_f64(),
+                        n,
+                        cpu_s,
+                        misses,
+                        preempted,
+                        h,
+                    )
                 })
             })
             .collect();
+        let irq0 = interrupts_taken();
+        let t0 = Instant::now();
         std::thread::sleep(dur);
         stop.store(true, Ordering::Relaxed);
+        let irq = interrupts_taken().saturating_sub(irq0);
+        let wall = t0.elapsed().as_secs_f64();
         let mut latency = histogram();
         let (mut lookups_per_s, mut misses) = (0.0, 0);
-        let (mut lookups, mut cpu_s) = (0u64, 0.0);
+        let (mut lookups, mut cpu_s, mut preempted) = (0u64, 0.0, 0u64);
         for r in readers {
-            let (rate, n, cpu, m, h) = r.join().expect("reader");
+            let (rate, n, cpu, m, p, h) = r.join().expect("reader");
             lookups_per_s += rate;
             lookups += n;
             cpu_s += cpu;
             misses += m;
+            preempted += p;
             latency.add(&h).expect("same histogram bounds");
         }
         Outcome {
@@ -404,8 +465,11 @@ fn measure(
                 0.0
             },
             misses,
+            over_tail_per_s: latency.count_between(TAIL_NS + 1, u64::MAX) as f64 / wall,
             latency,
             writes_per_s: w.join().expect("writer"),
+            preemptions_per_s: preempted as f64 / wall,
+            interrupts_per_s: irq as f64 / wall,
         }
     })
 }
@@ -453,6 +517,11 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
         eprintln!("lookup: {name}: filling");
         let s = make();
         fill(s.as_ref(), n);
+        if name == "table" {
+            eprintln!("lookup: {name}: measuring with no writer");
+            let o = measure(s.as_ref(), &keys, &order, Writer::None, Reads::Single, a);
+            results.push((name, Writer::None, o));
+        }
         for writer in [Writer::Standby, Writer::Active] {
             eprintln!("lookup: {name}: measuring");
             let o = measure(s.as_ref(), &keys, &order, writer, Reads::Single, a);
@@ -479,8 +548,12 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
     ] {
         let (t, m, d) = (pick("table", w), pick("mutex", w), pick("dashmap", w));
         let b = pick("table burst", w);
+        let pace = match a.write_rate {
+            0 => "writer flat out".to_string(),
+            r => format!("writer held to {}/s", crate::util::si(r as f64)),
+        };
         println!(
-            "\n== lookup, {title}: {} readers, {n} sessions ==",
+            "\n== lookup, {title}: {} readers, {n} sessions, {pace} ==",
             a.readers
         );
         println!(
@@ -534,6 +607,7 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
             json!(d.lookups_per_cpu_s),
         );
         put("lookup_latency_ns", t.latency_json());
+        put("lookup_tail", t.tail_json());
         put("baseline_mutex_lookup_latency_ns", m.latency_json());
         put("baseline_dashmap_lookup_latency_ns", d.latency_json());
         put("writes_per_s", json!(t.writes_per_s));
@@ -547,9 +621,40 @@ pub fn run(a: &LookupArgs) -> (Vec<(String, Value)>, Windows) {
             json!(t.misses + m.misses + d.misses + b.misses),
         );
     }
+    let idle = pick("table", Writer::None);
+    let h = &idle.latency;
+    println!(
+        "\n== lookup, no writer (the table's readers alone) ==\n  {:.0} lookups/s, p50 {} ns, p99 {} ns, p999 {} ns, max {} ns",
+        idle.lookups_per_s,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    );
+    println!(
+        "\n== the table's tail: lookups over {TAIL_NS} ns, and what can put one there (per second) =="
+    );
+    println!(
+        "  {:<10} {:>14} {:>14} {:>14}",
+        "writer", "over 2 µs", "preemptions", "interrupts"
+    );
+    for w in [Writer::None, Writer::Standby, Writer::Active] {
+        let o = pick("table", w);
+        println!(
+            "  {:<10} {:>14.0} {:>14.0} {:>14.0}",
+            w.name(),
+            o.over_tail_per_s,
+            o.preemptions_per_s,
+            o.interrupts_per_s
+        );
+    }
+    fields.push(("idle_lookup_per_s".into(), json!(idle.lookups_per_s)));
+    fields.push(("idle_lookup_latency_ns".into(), idle.latency_json()));
+    fields.push(("idle_lookup_tail".into(), idle.tail_json()));
     fields.push(("scenario".into(), json!("lookup")));
     fields.push(("sessions".into(), json!(n)));
     fields.push(("readers".into(), json!(a.readers)));
+    fields.push(("write_rate".into(), json!(a.write_rate)));
     fields.push(("burst".into(), json!(LOOKUP_BURST)));
     let windows = results
         .into_iter()

@@ -208,6 +208,36 @@ pub fn own_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Times the kernel took the calling thread off its core while it could
+/// still run (preempted: `nonvoluntary_ctxt_switches`; 0 where absent).
+pub fn own_preemptions() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Interrupts every core has taken so far (all rows of
+/// `/proc/interrupts`: timer ticks, IPIs, devices); 0 where absent.
+pub fn interrupts_taken() -> u64 {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    let cores = text
+        .lines()
+        .next()
+        .map_or(0, |l| l.split_whitespace().count());
+    text.lines()
+        .skip(1)
+        .flat_map(|l| l.split_whitespace().skip(1).take(cores))
+        .filter_map(|x| x.parse::<u64>().ok())
+        .sum()
+}
+
 /// Busy CPU time of the whole machine so far, nanoseconds (`/proc/stat`
 /// first line: everything but idle and iowait; USER_HZ is 100 on Linux).
 pub fn machine_busy_ns() -> u64 {

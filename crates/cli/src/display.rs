@@ -396,7 +396,7 @@ pub fn statistics(s: &Stats) -> String {
         "-",
         count(s.config_items_rx)
     );
-    let single: [(&str, u64); 23] = [
+    let single: [(&str, u64); 24] = [
         ("connections established", s.connections),
         ("connections lost", s.disconnects),
         ("shards resynced", s.shards_resynced),
@@ -408,6 +408,7 @@ pub fn statistics(s: &Stats) -> String {
         ("  crossed by own changes", s.resync_crossed),
         ("step-down lost shards", s.step_down_lost_shards),
         ("split brain: kept own", s.split_brain_kept_own),
+        ("standby batch: kept own", s.standby_batch_kept_own),
         ("step-down walks cancelled", s.step_down_walks_cancelled),
         ("stale entries removed", s.resync_removed),
         ("journal overflows", s.journal_overflows),

@@ -129,6 +129,7 @@ pub fn statistics(s: &Stats) -> Value {
     // Past `json!`'s recursion limit in one literal.
     v["resync_crossed"] = json!(s.resync_crossed);
     v["step_down_walks_cancelled"] = json!(s.step_down_walks_cancelled);
+    v["standby_batch_kept_own"] = json!(s.standby_batch_kept_own);
     v
 }
 

@@ -96,6 +96,41 @@ impl Inbound {
         }
     }
 
+    /// Whether the peer is sending us a session batch sync (its start seen
+    /// on this connection, its end not yet).
+    pub fn peer_batch_running(&self) -> bool {
+        self.incoming[ConnKind::Session].is_some()
+    }
+
+    /// Applies upserts of a batch sync the standby runs towards us, the
+    /// active, only where we hold no version of the session (B5: it adds
+    /// what we lack; our copy is authoritative: the standby encoded its
+    /// chunk before our newest changes reached it). The records kept out
+    /// are counted in `standby_batch_kept_own`. Returns how many records
+    /// our full table refused.
+    pub fn standby_batch_upserts(
+        &mut self,
+        b: &ArchivedSessionUpsertBatch,
+        table: &SessionTable,
+        stats: &mut Stats,
+    ) -> usize {
+        stats.batches_rx += 1;
+        stats.records_rx += b.len() as u64;
+        let mut full = 0;
+        for (k, e) in b.iter() {
+            match table.apply_upsert_if_absent(&k, &e) {
+                Ok(true) => {}
+                Ok(false) => stats.standby_batch_kept_own += 1,
+                Err(_) => full += 1,
+            }
+        }
+        stats.apply_table_full += full as u64;
+        if let Some(inc) = &mut self.incoming[ConnKind::Session] {
+            inc.received += b.len() as u64;
+        }
+        full
+    }
+
     /// Applies session deletions.
     pub fn deletes(b: &ArchivedSessionDeleteBatch, table: &SessionTable, stats: &mut Stats) {
         stats.batches_rx += 1;

@@ -82,6 +82,12 @@ pub struct Stats {
     /// its own version of the session (the winner's copy is authoritative;
     /// the loser's sessions it lacked are added).
     pub split_brain_kept_own: u64,
+    /// Records of a batch sync the standby ran towards this node, the
+    /// active, that it did not apply because it holds its own version of
+    /// the session (B5: a batch adds what the peer lacks; the standby's
+    /// copy, encoded before this node's newest changes reached it, would
+    /// take it back to older versions).
+    pub standby_batch_kept_own: u64,
     /// Shards that became uncertain because this node (not active) had
     /// refused records of them for a full table, and room freed up since:
     /// it asks the active to resync them.

@@ -295,3 +295,63 @@ fn a_preempting_node_keeps_its_own_writes_against_the_former_actives_walk() {
         JobState::Failed(_)
     ));
 }
+
+/// B5: a batch sync adds what the peer lacks. The standby's batch
+/// (`hrp sync connection-status` run on the standby, B2) carries its own
+/// copy of sessions the active holds, encoded before the active's newest
+/// changes reach it. Applied over them, it would take the active back to
+/// the older versions (and both would converge on them). The active adds
+/// what it lacks from that batch and keeps every session it holds.
+#[test]
+fn a_standbys_batch_never_replaces_the_actives_newer_sessions() {
+    let mut p = Pair::new(PairConfig::default());
+    p.establish();
+    assert_eq!(
+        (p.a.peer.role(), p.b.peer.role()),
+        (Role::Active, Role::Standby)
+    );
+    let s = sessions(21, 40);
+    for (k, e) in &s {
+        p.a.table.upsert(k, e).unwrap();
+    }
+    assert!(p.run_until(Duration::from_millis(100), |p| {
+        p.a.table.digest() == p.b.table.digest()
+    }));
+    // A session only the standby holds (written before it was connected
+    // to this active, as B2's use on a standby expects).
+    let (only_b, eb) = sessions(22, 1)[0];
+    p.b.table.apply_upsert(&only_b, &eb).unwrap();
+    // Both sides' frames wait in the link: the active's newer versions of
+    // every session, and the standby's batch of its older copy.
+    p.hold(SESSION, true);
+    let mut newer = Vec::new();
+    for (k, e) in &s {
+        let mut e2 = *e;
+        e2.packets[0] += 1_000;
+        p.a.table.upsert(k, &e2).unwrap();
+        newer.push((*k, e2));
+    }
+    let now = p.now;
+    let job = p.b.peer.start_session_sync(now).unwrap();
+    p.run_for(Duration::from_millis(5));
+    p.hold(SESSION, false);
+    let converged = p.run_until(Duration::from_secs(2), |p| {
+        p.b.peer.job(job).is_some_and(|j| j.state == JobState::Done)
+            && p.a.table.digest() == p.b.table.digest()
+    });
+    assert!(converged, "the pair did not converge: {p:?}");
+    for (k, e) in &newer {
+        assert_eq!(
+            p.a.table.get(k),
+            Some(*e),
+            "the active went back to an older version"
+        );
+        assert_eq!(p.b.table.get(k), Some(*e));
+    }
+    assert_eq!(
+        p.a.table.get(&only_b),
+        Some(eb),
+        "what the active lacked is added"
+    );
+    assert!(p.a.peer.stats().standby_batch_kept_own >= s.len() as u64);
+}

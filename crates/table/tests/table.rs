@@ -188,6 +188,24 @@ fn full_journal_marks_the_shard_overflowed_and_resumes_after_take() {
     assert_eq!(drain_all(&t).len(), 1);
 }
 
+/// What an authoritative node takes from a peer whose copy is not: only
+/// sessions it lacks, never over its own version, and never journaled.
+#[test]
+fn apply_if_absent_keeps_the_tables_own_version() {
+    let t = table(64, 4, 16);
+    let s = sessions(2, 5);
+    let ((k, mine), (absent, theirs_new)) = (s[0], s[1]);
+    t.upsert(&k, &mine).unwrap();
+    drain_all(&t);
+    let mut theirs = mine;
+    theirs.packets[0] += 7;
+    assert_eq!(t.apply_upsert_if_absent(&k, &theirs), Ok(false));
+    assert_eq!(t.get(&k), Some(mine));
+    assert_eq!(t.apply_upsert_if_absent(&absent, &theirs_new), Ok(true));
+    assert_eq!(t.get(&absent), Some(theirs_new));
+    assert!(drain_all(&t).is_empty(), "journaled");
+}
+
 #[test]
 fn apply_does_not_journal() {
     let t = table(1000, 16, 1024);

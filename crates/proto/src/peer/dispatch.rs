@@ -252,6 +252,13 @@ impl Core {
         now: Instant,
     ) -> Result<(), ProtoError> {
         let keep_own = self.step_down.keeping_own(now);
+        // A standby's batch sync towards us, the active: see
+        // `Inbound::standby_batch_upserts`. (Its incremental changes to
+        // sessions we hold are kept out too while the batch runs: records
+        // of both kinds share the connection and carry no mark.)
+        let standby_batch = self.inbound.peer_batch_running()
+            && self.election.role == Role::Active
+            && self.election.peer.is_some_and(|p| p.role != Role::Active);
         match msg {
             MessageRef::SessionUpsertBatch(b) if keep_own => {
                 StepDown::apply_upserts(b, &self.table, &mut self.stats);
@@ -260,6 +267,10 @@ impl Core {
             MessageRef::SessionDeleteBatch(b) if keep_own => {
                 StepDown::apply_deletes(b, &self.table, &mut self.stats);
                 self.step_down.still_coming(self.cfg.dead_interval(), now);
+            }
+            MessageRef::SessionUpsertBatch(b) if standby_batch => {
+                self.inbound
+                    .standby_batch_upserts(b, &self.table, &mut self.stats);
             }
             MessageRef::SessionUpsertBatch(b) => {
                 let before = self.stats.apply_table_full;

@@ -30,6 +30,33 @@ impl SessionTable {
         })
     }
 
+    /// Inserts a session received from the peer only if this table holds
+    /// no version of it: what an authoritative node takes from a peer whose
+    /// copy is not. Checked and inserted under the shard's writer lock, so
+    /// a data-plane write cannot slip between and be replaced. Never
+    /// journaled. Returns whether it inserted.
+    pub fn apply_upsert_if_absent(
+        &self,
+        key: &SessionKey,
+        entry: &SessionEntry,
+    ) -> Result<bool, TableFull> {
+        let (hash, si) = self.shard_for(key);
+        let mut shard = self.lock(si);
+        if shard.find(hash, key).is_some() {
+            return Ok(false);
+        }
+        let digest = digest_of(key, entry);
+        let epoch = shard.w.resync_epoch.unwrap_or(0);
+        let (idx, _) = shard
+            .upsert_slot(hash, key, entry, digest, epoch)
+            .map_err(|()| TableFull {
+                shard: si,
+                capacity: shard.w.capacity,
+            })?;
+        shard.slot(idx).set_aux(epoch);
+        Ok(true)
+    }
+
     /// [`Self::apply_upsert`] for a whole received batch. Consecutive
     /// records of one shard (a batch-sync or resync chunk comes from one
     /// shard) are applied under one writer-lock hold of at most

@@ -7,8 +7,9 @@ use crate::error::ProtoError;
 use crate::resync::ShardLedger;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
-use hotsync_table::{Change, SessionTable, ShardSet};
+use hotsync_table::{Change, SessionKey, SessionTable, ShardSet};
 use hotsync_wire::{Channel, SessionDeleteBatch, SessionUpsertBatch};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 /// The open batch and where the next drain pass resumes.
@@ -27,6 +28,13 @@ pub(crate) struct Incremental {
     /// When the last batch was sent (bulk yields to incremental for a
     /// while after it: `bulk_window`).
     last_batch: Option<Instant>,
+    /// Removals drained and not yet acknowledged by the peer, oldest
+    /// first, with the sequence number of the frame that carried them
+    /// (`u64::MAX` while in the open batch). A standby's batch chunk
+    /// encoded before one reached it still holds the session: it must not
+    /// bring it back here (`Inbound::standby_batch_upserts`). Bounded by
+    /// the unacknowledged window (`tx_high_water`).
+    removals: VecDeque<(u64, SessionKey)>,
 }
 
 /// What draining works with.
@@ -53,7 +61,21 @@ impl Incremental {
             to_drain: ShardSet::new(shards),
             next_drain_shard: 0,
             last_batch: None,
+            removals: VecDeque::new(),
         }
+    }
+
+    /// The peer acknowledged frames up to `seq`: their removals are there.
+    pub fn acked(&mut self, seq: u64) {
+        while self.removals.front().is_some_and(|&(s, _)| s <= seq) {
+            self.removals.pop_front();
+        }
+    }
+
+    /// Keys whose removal left this node's journals and has not been
+    /// acknowledged by the peer.
+    pub fn removals_on_the_way(&self) -> impl Iterator<Item = &SessionKey> {
+        self.removals.iter().map(|(_, k)| k)
     }
 
     /// Shards whose drained changes wait to be sent.
@@ -100,6 +122,9 @@ impl Incremental {
         self.upserts.clear();
         self.deletes.clear();
         self.open_since = None;
+        // Sequence numbers start over; what was not acknowledged is in
+        // shards now uncertain.
+        self.removals.clear();
         lost
     }
 
@@ -194,7 +219,10 @@ impl Incremental {
             for c in &self.changes {
                 match &c.entry {
                     Some(e) => self.upserts.push(&c.key, e),
-                    None => self.deletes.push(&c.key),
+                    None => {
+                        self.deletes.push(&c.key);
+                        self.removals.push_back((u64::MAX, c.key));
+                    }
                 }
             }
             if n > 0 {
@@ -230,10 +258,16 @@ impl Incremental {
         // full shard refused the insert and the session was lost).
         if !self.deletes.is_empty() {
             let n = self.deletes.len() as u64;
-            seq = Some(
-                cx.conn
-                    .send(Channel::Session, &self.deletes, cx.stats, now)?,
-            );
+            let sent = cx
+                .conn
+                .send(Channel::Session, &self.deletes, cx.stats, now)?;
+            for r in self.removals.iter_mut().rev() {
+                if r.0 != u64::MAX {
+                    break;
+                }
+                r.0 = sent;
+            }
+            seq = Some(sent);
             cx.stats.batches_tx += 1;
             cx.stats.deletes_tx += n;
             self.deletes.clear();

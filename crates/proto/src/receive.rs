@@ -7,8 +7,9 @@ use crate::event::{Event, Events};
 use crate::jobs::JobKind;
 use crate::settings::ProtoConfig;
 use crate::stats::Stats;
-use hotsync_table::{ApplyWorker, HashedRecord, SessionTable};
+use hotsync_table::{ApplyWorker, HashedRecord, IfAbsent, SessionKey, SessionTable};
 use hotsync_wire::{ArchivedSessionDeleteBatch, ArchivedSessionUpsertBatch};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// A batch the peer is sending us, as received so far.
@@ -103,24 +104,36 @@ impl Inbound {
     }
 
     /// Applies upserts of a batch sync the standby runs towards us, the
-    /// active, only where we hold no version of the session (B5: it adds
-    /// what we lack; our copy is authoritative: the standby encoded its
-    /// chunk before our newest changes reached it). The records kept out
-    /// are counted in `standby_batch_kept_own`. Returns how many records
-    /// our full table refused.
+    /// active (B5: it adds what we lack; our copy is authoritative). The
+    /// standby encoded its chunk before our newest changes reached it, so a
+    /// record is inserted only where we hold no version of the session, no
+    /// removal of it is on the way to the standby (`removed`: drained and
+    /// not acknowledged; the table checks its journal) and its shard is
+    /// `settled` (no walk of ours the standby may not have applied: a
+    /// walk's end marker drops what it did not carry). Otherwise the
+    /// session we removed would come back here while the standby drops it.
+    /// The records kept out are counted in `standby_batch_kept_own`.
+    /// Returns how many records our full table refused.
     pub fn standby_batch_upserts(
         &mut self,
         b: &ArchivedSessionUpsertBatch,
         table: &SessionTable,
+        removed: &HashSet<SessionKey>,
+        settled: impl Fn(usize) -> bool,
         stats: &mut Stats,
     ) -> usize {
         stats.batches_rx += 1;
         stats.records_rx += b.len() as u64;
         let mut full = 0;
         for (k, e) in b.iter() {
-            match table.apply_upsert_if_absent(&k, &e) {
-                Ok(true) => {}
-                Ok(false) => stats.standby_batch_kept_own += 1,
+            let outcome = if removed.contains(&k) || !settled(table.shard_of(&k)) {
+                Ok(IfAbsent::Removing)
+            } else {
+                table.apply_upsert_if_absent(&k, &e)
+            };
+            match outcome {
+                Ok(IfAbsent::Inserted) => {}
+                Ok(IfAbsent::Present | IfAbsent::Removing) => stats.standby_batch_kept_own += 1,
                 Err(_) => full += 1,
             }
         }

@@ -39,6 +39,9 @@ pub(crate) struct ShardLedger {
     /// Per shard whose walk the peer is sending us: how far the peer had
     /// acknowledged our frames when its walk started.
     walk_sees: Vec<Option<u64>>,
+    /// Per shard: the frame that carried the end marker of our last walk
+    /// of it into the peer (`u64::MAX` while one is under way).
+    walk_end_seq: Vec<u64>,
 }
 
 impl ShardLedger {
@@ -49,6 +52,7 @@ impl ShardLedger {
             refused_at_len: vec![0; shards],
             changes_seq: vec![0; shards],
             walk_sees: vec![None; shards],
+            walk_end_seq: vec![0; shards],
         }
     }
 
@@ -124,8 +128,27 @@ impl ShardLedger {
         }
         // Sequence numbers start over on the next connection.
         self.changes_seq.fill(0);
+        self.walk_end_seq.fill(0);
         self.walk_sees.fill(None);
         lost
+    }
+
+    /// A walk of `shard` into the peer starts (its end marker not sent).
+    pub fn walk_sending(&mut self, shard: usize) {
+        self.walk_end_seq[shard] = u64::MAX;
+    }
+
+    /// The end marker of `shard`'s walk left in frame `seq`.
+    pub fn walk_end_sent(&mut self, shard: usize, seq: u64) {
+        self.walk_end_seq[shard] = seq;
+    }
+
+    /// Whether the peer holds `shard` as this node last walked it (no walk
+    /// under way or unacknowledged: its end marker drops what the walk did
+    /// not carry, so a copy the peer encoded before it is stale) and the
+    /// shard is not waiting to be walked.
+    pub fn walked_and_settled(&self, shard: usize, acked: u64) -> bool {
+        self.walk_end_seq[shard] <= acked && !self.uncertain.contains(shard)
     }
 
     /// Shards with data after `acked` (not acknowledged by the peer).
@@ -226,6 +249,7 @@ impl Resync {
             let msg = ResyncStart { shard, epoch };
             let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
             cx.ledger.sent(shard as usize, seq);
+            cx.ledger.walk_sending(shard as usize);
         }
         // Encode straight from the slab: no intermediate copy.
         self.bulk.clear();
@@ -244,6 +268,7 @@ impl Resync {
             let msg = ResyncEnd { shard, epoch };
             let seq = cx.conn.send(Channel::Session, &msg, cx.stats, now)?;
             cx.ledger.sent(shard as usize, seq);
+            cx.ledger.walk_end_sent(shard as usize, seq);
             self.walk = None;
             cx.stats.shards_resynced += 1;
         }

@@ -82,11 +82,14 @@ pub struct Stats {
     /// its own version of the session (the winner's copy is authoritative;
     /// the loser's sessions it lacked are added).
     pub split_brain_kept_own: u64,
-    /// Records of a batch sync the standby ran towards this node, the
-    /// active, that it did not apply because it holds its own version of
-    /// the session (B5: a batch adds what the peer lacks; the standby's
+    /// Records of a batch sync that reached this node while it held the
+    /// active role (the standby's `hrp sync connection-status`, or a
+    /// former active's still arriving) that it did not apply: it holds its
+    /// own version of the session, or its removal of it is on the way to
+    /// the peer, or it walked that shard into the peer and the walk is not
+    /// acknowledged (B5: a batch adds what the peer lacks; the peer's
     /// copy, encoded before this node's newest changes reached it, would
-    /// take it back to older versions).
+    /// take it back to older versions or bring back what it removed).
     pub standby_batch_kept_own: u64,
     /// Shards that became uncertain because this node (not active) had
     /// refused records of them for a full table, and room freed up since:

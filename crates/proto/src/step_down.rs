@@ -96,10 +96,13 @@ impl StepDown {
         stats.records_rx += b.len() as u64;
         let mut full = 0;
         for (k, e) in b.iter() {
-            match table.apply_upsert_if_absent(&k, &e) {
-                Ok(true) => {}
-                Ok(false) => stats.split_brain_kept_own += 1,
-                Err(_) => full += 1,
+            // The loser's write of a session the winner removed is added
+            // even while that removal is undrained: its journal then sends
+            // the session back to the loser, whose last write it was.
+            if table.contains(&k) {
+                stats.split_brain_kept_own += 1;
+            } else if table.apply_upsert(&k, &e).is_err() {
+                full += 1;
             }
         }
         stats.apply_table_full += full as u64;

@@ -42,7 +42,7 @@ pub use generate::SessionGenerator;
 pub use model::*;
 pub use shard_set::ShardSet;
 pub use table::{
-    APPLY_RUN, Change, DEFAULT_JOURNAL_KEYS, DEFAULT_SHARDS, HashedRecord, LOOKUP_BURST,
+    APPLY_RUN, Change, DEFAULT_JOURNAL_KEYS, DEFAULT_SHARDS, HashedRecord, IfAbsent, LOOKUP_BURST,
     MAX_SHARDS, SessionTable, SnapshotCursor, TableConfig, TableDigest, TableFull, Upsert,
     entry_digest, key_hash,
 };

@@ -120,6 +120,18 @@ pub enum Upsert {
     Updated,
 }
 
+/// What [`SessionTable::apply_upsert_if_absent`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfAbsent {
+    /// The key was absent: the record was inserted.
+    Inserted,
+    /// The table holds its own version of the key: left as it is.
+    Present,
+    /// The key is absent and its shard's journal still holds a change of
+    /// it (its removal, not drained yet): inserting would undo the removal.
+    Removing,
+}
+
 /// One drained change: the key and its entry now, or `None` if the key is
 /// gone (or no longer backup-capable): the peer should delete it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

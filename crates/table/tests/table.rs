@@ -189,7 +189,8 @@ fn full_journal_marks_the_shard_overflowed_and_resumes_after_take() {
 }
 
 /// What an authoritative node takes from a peer whose copy is not: only
-/// sessions it lacks, never over its own version, and never journaled.
+/// sessions it lacks, never over its own version or an undrained removal,
+/// and never journaled.
 #[test]
 fn apply_if_absent_keeps_the_tables_own_version() {
     let t = table(64, 4, 16);
@@ -199,11 +200,26 @@ fn apply_if_absent_keeps_the_tables_own_version() {
     drain_all(&t);
     let mut theirs = mine;
     theirs.packets[0] += 7;
-    assert_eq!(t.apply_upsert_if_absent(&k, &theirs), Ok(false));
+    assert_eq!(t.apply_upsert_if_absent(&k, &theirs), Ok(IfAbsent::Present));
     assert_eq!(t.get(&k), Some(mine));
-    assert_eq!(t.apply_upsert_if_absent(&absent, &theirs_new), Ok(true));
+    assert_eq!(
+        t.apply_upsert_if_absent(&absent, &theirs_new),
+        Ok(IfAbsent::Inserted)
+    );
     assert_eq!(t.get(&absent), Some(theirs_new));
     assert!(drain_all(&t).is_empty(), "journaled");
+    // A removal not drained yet is not undone.
+    t.remove(&k).unwrap();
+    assert_eq!(
+        t.apply_upsert_if_absent(&k, &theirs),
+        Ok(IfAbsent::Removing)
+    );
+    assert_eq!(t.get(&k), None);
+    assert_eq!(drain_all(&t).len(), 1);
+    assert_eq!(
+        t.apply_upsert_if_absent(&k, &theirs),
+        Ok(IfAbsent::Inserted)
+    );
 }
 
 #[test]

@@ -255,11 +255,30 @@ impl Core {
         // A standby's batch sync towards us, the active: see
         // `Inbound::standby_batch_upserts`. (Its incremental changes to
         // sessions we hold are kept out too while the batch runs: records
-        // of both kinds share the connection and carry no mark.)
-        let standby_batch = self.inbound.peer_batch_running()
-            && self.election.role == Role::Active
-            && self.election.peer.is_some_and(|p| p.role != Role::Active);
+        // of both kinds share the connection and carry no mark; so are a
+        // split brain's loser's last changes if it runs one meanwhile.)
+        // (The peer may still claim the active role: a split brain's loser
+        // does until its hand-over is acknowledged. While this node holds
+        // the role, the peer's batch is never authoritative; if this node
+        // steps down instead, it asks the winner for every shard anyway.)
+        let standby_batch = self.inbound.peer_batch_running() && self.election.role == Role::Active;
         match msg {
+            MessageRef::SessionUpsertBatch(b) if standby_batch => {
+                let acked = self.conns[ConnKind::Session].peer_acked;
+                let removed = self.incremental.removals_on_the_way().copied().collect();
+                let ledger = &self.ledger;
+                let settled = |s| ledger.walked_and_settled(s, acked);
+                self.inbound.standby_batch_upserts(
+                    b,
+                    &self.table,
+                    &removed,
+                    settled,
+                    &mut self.stats,
+                );
+                if keep_own {
+                    self.step_down.still_coming(self.cfg.dead_interval(), now);
+                }
+            }
             MessageRef::SessionUpsertBatch(b) if keep_own => {
                 StepDown::apply_upserts(b, &self.table, &mut self.stats);
                 self.step_down.still_coming(self.cfg.dead_interval(), now);
@@ -267,10 +286,6 @@ impl Core {
             MessageRef::SessionDeleteBatch(b) if keep_own => {
                 StepDown::apply_deletes(b, &self.table, &mut self.stats);
                 self.step_down.still_coming(self.cfg.dead_interval(), now);
-            }
-            MessageRef::SessionUpsertBatch(b) if standby_batch => {
-                self.inbound
-                    .standby_batch_upserts(b, &self.table, &mut self.stats);
             }
             MessageRef::SessionUpsertBatch(b) => {
                 let before = self.stats.apply_table_full;
@@ -341,7 +356,10 @@ impl Core {
                 let id = b.job_id.to_native();
                 match kind {
                     ConnKind::Session => {
-                        if self.inbound.batch_end(&mut self.events) {
+                        // Only the active's batch fills a new relationship's
+                        // standby (B4); the standby's adds to the active.
+                        let from_active = self.election.role != Role::Active;
+                        if self.inbound.batch_end(&mut self.events) && from_active {
                             self.relationship.synced(JobKind::ConnectionStatus);
                         }
                     }
@@ -389,6 +407,9 @@ impl Core {
             return Ok(());
         }
         conn.peer_acked = seq;
+        if kind == ConnKind::Session {
+            self.incremental.acked(seq);
+        }
         if let Some(d) = conn.rtt_sample(seq, now) {
             if kind == ConnKind::Session {
                 self.stats.rtt_sample(d);
@@ -399,7 +420,9 @@ impl Core {
                 if self.handover.is_some_and(|h| seq >= h) {
                     self.handover = None;
                 }
-                if self.jobs.on_session_ack(seq, now, &mut self.events) {
+                if self.jobs.on_session_ack(seq, now, &mut self.events)
+                    && self.election.role == Role::Active
+                {
                     self.relationship.synced(JobKind::ConnectionStatus);
                 }
             }

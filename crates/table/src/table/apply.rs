@@ -31,19 +31,24 @@ impl SessionTable {
     }
 
     /// Inserts a session received from the peer only if this table holds
-    /// no version of it: what an authoritative node takes from a peer whose
-    /// copy is not. Checked and inserted under the shard's writer lock, so
-    /// a data-plane write cannot slip between and be replaced. Never
-    /// journaled. Returns whether it inserted.
+    /// no version of it and has no undrained removal of it: what an
+    /// authoritative node takes from a peer whose copy is not. Checked and
+    /// inserted under the shard's writer lock, so a data-plane write or
+    /// removal cannot slip between. Never journaled. (The journal is
+    /// searched only for a key the table lacks, which is rare in such a
+    /// stream.)
     pub fn apply_upsert_if_absent(
         &self,
         key: &SessionKey,
         entry: &SessionEntry,
-    ) -> Result<bool, TableFull> {
+    ) -> Result<IfAbsent, TableFull> {
         let (hash, si) = self.shard_for(key);
         let mut shard = self.lock(si);
         if shard.find(hash, key).is_some() {
-            return Ok(false);
+            return Ok(IfAbsent::Present);
+        }
+        if shard.w.journal.iter().any(|(k, _)| k == key) {
+            return Ok(IfAbsent::Removing);
         }
         let digest = digest_of(key, entry);
         let epoch = shard.w.resync_epoch.unwrap_or(0);
@@ -54,7 +59,7 @@ impl SessionTable {
                 capacity: shard.w.capacity,
             })?;
         shard.slot(idx).set_aux(epoch);
-        Ok(true)
+        Ok(IfAbsent::Inserted)
     }
 
     /// [`Self::apply_upsert`] for a whole received batch. Consecutive

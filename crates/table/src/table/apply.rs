@@ -15,19 +15,13 @@ impl SessionTable {
         let (hash, si) = self.shard_for(key);
         let digest = digest_of(key, entry);
         let mut shard = self.lock(si);
-        let epoch = shard.w.resync_epoch.unwrap_or(0);
-        let (idx, old) = shard
-            .upsert_slot(hash, key, entry, digest, epoch)
-            .map_err(|()| TableFull {
-                shard: si,
-                capacity: shard.w.capacity,
-            })?;
-        shard.slot(idx).set_aux(epoch);
-        Ok(if old.is_some() {
-            Upsert::Updated
-        } else {
-            Upsert::Inserted
-        })
+        Ok(
+            if store_received(&mut shard, si, hash, key, entry, digest)? {
+                Upsert::Updated
+            } else {
+                Upsert::Inserted
+            },
+        )
     }
 
     /// Inserts a session received from the peer only if this table holds
@@ -50,15 +44,7 @@ impl SessionTable {
         if shard.w.journal.iter().any(|(k, _)| k == key) {
             return Ok(IfAbsent::Removing);
         }
-        let digest = digest_of(key, entry);
-        let epoch = shard.w.resync_epoch.unwrap_or(0);
-        let (idx, _) = shard
-            .upsert_slot(hash, key, entry, digest, epoch)
-            .map_err(|()| TableFull {
-                shard: si,
-                capacity: shard.w.capacity,
-            })?;
-        shard.slot(idx).set_aux(epoch);
+        store_received(&mut shard, si, hash, key, entry, digest_of(key, entry))?;
         Ok(IfAbsent::Inserted)
     }
 
@@ -242,4 +228,25 @@ impl SessionTable {
         }
         removed
     }
+}
+
+/// Stores a received record in `shard` (index `si`, lock held), stamped
+/// with the shard's resync epoch; returns whether the key was there.
+fn store_received(
+    shard: &mut Locked<'_>,
+    si: usize,
+    hash: u64,
+    key: &SessionKey,
+    entry: &SessionEntry,
+    digest: u64,
+) -> Result<bool, TableFull> {
+    let epoch = shard.w.resync_epoch.unwrap_or(0);
+    let (idx, old) = shard
+        .upsert_slot(hash, key, entry, digest, epoch)
+        .map_err(|()| TableFull {
+            shard: si,
+            capacity: shard.w.capacity,
+        })?;
+    shard.slot(idx).set_aux(epoch);
+    Ok(old.is_some())
 }

@@ -252,15 +252,14 @@ impl Core {
         now: Instant,
     ) -> Result<(), ProtoError> {
         let keep_own = self.step_down.keeping_own(now);
-        // A standby's batch sync towards us, the active: see
-        // `Inbound::standby_batch_upserts`. (Its incremental changes to
-        // sessions we hold are kept out too while the batch runs: records
-        // of both kinds share the connection and carry no mark; so are a
-        // split brain's loser's last changes if it runs one meanwhile.)
-        // (The peer may still claim the active role: a split brain's loser
-        // does until its hand-over is acknowledged. While this node holds
-        // the role, the peer's batch is never authoritative; if this node
-        // steps down instead, it asks the winner for every shard anyway.)
+        // The peer's batch sync reaching us while we hold the active role
+        // is never authoritative, whatever role the peer still claims (a
+        // split brain's loser claims it until its hand-over is
+        // acknowledged; if we step down instead, we ask the winner for
+        // every shard anyway): see `Inbound::standby_batch_upserts`. Its
+        // incremental changes of sessions we hold are kept out too while
+        // the batch runs: records of both kinds share the connection
+        // unmarked.
         let standby_batch = self.inbound.peer_batch_running() && self.election.role == Role::Active;
         match msg {
             MessageRef::SessionUpsertBatch(b) if standby_batch => {

@@ -11,11 +11,10 @@ use std::ops::Range;
 
 /// One item: its virtual system (an index into the names) and the byte
 /// range of its text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Span {
-    vsys: u32,
-    len: u32,
-    start: usize,
+    vsys: usize,
+    text: Range<usize>,
 }
 
 /// The (virtual system, item text) pairs of a config batch sync.
@@ -33,12 +32,8 @@ impl ConfigItems {
     }
 
     /// Adds an item after the others.
-    ///
-    /// # Panics
-    ///
-    /// If one item's text is 4 GiB or more, or there are more than 2^32
-    /// virtual systems: neither is configuration a node renders.
     pub fn push(&mut self, vsys: &str, text: &str) {
+        // Items come grouped by virtual system: the name is the last one.
         let v = match self.vsys.iter().rposition(|n| n == vsys) {
             Some(i) => i,
             None => {
@@ -49,9 +44,8 @@ impl ConfigItems {
         let start = self.text.len();
         self.text.push_str(text);
         self.items.push(Span {
-            vsys: u32::try_from(v).expect("fewer than 2^32 virtual systems"),
-            len: u32::try_from(text.len()).expect("an item under 4 GiB"),
-            start,
+            vsys: v,
+            text: start..self.text.len(),
         });
     }
 
@@ -68,8 +62,7 @@ impl ConfigItems {
     /// Item `i`: (virtual system, text).
     pub fn get(&self, i: usize) -> Option<(&str, &str)> {
         let s = self.items.get(i)?;
-        let r: Range<usize> = s.start..s.start + s.len as usize;
-        Some((&self.vsys[s.vsys as usize], &self.text[r]))
+        Some((&self.vsys[s.vsys], &self.text[s.text.clone()]))
     }
 
     /// Every item in order.

@@ -126,7 +126,11 @@ impl Inbound {
         stats.records_rx += b.len() as u64;
         let mut full = 0;
         for (k, e) in b.iter() {
-            let outcome = if removed.contains(&k) || !settled(table.shard_of(&k)) {
+            // Most keys of such a batch are ours already: a lock-free look
+            // settles them without taking the shard's writer lock.
+            let outcome = if table.contains(&k) {
+                Ok(IfAbsent::Present)
+            } else if removed.contains(&k) || !settled(table.shard_of(&k)) {
                 Ok(IfAbsent::Removing)
             } else {
                 table.apply_upsert_if_absent(&k, &e)

@@ -11,8 +11,8 @@
 //! stops handing out work (and reading the config socket) at
 //! `CONFIG_BACKLOG_ITEMS`.
 
-use crate::Shared;
 use crate::sink::StoreSink;
+use crate::{JobReply, Shared};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use hotsync_proto::{ConfigDone, ConfigItems, ConfigWork};
 use mio::Waker;
@@ -30,16 +30,20 @@ pub(crate) enum Task {
     /// Apply the peer's configuration.
     Apply(ConfigWork),
     /// Render our syncable configuration for a batch sync (tens of
-    /// milliseconds for 100k items).
-    Render,
+    /// milliseconds for 100k items); `reply` is handed back with it (`None`:
+    /// the protocol's automatic sync).
+    Render { reply: Option<JobReply> },
 }
 
 /// What it hands back.
 pub(crate) enum Output {
     /// The result of the oldest [`Task::Apply`] not yet answered.
     Applied(ConfigDone),
-    /// The (vsys, item) pairs of a [`Task::Render`].
-    Rendered(ConfigItems),
+    /// The (vsys, item) pairs of a [`Task::Render`], and whom to answer.
+    Rendered {
+        items: ConfigItems,
+        reply: Option<JobReply>,
+    },
 }
 
 /// The handle the event loop keeps. Dropping it stops the thread (after
@@ -97,7 +101,10 @@ fn run(shared: Arc<Shared>, tasks: Receiver<Task>, outputs: Sender<Output>, wake
     for task in tasks.iter() {
         let out = match task {
             Task::Apply(work) => Output::Applied(work.apply(&mut sink)),
-            Task::Render => Output::Rendered(crate::syncable_config(&shared)),
+            Task::Render { reply } => Output::Rendered {
+                items: crate::syncable_config(&shared),
+                reply,
+            },
         };
         if outputs.send(out).is_err() {
             return;

@@ -253,6 +253,7 @@ impl EventLoop {
 
     fn stop(&mut self) {
         self.shared.stopped.store(true, Ordering::Release);
+        self.shared.note_job_ended();
         for kind in ConnKind::ALL {
             self.write(kind, Instant::now());
             if let Some(mut s) = self.slots[idx(kind)].stream.take() {
@@ -299,11 +300,7 @@ impl EventLoop {
                 self.log_job_started(&r, hotsync_proto::JobKind::ConnectionStatus);
                 let _ = tx.send(r);
             }
-            Request::SyncConfig(items, tx) => {
-                let r = self.peer.start_config_sync(items, now);
-                self.log_job_started(&r, hotsync_proto::JobKind::Config);
-                let _ = tx.send(r);
-            }
+            Request::SyncConfig(tx) => self.config.send(Task::Render { reply: Some(tx) }),
             Request::ConfigOp {
                 op,
                 vsys,
@@ -346,11 +343,17 @@ impl EventLoop {
         while let Some(out) = self.config.try_recv() {
             match out {
                 Output::Applied(done) => self.peer.handle_config_done(done, now),
-                Output::Rendered(items) => {
+                Output::Rendered { items, reply } => {
                     let r = self.peer.start_config_sync(items, now);
                     self.log_job_started(&r, hotsync_proto::JobKind::Config);
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "automatic config batch sync not started");
+                    match (reply, r) {
+                        (Some(tx), r) => {
+                            let _ = tx.send(r);
+                        }
+                        (None, Err(e)) => {
+                            tracing::warn!(error = %e, "automatic config batch sync not started");
+                        }
+                        (None, Ok(_)) => {}
                     }
                 }
             }
@@ -404,7 +407,7 @@ impl EventLoop {
                     self.close(conn, &reason, now);
                 }
                 // Rendered off this thread; started when it is back.
-                Action::StartConfigSync => self.config.send(Task::Render),
+                Action::StartConfigSync => self.config.send(Task::Render { reply: None }),
             }
         }
         self.shared
@@ -445,6 +448,7 @@ impl EventLoop {
                 if st.kind == hotsync_proto::JobKind::Config {
                     self.io.config_items_tx += st.sent;
                 }
+                self.shared.note_job_ended();
             }
             Event::PeerBatchStarted { kind, total } => {
                 tracing::info!(kind = kind.name(), total, "peer batch sync started");

@@ -38,7 +38,7 @@ use mio::Waker;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -225,12 +225,23 @@ pub struct Executed {
     pub delivery: Option<OpDelivery>,
 }
 
+/// How long a request waits for the event loop's answer.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `sync_config` waits for the configuration thread's render.
+/// That thread runs only on CPU the session work leaves, so a saturated
+/// machine stretches a render of tens of milliseconds.
+const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The answer to a request that starts a job.
+pub(crate) type JobReply = Sender<Result<u64, RequestError>>;
+
 pub(crate) enum Request {
     SyncSessions(Sender<Result<u64, RequestError>>),
-    /// The rendered (vsys, item) pairs: rendered by the caller, off the
-    /// event-loop thread (100k items take tens of milliseconds), and
-    /// packed, so the loop frees them in three calls when the job ends.
-    SyncConfig(ConfigItems, Sender<Result<u64, RequestError>>),
+    /// `hrp sync config`: the configuration thread renders the items (100k
+    /// take tens of milliseconds of CPU, which it spends at its low
+    /// priority), then the loop starts the job and answers.
+    SyncConfig(Sender<Result<u64, RequestError>>),
     ConfigOp {
         op: u8,
         vsys: String,
@@ -251,11 +262,63 @@ pub(crate) struct Shared {
     pub role: AtomicU8,
     pub established: AtomicBool,
     pub stopped: AtomicBool,
+    /// Jobs ended (or the loop stopped) so far: a caller waiting for a job
+    /// sleeps on [`Self::job_ended`] instead of asking the loop again and
+    /// again, which would cost the loop a turn each time.
+    pub jobs_ended: Mutex<u64>,
+    pub job_ended: Condvar,
 }
 
 impl Shared {
+    pub fn new(table: Arc<SessionTable>, store: ConfigStore) -> Self {
+        Self {
+            table,
+            store: Mutex::new(store),
+            role: AtomicU8::new(Role::Initial.to_u8()),
+            established: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            jobs_ended: Mutex::new(0),
+            job_ended: Condvar::new(),
+        }
+    }
+
     pub fn store(&self) -> MutexGuard<'_, ConfigStore> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A job ended or the loop stopped: wakes every [`Self::wait_job_end`].
+    pub fn note_job_ended(&self) {
+        *self
+            .jobs_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        self.job_ended.notify_all();
+    }
+
+    /// How many jobs have ended so far.
+    fn jobs_ended(&self) -> u64 {
+        *self
+            .jobs_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps until more than `seen` jobs have ended, or until `deadline`.
+    fn wait_job_end(&self, seen: u64, deadline: Instant) {
+        let mut n = self
+            .jobs_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *n == seen {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            n = self
+                .job_ended
+                .wait_timeout(n, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
@@ -278,13 +341,7 @@ impl Node {
         // A firewall's table is sized for its maximum: back it now rather
         // than fault pages in on the data plane's write path.
         table.prefault();
-        let shared = Arc::new(Shared {
-            table: table.clone(),
-            store: Mutex::new(cfg.store.clone()),
-            role: AtomicU8::new(Role::Initial.to_u8()),
-            established: AtomicBool::new(false),
-            stopped: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(table.clone(), cfg.store.clone()));
         let poll = mio::Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), event_loop::WAKER)?);
         {
@@ -347,10 +404,17 @@ impl NodeHandle {
     }
 
     fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T, NodeError> {
+        self.ask_within(ASK_TIMEOUT, make)
+    }
+
+    fn ask_within<T>(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(Sender<T>) -> Request,
+    ) -> Result<T, NodeError> {
         let (tx, rx) = bounded(1);
         self.request(make(tx))?;
-        rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| NodeError::Stopped)
+        rx.recv_timeout(timeout).map_err(|_| NodeError::Stopped)
     }
 
     /// The session table, for data-plane threads.
@@ -371,8 +435,7 @@ impl NodeHandle {
         if !self.is_established() {
             return Err(RequestError::NotEstablished.into());
         }
-        let items = syncable_config(&self.inner.shared);
-        Ok(self.ask(|tx| Request::SyncConfig(items, tx))??)
+        Ok(self.ask_within(RENDER_TIMEOUT, Request::SyncConfig)??)
     }
 
     /// Running jobs, then recently finished ones.
@@ -386,15 +449,18 @@ impl NodeHandle {
     }
 
     /// Blocks until job `id` ends or `timeout` passes; returns its last
-    /// status.
+    /// status. It asks the event loop once per job that ends, not on a
+    /// timer, so waiting costs the session work nothing.
     pub fn wait_job(&self, id: u64, timeout: Duration) -> Option<JobStatus> {
         let deadline = Instant::now() + timeout;
+        let shared = &self.inner.shared;
         loop {
+            let seen = shared.jobs_ended();
             let j = self.job(id);
             if j.as_ref().is_none_or(|j| j.finished.is_some()) || Instant::now() >= deadline {
                 return j;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            shared.wait_job_end(seen, deadline);
         }
     }
 

@@ -52,8 +52,6 @@ mod tests {
     use super::*;
     use hotsync_config::ConfigStore;
     use hotsync_table::{SessionTable, TableConfig};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicU8};
 
     fn sink() -> StoreSink {
         let store = ConfigStore::parse(
@@ -61,13 +59,10 @@ mod tests {
         )
         .unwrap();
         StoreSink {
-            shared: Arc::new(Shared {
-                table: Arc::new(SessionTable::new(TableConfig::with_capacity(16))),
-                store: Mutex::new(store),
-                role: AtomicU8::new(0),
-                established: AtomicBool::new(false),
-                stopped: AtomicBool::new(false),
-            }),
+            shared: Arc::new(Shared::new(
+                Arc::new(SessionTable::new(TableConfig::with_capacity(16))),
+                store,
+            )),
         }
     }
 

@@ -67,7 +67,7 @@ pub struct LoadOpts {
 }
 
 /// A job kept running through the whole second window: started at its
-/// start, restarted as soon as it ends (polled every [`RESTART_POLL`]).
+/// start, restarted as soon as it ends.
 #[derive(Debug, Clone, Copy)]
 pub enum Background {
     /// `mixed`: a config store with this many security rules on the
@@ -77,9 +77,6 @@ pub enum Background {
     /// working set).
     BatchSync,
 }
-
-/// How often the driver looks whether the background job has ended.
-pub const RESTART_POLL: Duration = Duration::from_millis(2);
 
 /// One measured window.
 #[derive(Debug)]
@@ -606,7 +603,9 @@ fn start_job(a: &NodeHandle, kind: Background) -> u64 {
 }
 
 /// Keeps a `kind` job running until `end`: starts one, and whenever it has
-/// finished starts the next.
+/// finished starts the next. It sleeps until a job ends
+/// ([`NodeHandle::wait_job`]) rather than asking A's event loop on a timer,
+/// which would cost the window it measures a turn of that loop each time.
 fn drive_background(a: &NodeHandle, kind: Background, bg: &mut BackgroundRuns, end: Instant) {
     let mut job = start_job(a, kind);
     let mut started = Instant::now();
@@ -615,8 +614,9 @@ fn drive_background(a: &NodeHandle, kind: Background, bg: &mut BackgroundRuns, e
         if now >= end {
             break;
         }
-        std::thread::sleep(RESTART_POLL.min(end - now));
-        let Some(j) = a.job(job) else { continue };
+        let Some(j) = a.wait_job(job, end - now) else {
+            break;
+        };
         let Some(finished) = j.finished else { continue };
         assert_eq!(j.state, JobState::Done, "background job: {j:?}");
         bg.jobs_done += 1;

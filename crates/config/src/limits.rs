@@ -81,28 +81,40 @@ pub(crate) fn check_line(
     max: usize,
     what: &'static str,
 ) -> Result<(), ParseError> {
-    let column = |chars: usize| crate::parse::to_u32(indent + chars + 1);
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        return Err(ParseError::TooLong {
-            line,
-            column: column(text[..cut].chars().count()),
-            what,
-            limit: max,
-            unit: "bytes",
-        });
-    }
+    check_len(line, indent, text, max, what)?;
     if let Some((at, c)) = first_forbidden(text) {
         return Err(ParseError::ForbiddenChar {
             line,
-            column: column(at as usize - 1),
+            column: crate::parse::to_u32(indent + at as usize),
             found: format!("`{}`", c.escape_default()),
         });
     }
     Ok(())
+}
+
+/// [`check_line`]'s length check alone, for text whose characters were
+/// already checked (a line's text, once the whole line passed).
+pub(crate) fn check_len(
+    line: u32,
+    indent: usize,
+    text: &str,
+    max: usize,
+    what: &'static str,
+) -> Result<(), ParseError> {
+    if text.len() <= max {
+        return Ok(());
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Err(ParseError::TooLong {
+        line,
+        column: crate::parse::to_u32(indent + text[..cut].chars().count() + 1),
+        what,
+        limit: max,
+        unit: "bytes",
+    })
 }
 
 /// Whether `name` is short enough to be a name.

@@ -6,7 +6,7 @@
 use crate::error::ParseError;
 use crate::item::Category;
 use crate::item::{BodyLine, ConfigItem, Container};
-use crate::limits::{MAX_LINE_BYTES, check_line};
+use crate::limits::{MAX_LINE_BYTES, check_len, check_line};
 use crate::syntax::{Bad, Control, check_body_line, classify, classify_child, control};
 
 /// What the parser found.
@@ -35,7 +35,14 @@ struct SrcLine<'a> {
 
 impl<'a> SrcLine<'a> {
     fn tokens(&self) -> Vec<&'a str> {
-        self.text.split_whitespace().collect()
+        // The same split for ASCII text (vertical tab, the one ASCII blank
+        // the two differ on, is a forbidden character), without decoding
+        // characters: nearly every line is ASCII.
+        if self.text.is_ascii() {
+            self.text.split_ascii_whitespace().collect()
+        } else {
+            self.text.split_whitespace().collect()
+        }
     }
 
     fn error(&self, tokens: &[&str], b: Bad) -> ParseError {
@@ -145,7 +152,8 @@ pub(crate) fn parse_events_with(
         if text.is_empty() {
             continue;
         }
-        if let Err(e) = check_line(no, spaces, text, MAX_LINE_BYTES, "a line") {
+        // Its characters passed with the whole line above.
+        if let Err(e) = check_len(no, spaces, text, MAX_LINE_BYTES, "a line") {
             on_error(e)?;
             continue;
         }

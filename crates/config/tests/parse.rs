@@ -619,3 +619,38 @@ fn hrp_table_shards_is_a_power_of_two_up_to_4096() {
         );
     }
 }
+
+/// A character or length error on an indented line points at the column
+/// on the line as written, indentation counted, whichever check finds it.
+#[test]
+fn errors_on_indented_lines_count_the_indentation() {
+    let bell = "security-policy\n rule name a\n  action p\u{7}ermit\n";
+    let e = ConfigStore::parse(bell).unwrap_err();
+    assert!(matches!(e, ParseError::ForbiddenChar { .. }), "{e:?}");
+    assert_eq!((e.line(), e.column()), (3, 11));
+
+    let long = format!(
+        "security-policy\n rule name a\n  description {}\n",
+        "x".repeat(5000)
+    );
+    let e = ConfigStore::parse(&long).unwrap_err();
+    assert!(matches!(e, ParseError::TooLong { .. }), "{e:?}");
+    // The 4096 bytes of text a line may hold end at column 2 + 4096 + 1.
+    assert_eq!((e.line(), e.column()), (3, 4099));
+}
+
+/// Blanks outside ASCII separate words as spaces do (the ASCII fast path
+/// of the tokenizer must not change that).
+#[test]
+fn a_non_ascii_blank_separates_words_like_a_space() {
+    let spaced =
+        ConfigStore::parse("security-policy\n rule name a\n  source-zone trust\n  action permit\n")
+            .unwrap();
+    let ideographic = ConfigStore::parse(
+        "security-policy\n rule name a\n  source-zone\u{3000}trust\n  action permit\n",
+    )
+    .unwrap();
+    let a: Vec<_> = spaced.items("").unwrap().cloned().collect();
+    let b: Vec<_> = ideographic.items("").unwrap().cloned().collect();
+    assert_eq!(a, b);
+}

@@ -32,7 +32,7 @@ use crate::util::{
     tight_timer_slack, two_port_pairs,
 };
 use hdrhistogram::Histogram;
-use hotsync_bench::bump;
+use hotsync_bench::{bump, config_text};
 use hotsync_config::ConfigStore;
 use hotsync_node::{Node, NodeHandle};
 use hotsync_proto::JobState;
@@ -163,18 +163,6 @@ fn marker_key(seq: u64) -> SessionKey {
     k.src_addr[..4].copy_from_slice(&[198, 18, (slot >> 8) as u8, slot as u8]);
     k.dst_addr[..4].copy_from_slice(&[198, 19, 0, 1]);
     k
-}
-
-/// `n` security rules as VRP text.
-pub fn config_text(n: usize) -> String {
-    let mut s = String::with_capacity(n * 100 + 32);
-    s.push_str("security-policy\n");
-    for i in 0..n {
-        s.push_str(&format!(
-            " rule name r{i}\n  source-zone trust\n  destination-zone untrust\n  action permit\n"
-        ));
-    }
-    s
 }
 
 struct Clock {

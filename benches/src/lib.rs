@@ -92,6 +92,19 @@ pub fn minor_faults() -> u64 {
         .unwrap_or(0)
 }
 
+/// `n` security rules as VRP text: the policy `mixed` syncs and the
+/// `config` benchmark applies.
+pub fn config_text(n: usize) -> String {
+    let mut s = String::with_capacity(n * 100 + 32);
+    s.push_str("security-policy\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            " rule name r{i}\n  source-zone trust\n  destination-zone untrust\n  action permit\n"
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,17 +128,4 @@ mod tests {
         assert_eq!(keys.len(), s.len());
         assert!(s.iter().all(|(_, e)| e.is_backup()));
     }
-}
-
-/// `n` security rules as VRP text: the policy `mixed` syncs and the
-/// `config` benchmark applies.
-pub fn config_text(n: usize) -> String {
-    let mut s = String::with_capacity(n * 100 + 32);
-    s.push_str("security-policy\n");
-    for i in 0..n {
-        s.push_str(&format!(
-            " rule name r{i}\n  source-zone trust\n  destination-zone untrust\n  action permit\n"
-        ));
-    }
-    s
 }

@@ -28,7 +28,7 @@ mod sink;
 #[cfg(target_os = "linux")]
 mod sys;
 
-use crossbeam_channel::{Sender, bounded, unbounded};
+use crossbeam_channel::{RecvTimeoutError, Sender, bounded, unbounded};
 use hotsync_config::{ChangeOp, ConfigChange, ConfigStore, HrpSettings};
 use hotsync_proto::{
     ConfigItems, JobStatus, OpDelivery, PeerState, ProtoConfig, RequestError, Role,
@@ -150,6 +150,13 @@ pub enum NodeError {
     /// The node was shut down.
     #[error("the node is stopped")]
     Stopped,
+    /// The node took longer than this to answer: its threads are short of
+    /// CPU. The request may still be carried out (a job then shows in
+    /// `display hrp sync-status`).
+    #[error(
+        "the node did not answer within {0:?} (its threads are short of CPU); the request may still be carried out"
+    )]
+    NoAnswer(Duration),
 }
 
 /// A snapshot of the node, for `display hrp state`.
@@ -414,7 +421,10 @@ impl NodeHandle {
     ) -> Result<T, NodeError> {
         let (tx, rx) = bounded(1);
         self.request(make(tx))?;
-        rx.recv_timeout(timeout).map_err(|_| NodeError::Stopped)
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => NodeError::NoAnswer(timeout),
+            RecvTimeoutError::Disconnected => NodeError::Stopped,
+        })
     }
 
     /// The session table, for data-plane threads.

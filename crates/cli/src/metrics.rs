@@ -198,6 +198,12 @@ pub fn render(st: &NodeState, jobs: &[JobStatus], sessions: usize, now: Instant)
         "Session record frames received and applied.",
         n(s.batches_rx),
     );
+    e.single(
+        "hotsync_config_thread_raised_total",
+        "counter",
+        "Times the configuration thread held work for a second without finishing any and was raised out of SCHED_IDLE until its queue emptied.",
+        n(st.io.config_thread_raised),
+    );
     e.family(
         "hotsync_resync_shards_total",
         "counter",

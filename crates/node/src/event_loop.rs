@@ -300,7 +300,7 @@ impl EventLoop {
                 self.log_job_started(&r, hotsync_proto::JobKind::ConnectionStatus);
                 let _ = tx.send(r);
             }
-            Request::SyncConfig(tx) => self.config.send(Task::Render { reply: Some(tx) }),
+            Request::SyncConfig(tx) => self.config.send(Task::Render { reply: Some(tx) }, now),
             Request::ConfigOp {
                 op,
                 vsys,
@@ -359,8 +359,10 @@ impl EventLoop {
             }
         }
         while let Some(work) = self.peer.poll_config_work() {
-            self.config.send(Task::Apply(work));
+            self.config.send(Task::Apply(work), now);
         }
+        self.config.keep_floor(now);
+        self.io.config_thread_raised = self.config.raised;
         let slot = &mut self.slots[idx(ConnKind::Config)];
         if slot.read_paused && self.peer.may_read(ConnKind::Config) {
             slot.read_paused = false;
@@ -407,7 +409,7 @@ impl EventLoop {
                     self.close(conn, &reason, now);
                 }
                 // Rendered off this thread; started when it is back.
-                Action::StartConfigSync => self.config.send(Task::Render { reply: None }),
+                Action::StartConfigSync => self.config.send(Task::Render { reply: None }, now),
             }
         }
         self.shared

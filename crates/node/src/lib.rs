@@ -207,6 +207,10 @@ pub struct IoCounters {
     pub bytes_rx: [u64; 2],
     /// Configuration items of finished `hrp sync config` jobs (sent).
     pub config_items_tx: u64,
+    /// Times the configuration thread held work for a second without
+    /// finishing any and was raised out of `SCHED_IDLE` (the session
+    /// threads left it no CPU) until its queue emptied.
+    pub config_thread_raised: u64,
     /// When the last heartbeat from the peer arrived.
     pub last_heartbeat: Option<Instant>,
 }

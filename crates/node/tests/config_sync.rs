@@ -9,7 +9,7 @@ use hotsync_config::ConfigStore;
 use hotsync_node::{Node, NodeHandle};
 use hotsync_proto::JobState;
 use std::fmt::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::{addr, node_config, port_pairs};
 
 /// `n` security rules `r0..`; `action` for every one.
@@ -177,6 +177,30 @@ fn the_configuration_thread_runs_at_idle_priority() {
         policies.iter().all(|(_, p)| *p == SCHED_IDLE),
         "{policies:?}"
     );
+    a.shutdown();
+    b.shutdown();
+}
+
+/// A caller waiting for a job learns of its end when it ends, not at its
+/// timeout; a finished or unknown job is answered at once.
+#[test]
+fn waiting_for_a_job_returns_when_it_ends() {
+    let (a, b) = pair(
+        ConfigStore::parse(&rules(200, "permit")).unwrap(),
+        ConfigStore::new(),
+    );
+    let job = a.sync_config().unwrap();
+    let long = Duration::from_secs(600);
+    let t = Instant::now();
+    let st = a.wait_job(job, long).unwrap();
+    assert_eq!(st.state, JobState::Done, "{st:?}");
+    // A 200-rule job takes milliseconds; only a wait that missed the end
+    // would come near the ten-minute timeout.
+    assert!(t.elapsed() < long / 2, "woke after {:?}", t.elapsed());
+    let t = Instant::now();
+    assert_eq!(a.wait_job(job, long).unwrap().state, JobState::Done);
+    assert!(a.wait_job(u64::MAX, long).is_none(), "no such job");
+    assert!(t.elapsed() < long / 2);
     a.shutdown();
     b.shutdown();
 }

@@ -444,7 +444,10 @@ impl NodeHandle {
 
     /// `hrp sync config` (B1): starts a background batch sync of the
     /// syncable configuration of the root system and every virtual system
-    /// (static routes only with `hrp auto-sync config static-route`).
+    /// (static routes only with `hrp auto-sync config static-route`), and
+    /// returns its job id once the configuration thread has rendered the
+    /// items (tens of milliseconds for 100k rules at its low priority;
+    /// [`NodeError::NoAnswer`] after a minute without CPU).
     pub fn sync_config(&self) -> Result<u64, NodeError> {
         if !self.is_established() {
             return Err(RequestError::NotEstablished.into());

@@ -199,8 +199,12 @@ impl ConfigWorker {
     /// a CPU, and lowers it again once its queue is empty. Called every
     /// turn of the loop (which turns at least every aging period).
     pub fn keep_floor(&mut self, now: Instant) {
-        let thread = self.thread.as_ref();
-        let Some(change) = self.floor.check(now, || thread.and_then(cpu_time)) else {
+        // A thread that ended (it only does at drop, or by a bug) no longer
+        // owns its id: the id may name another thread by now.
+        let Some(thread) = self.thread.as_ref().filter(|t| !t.is_finished()) else {
+            return;
+        };
+        let Some(change) = self.floor.check(now, || cpu_time(thread)) else {
             return;
         };
         let tid = self.tid.load(Ordering::Acquire);

@@ -23,9 +23,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The configuration thread's nice value: the lowest normal priority. It
-/// is set before `SCHED_IDLE` (which ignores it), so the thread can leave
-/// `SCHED_IDLE` again without privilege; where `SCHED_IDLE` is refused (a
-/// sandbox's syscall filter), it is the thread's priority.
+/// is set before `SCHED_IDLE` (which ignores it), so the thread may leave
+/// `SCHED_IDLE` again without `CAP_SYS_NICE` where `RLIMIT_NICE` allows
+/// nice 19; where `SCHED_IDLE` is refused (a sandbox's syscall filter), it
+/// is the thread's priority.
 #[cfg(target_os = "linux")]
 const NICE: i32 = 19;
 

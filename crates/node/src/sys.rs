@@ -133,7 +133,8 @@ mod tests {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let idle = std::thread::spawn(move || {
             // At nice 19 first, as the configuration thread does: leaving
-            // SCHED_IDLE at that nice needs no privilege.
+            // SCHED_IDLE at that nice needs CAP_SYS_NICE or an RLIMIT_NICE
+            // of at least 1.
             set_nice(0, 19).expect("lowering needs no privilege");
             set_idle_policy(0).expect("SCHED_IDLE needs no privilege");
             tx.send(thread_id()).expect("send");

@@ -323,7 +323,10 @@ impl EventLoop {
                     self.connect_error.clone(),
                     self.attempts,
                     self.state_changes.iter().cloned().collect(),
-                    self.io.clone(),
+                    IoCounters {
+                        config_thread_raised: self.config.raised,
+                        ..self.io.clone()
+                    },
                 ));
             }
             Request::DropConnections => {
@@ -346,14 +349,15 @@ impl EventLoop {
                 Output::Rendered { items, reply } => {
                     let r = self.peer.start_config_sync(items, now);
                     self.log_job_started(&r, hotsync_proto::JobKind::Config);
-                    match (reply, r) {
-                        (Some(tx), r) => {
+                    match reply {
+                        Some(tx) => {
                             let _ = tx.send(r);
                         }
-                        (None, Err(e)) => {
-                            tracing::warn!(error = %e, "automatic config batch sync not started");
+                        None => {
+                            if let Err(e) = r {
+                                tracing::warn!(error = %e, "automatic config batch sync not started");
+                            }
                         }
-                        (None, Ok(_)) => {}
                     }
                 }
             }
@@ -362,7 +366,6 @@ impl EventLoop {
             self.config.send(Task::Apply(work), now);
         }
         self.config.keep_floor(now);
-        self.io.config_thread_raised = self.config.raised;
         let slot = &mut self.slots[idx(ConnKind::Config)];
         if slot.read_paused && self.peer.may_read(ConnKind::Config) {
             slot.read_paused = false;

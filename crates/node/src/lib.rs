@@ -248,11 +248,11 @@ const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) type JobReply = Sender<Result<u64, RequestError>>;
 
 pub(crate) enum Request {
-    SyncSessions(Sender<Result<u64, RequestError>>),
+    SyncSessions(JobReply),
     /// `hrp sync config`: the configuration thread renders the items (100k
     /// take tens of milliseconds of CPU, which it spends at its low
     /// priority), then the loop starts the job and answers.
-    SyncConfig(Sender<Result<u64, RequestError>>),
+    SyncConfig(JobReply),
     ConfigOp {
         op: u8,
         vsys: String,
@@ -276,8 +276,8 @@ pub(crate) struct Shared {
     /// Jobs ended (or the loop stopped) so far: a caller waiting for a job
     /// sleeps on [`Self::job_ended`] instead of asking the loop again and
     /// again, which would cost the loop a turn each time.
-    pub jobs_ended: Mutex<u64>,
-    pub job_ended: Condvar,
+    jobs_ended: Mutex<u64>,
+    job_ended: Condvar,
 }
 
 impl Shared {
